@@ -1,0 +1,3 @@
+from tokenpilot.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""Finding the files of a tree the way a developer sees it, and reading them as text.
+
+A git work tree lists its tracked and untracked-but-not-ignored files (`git ls-files`); any other
+directory is walked honouring every `.gitignore` and `.tokenpilotignore` (pathspec, gitwildmatch).
+Symlinks are never followed out of the root, and loops are survived.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pathspec
+
+IGNORE_FILES = (".gitignore", ".tokenpilotignore")
+ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
+_BINARY_SNIFF = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class TextFile:
+    """A file read as text, or the reason it could not be (`text` is None then)."""
+
+    path: Path
+    text: str | None
+    problem: str | None = None  # "binary", "unreadable: …", or "invalid utf-8 (replaced)"
+
+
+def _git_files(root: Path) -> list[Path] | None:
+    if shutil.which("git") is None:
+        return None
+    try:
+        inside = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if inside.returncode != 0 or inside.stdout.strip() != "true":
+            return None
+        listed = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    files = []
+    extra_ignores = _load_spec(root, ".tokenpilotignore")
+    for name in sorted(set(listed.stdout.decode("utf-8", "surrogateescape").split("\0"))):
+        if not name:
+            continue
+        if extra_ignores is not None and extra_ignores.match_file(name):
+            continue
+        path = root / name
+        # ls-files lists deleted-but-tracked files and symlinks too; keep real files in the root.
+        if path.is_file() and _inside(path, root):
+            files.append(path)
+    return files
+
+
+def _load_spec(directory: Path, filename: str) -> pathspec.GitIgnoreSpec | None:
+    import pathspec
+
+    ignore_file = directory / filename
+    try:
+        lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return True
+
+
+def _walked_files(root: Path) -> list[Path]:
+    """Walk honouring nested ignore files; symlinks followed only while they stay in the root."""
+    real_root = root.resolve()
+    found: list[Path] = []
+    seen_dirs: set[str] = set()
+    # (directory, [(spec, the directory the spec is relative to)])
+    stack: list[tuple[Path, list[tuple[pathspec.GitIgnoreSpec, Path]]]] = [(root, [])]
+    while stack:
+        directory, specs = stack.pop()
+        try:
+            real = str(directory.resolve())
+        except (OSError, RuntimeError):
+            continue
+        if real in seen_dirs:  # a symlink loop or a second link to the same directory
+            continue
+        seen_dirs.add(real)
+        specs = list(specs)
+        for filename in IGNORE_FILES:
+            spec = _load_spec(directory, filename)
+            if spec is not None:
+                specs.append((spec, directory))
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir and entry.name in ALWAYS_SKIPPED_DIRS:
+                continue
+            if _ignored(path, is_dir, specs):
+                continue
+            if entry.is_symlink() and not _inside(path, real_root):
+                continue
+            if is_dir:
+                subdirs.append((path, specs))
+            elif entry.is_file():
+                found.append(path)
+        stack.extend(reversed(subdirs))
+    return sorted(found)
+
+
+def _ignored(path: Path, is_dir: bool, specs: list[tuple[pathspec.GitIgnoreSpec, Path]]) -> bool:
+    ignored = False
+    for spec, base in specs:
+        relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        # pathspec handles negation inside one file; later (deeper) files override earlier ones.
+        result = spec.check_file(relative)
+        if result.include is not None:
+            ignored = bool(result.include)
+    return ignored
+
+
+def list_files(root: Path) -> list[Path]:
+    """Files under `root` that are not ignored, sorted, as paths under `root`."""
+    if root.is_file():
+        return [root]
+    from_git = _git_files(root)
+    return from_git if from_git is not None else _walked_files(root)
+
+
+def read_text(path: Path, max_bytes: int | None = None) -> TextFile:
+    """Read a file as UTF-8 text; binaries (a NUL byte in the first 8 KiB) are refused."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError as exc:
+        return TextFile(path, None, f"unreadable: {exc.strerror or exc}")
+    if max_bytes is not None and len(data) > max_bytes:
+        return TextFile(path, None, f"over {max_bytes:,} bytes")
+    if b"\0" in data[:_BINARY_SNIFF]:
+        return TextFile(path, None, "binary")
+    try:
+        return TextFile(path, data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return TextFile(path, data.decode("utf-8", errors="replace"), "invalid utf-8 (replaced)")
+
+
+def iter_text_files(roots: list[Path]) -> Iterator[TextFile]:
+    """Every file under the given roots, read as text (or with the reason it is not text)."""
+    for root in roots:
+        for path in list_files(root):
+            yield read_text(path)

@@ -1,0 +1,59 @@
+"""The `tokenpilot` command: a thin shell over the library, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from tokenpilot import __version__
+from tokenpilot._exceptions import TokenpilotError
+from tokenpilot.cli import count, models
+from tokenpilot.cli._output import fail
+
+app = typer.Typer(
+    name="tokenpilot",
+    help="Keep LLM agents inside their token budgets, and account for every token.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("count")(count.count)
+app.add_typer(models.app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tokenpilot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Keep LLM agents inside their token budgets, and account for every token."""
+
+
+def main() -> None:
+    """Console-script entry: library errors become one line on stderr and an exit code."""
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        fail("aborted", 1)
+    except TokenpilotError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
