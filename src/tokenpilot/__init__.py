@@ -6,8 +6,6 @@
 The whole public API is re-exported here; the modules behind it are private.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from tokenpilot._exceptions import (
     BudgetError,
     BudgetExceeded,
@@ -20,10 +18,7 @@ from tokenpilot._exceptions import (
 from tokenpilot.models import ModelInfo, get_model, list_models
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
 
-try:
-    __version__ = version("tokenpilot")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+__version__ = "0.1.0"
 
 __all__ = [
     "BudgetError",

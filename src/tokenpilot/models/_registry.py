@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from tokenpilot._config import Config, load_config
@@ -159,7 +159,7 @@ def env_key(name: str) -> str:
 @cache
 def bundled_data() -> dict[str, Any]:
     """The bundled registry file: {"source", "date", "models": {name: facts}}."""
-    text = resources.files("tokenpilot.models").joinpath("data", "models.json").read_text("utf-8")
+    text = (Path(__file__).parent / "data" / "models.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

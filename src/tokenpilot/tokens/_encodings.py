@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokenpilot._exceptions import TokenizerError
@@ -66,7 +66,7 @@ BUNDLED: dict[str, tuple[str, str, str, dict[str, int]]] = {
 
 def read_verified(filename: str, expected_sha256: str) -> bytes:
     """The bytes of a bundled data file, refused if its SHA-256 is not the expected one."""
-    data = resources.files("tokenpilot.tokens").joinpath("data", filename).read_bytes()
+    data = (Path(__file__).parent / "data" / filename).read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise TokenizerError(

@@ -15,8 +15,6 @@ import hashlib
 import json
 import math
 import os
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
@@ -211,6 +209,9 @@ class AnthropicAPITokenizer:
         self._wrapper: int | None = None
 
     def count_request(self, body: dict[str, Any]) -> int:
+        import urllib.error
+        import urllib.request
+
         payload = json.dumps({"model": self._model, **body}).encode()
         request = urllib.request.Request(
             self._url,
