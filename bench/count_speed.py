@@ -21,22 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_corpus import python_sources
 from tokenpilot.tokens._tokenizer import TiktokenTokenizer, _CountCache, bundled_tokenizer
-
-
-def corpus(root: Path, megabytes: float) -> list[str]:
-    texts: list[str] = []
-    size = 0
-    for path in sorted(root.rglob("*.py")):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        texts.append(text)
-        size += len(text.encode())
-        if size >= megabytes * 1_000_000:
-            break
-    return texts
 
 
 def timed(fn: Callable[[], int]) -> tuple[float, int]:
@@ -54,7 +40,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/count_speed.json"))
     args = parser.parse_args()
 
-    texts = corpus(args.corpus, args.mb)
+    texts = python_sources(args.corpus, args.mb)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     tokenizer: TiktokenTokenizer = bundled_tokenizer(args.encoding)
     encoding = tokenizer._encoding

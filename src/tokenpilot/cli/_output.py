@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
-stdout = Console(highlight=False, soft_wrap=True)
+# Piped output is for files and other programs: do not cut table cells to an 80-column guess.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
