@@ -68,7 +68,8 @@ def plan(
         label = "exact" if call.input_exact else "estimate"
         stdout.print(
             escape(
-                f"{call.model}: {call.input_tokens:,} input tokens ({label}), max_tokens {call.max_tokens:,}, "
+                f"{call.model}: {call.input_tokens:,} input tokens ({label}), "
+                f"max_tokens {call.max_tokens:,}, "
                 f"headroom {call.headroom:,} of {call.context_window:,}"
             )
         )
@@ -135,7 +136,8 @@ def compare(
         return
     stdout.print(
         escape(
-            f"{result.calls:,} calls, {result.input_tokens:,} input and {result.output_tokens:,} output tokens; "
+            f"{result.calls:,} calls, {result.input_tokens:,} input and "
+            f"{result.output_tokens:,} output tokens; "
             f"baseline: {result.baseline or 'none (no known price)'}"
         )
     )
@@ -157,4 +159,6 @@ def compare(
     stdout.print(table)
     unknown = sorted({m for p in result.policies for m in p.unknown_price})
     if unknown:
-        stdout.print(f'unknown price: {", ".join(unknown)} (set it in [models."NAME"] of the config)')
+        stdout.print(
+            escape(f"unknown price: {', '.join(unknown)} (set its price in [models.NAME] of the config)")
+        )

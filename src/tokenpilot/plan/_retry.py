@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 OVERLOADED_TYPES = frozenset({"overloaded_error", "api_error", "server_error"})
-RATE_LIMIT_TYPES = frozenset({"rate_limit_error", "rate_limit_exceeded", "insufficient_quota"})
+RATE_LIMIT_TYPES = frozenset({"rate_limit_error", "rate_limit_exceeded"})
+QUOTA_TYPES = frozenset({"insufficient_quota"})
 # Without any header saying how long to wait: 1 s, 2 s, 4 s, … at most 30 s.
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0
@@ -46,10 +47,14 @@ def record_attempt(
     error: str | None = None,
 ) -> None:
     """Record one attempt of `plan` (with its response check, or an error) in the ledger."""
+    input_tokens = plan.input_tokens
+    if check is not None and check.input_tokens is not None:
+        # The ledger's record has one input count: every prompt token, cached or not.
+        input_tokens = check.input_tokens + check.cache_read_tokens + check.cache_write_tokens
     ledger.record_call(
         scope=scope,
         model=plan.model,
-        input_tokens=check.input_tokens if check and check.input_tokens is not None else plan.input_tokens,
+        input_tokens=input_tokens,
         output_tokens=check.output_tokens if check else 0,
         max_tokens=plan.max_tokens,
         finish_reason=check.finish_reason if check else None,
@@ -162,13 +167,13 @@ class FailoverDecision:
     rate_limits: RateLimits
 
 
-def _error_type(error: Mapping[str, Any] | None) -> str | None:
+def _error_kinds(error: Mapping[str, Any] | None) -> set[str]:
+    """The `type` and `code` of an error body (`{"error": {...}}` or `{"type": "error", "error": …}`)."""
     if not error:
-        return None
+        return set()
     inner = error.get("error") if isinstance(error.get("error"), Mapping) else error
     assert isinstance(inner, Mapping)
-    kind = inner.get("type") or inner.get("code")
-    return str(kind) if kind else None
+    return {str(inner[k]) for k in ("type", "code") if inner.get(k)}
 
 
 def failover(
@@ -190,12 +195,15 @@ def failover(
     settings = plan_settings()
     routing = routing_settings()
     limits = parse_rate_limits(headers or {}, now=now)
-    kind = _error_type(error)
+    kinds = _error_kinds(error)
+    kind = "/".join(sorted(kinds)) or None
     if ledger is not None:
         record_attempt(
             ledger, plan, scope=scope, status="error", error=f"HTTP {status}" + (f" {kind}" if kind else "")
         )
-    retryable = status in RETRYABLE_STATUSES or kind in OVERLOADED_TYPES or kind in RATE_LIMIT_TYPES
+    retryable = status in RETRYABLE_STATUSES or bool(
+        kinds & (OVERLOADED_TYPES | RATE_LIMIT_TYPES | QUOTA_TYPES)
+    )
     if not retryable:
         return FailoverDecision("give_up", 0.0, None, f"HTTP {status} is not retryable", limits)
     if plan.attempt >= settings.max_attempts:
@@ -204,7 +212,9 @@ def failover(
         )
     backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (plan.attempt - 1))
     wait = limits.wait_seconds
-    rate_limited = status == 429 or kind in RATE_LIMIT_TYPES
+    # An exhausted quota is not a rate limit: waiting does not help, another model (provider) may.
+    no_quota = bool(kinds & QUOTA_TYPES)
+    rate_limited = (status == 429 or bool(kinds & RATE_LIMIT_TYPES)) and not no_quota
     switch_to = None
     for candidate in plan.chain:
         if not over_budget(candidate, routing, budget_used):
@@ -231,6 +241,10 @@ def failover(
             else f"HTTP {status}" + (f" ({kind})" if kind else "")
         )
         return FailoverDecision("switch", 0.0, switch_to, f"{why}: switch to {switch_to.model}", limits)
+    if no_quota:
+        return FailoverDecision(
+            "give_up", 0.0, None, "quota exhausted and no model left in the chain", limits
+        )
     delay = wait if wait is not None else backoff
     retry = dataclasses.replace(
         plan,

@@ -7,7 +7,8 @@ Task type, first rule that applies:
 2. Tools are offered and the last message is a tool result (the agent loop goes on) -> `tool_call`.
 3. The last user message's intent, by keyword: each task type scores one point per keyword of
    its list found (whole words, case-insensitive) and two more when its keyword is the first word
-   (an imperative: "Review this", "Explain why"); the best score wins, ties go to the earlier
+   (an imperative: "Review this", "Explain why"; not for the generic verbs write, create, make,
+   generate, whose object decides: "Write a plan"); the best score wins, ties go to the earlier
    type in the order review, planning, code_generation, explanation.
 4. Tools are offered (and not refused with `tool_choice: "none"`) -> `tool_call`.
 5. Otherwise -> `unknown`.
@@ -51,6 +52,7 @@ HIGH_KEYWORDS = (
     "across", "complex", "concurrency", "security", "rewrite", "end-to-end",
 )  # fmt: skip
 LOW_KEYWORDS = ("typo", "rename", "one-line", "one line", "small", "simple", "trivial", "quick", "tiny")
+GENERIC_VERBS = frozenset({"write", "create", "make", "generate"})
 LOW_MAX_WORDS = 60
 HIGH_MIN_TOKENS = 20_000
 
@@ -83,7 +85,7 @@ def intent_of(text: str) -> Detection | None:
         found = [k for k in keywords if _has(lowered, k)]
         if not found:
             continue
-        score = len(found) + (2 if first in found else 0)
+        score = len(found) + (2 if first in found and first not in GENERIC_VERBS else 0)
         if best is None or score > best[0]:
             best = (score, task_type, found)
     if best is None:
