@@ -238,10 +238,8 @@ def plan_call(
     else:
         reasons.append(Reason("task_type", task_type, "given by the caller"))
 
-    provisional = model or view.model or default_model_name(load_config())
     if complexity is None:
-        measured = count_messages(view.body, model=provisional)
-        detection = detect_complexity(view, measured)
+        detection = detect_complexity(view)
         complexity = detection.value
         reasons.append(Reason("complexity", complexity, detection.reason))
     elif complexity not in COMPLEXITIES:

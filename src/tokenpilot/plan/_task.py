@@ -13,9 +13,10 @@ Task type, first rule that applies:
 4. Tools are offered (and not refused with `tool_choice: "none"`) -> `tool_call`.
 5. Otherwise -> `unknown`.
 
-Complexity: `high` when a high keyword is found (refactor, migrate, architecture, …) or the
-prompt holds more than 20,000 tokens; `low` when a low keyword is found (typo, rename, one-line,
-…) and the last user message is under 60 words; else `medium`.
+Complexity: `high` when a high keyword is found (refactor, migrate, architecture, …); `low` when
+a low keyword is found (typo, rename, one-line, …) and the last user message is under 60 words;
+else `medium`. The prompt's size is not a signal: in an agent loop it measures the history, not
+the task.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ HIGH_KEYWORDS = (
 LOW_KEYWORDS = ("typo", "rename", "one-line", "one line", "small", "simple", "trivial", "quick", "tiny")
 GENERIC_VERBS = frozenset({"write", "create", "make", "generate"})
 LOW_MAX_WORDS = 60
-HIGH_MIN_TOKENS = 20_000
 
 _WORD = re.compile(r"[a-z][a-z0-9_'-]*")
 
@@ -114,19 +114,17 @@ def detect_task_type(view: RequestView) -> Detection:
     return Detection("unknown", "no rule matched")
 
 
-def detect_complexity(view: RequestView, input_tokens: int) -> Detection:
+def detect_complexity(view: RequestView) -> Detection:
     """`low`, `medium` or `high` by the rules of this module.
 
     >>> from tokenpilot.plan._request import view_request
-    >>> detect_complexity(view_request("Fix the typo in README"), 12).value
+    >>> detect_complexity(view_request("Fix the typo in README")).value
     'low'
     """
     lowered = view.last_user_text.lower()
     high = [k for k in HIGH_KEYWORDS if _has(lowered, k)]
     if high:
         return Detection("high", f"last user message mentions {', '.join(high)}")
-    if input_tokens > HIGH_MIN_TOKENS:
-        return Detection("high", f"prompt of {input_tokens:,} tokens (> {HIGH_MIN_TOKENS:,})")
     low = [k for k in LOW_KEYWORDS if _has(lowered, k)]
     if low and len(_WORD.findall(lowered)) < LOW_MAX_WORDS:
         return Detection("low", f"short request mentioning {', '.join(low)}")
