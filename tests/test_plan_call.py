@@ -251,3 +251,11 @@ def test_planned_call_never_exceeds_the_window_or_the_models_max_output(words: i
     assert plan.max_tokens >= 0
     if plan.fits:
         assert plan.input_tokens + plan.max_tokens + 256 <= info.context_window
+
+
+def test_request_model_past_its_budget_warning_moves_along_its_chain() -> None:
+    write_project_config('[routing.chains]\n"gpt-4o" = ["gpt-4.1"]\n')
+    body = fixture("openai_request_plain")
+    assert tp.plan_call(body, budget_used={"gpt-4o": 0.95}).model == "gpt-4.1"
+    assert tp.plan_call(body, budget_used={"gpt-4o": 0.5}).model == "gpt-4o"
+    assert tp.plan_call(body, "gpt-4o", budget_used={"gpt-4o": 0.95}).model == "gpt-4o"  # explicit is kept

@@ -16,7 +16,7 @@ from tokenpilot.plan._history import CallHistory
 from tokenpilot.plan._max_tokens import MaxTokensChoice, learned_max_tokens, table_max_tokens
 from tokenpilot.plan._output_mode import FileToWrite, OutputModeChoice, choose_output_mode, files_from_paths
 from tokenpilot.plan._request import Request, RequestView, view_request
-from tokenpilot.plan._routing import chain_for, route
+from tokenpilot.plan._routing import chain_for, next_model, over_budget, route
 from tokenpilot.plan._settings import PlanSettings, RoutingSettings, plan_settings, routing_settings
 from tokenpilot.plan._task import COMPLEXITIES, TASK_TYPES, Detection, detect_complexity, detect_task_type
 from tokenpilot.plan._tiers import AssembledPrompt, PromptConditions, PromptRegistry
@@ -196,9 +196,16 @@ def _choose_model(
         choice = route(task_type, complexity, routing, budget_used=budget_used)
         return Reason("model", choice.model, choice.reason)
     if view.model:
-        return Reason("model", view.model, "the request's model (no [routing.tiers] configured)")
-    default = default_model_name(load_config())
-    return Reason("model", default, "default model (no model given, no routing configured)")
+        chosen = Reason("model", view.model, "the request's model (no [routing.tiers] configured)")
+    else:
+        default = default_model_name(load_config())
+        chosen = Reason("model", default, "default model (no model given, no routing configured)")
+    if over_budget(chosen.value, routing, budget_used):
+        following = next_model(chosen.value, routing, budget_used=budget_used)
+        if following is not None:
+            why = f"{chosen.why}; its daily budget is past {routing.budget_warning:.0%}: next in its chain"
+            return Reason("model", following, why)
+    return chosen
 
 
 def plan_call(
