@@ -15,8 +15,6 @@ of unknown price costs `None` (shown as unknown), never $0.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,6 +161,9 @@ def parse_workload(text: str, *, name: str = "workload") -> list[WorkloadRow]:
                 raise InputError(f"{name}: line {number} is not an object")
             rows.append(_row(item, f"{name}: line {number}", ledger=True))
         return rows
+    import csv  # only `cost compare` reads CSV; keep `import tokenpilot` light
+    import io
+
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "input_tokens" not in reader.fieldnames:
         raise InputError(

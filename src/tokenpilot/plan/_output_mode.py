@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokenpilot._exceptions import InputError
-from tokenpilot._walk import read_text
 from tokenpilot.tokens import Tokenizer
 
 FULL_FILE_OVERHEAD = 12
@@ -76,6 +75,8 @@ def files_from_paths(
     paths: Sequence[str | os.PathLike[str] | FileToWrite], tokenizer: Tokenizer
 ) -> list[FileToWrite]:
     """Describe each path: an existing text file is measured, a missing one is to be created."""
+    from tokenpilot._walk import read_text  # pulls in subprocess/shutil: only when files are given
+
     files = []
     for item in paths:
         if isinstance(item, FileToWrite):
