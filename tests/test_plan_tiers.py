@@ -144,3 +144,22 @@ def test_plan_call_minimal_tier_reports_tokens_saved() -> None:
 def test_high_complexity_gets_the_full_tier() -> None:
     plan = tp.plan_call("Refactor the storage layer", "gpt-4o", prompts=registry())
     assert plan.complexity == "high" and plan.prompt_tier == "full"
+
+
+def test_replacing_the_system_prompt_keeps_the_developer_role_and_cache_breakpoint() -> None:
+    openai = tp.plan_call(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "developer", "content": "old"}, {"role": "user", "content": "Hi"}],
+        },
+        prompts=registry(),
+    )
+    assert openai.to_request()["messages"][0] == {"role": "developer", "content": CORE.text}
+    anthropic_body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "system": [{"type": "text", "text": "old", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    sent = tp.plan_call(anthropic_body, prompts=registry()).to_request()
+    assert sent["system"] == [{"type": "text", "text": CORE.text, "cache_control": {"type": "ephemeral"}}]

@@ -135,10 +135,19 @@ def with_system(body: Mapping[str, Any], provider: str, text: str) -> dict[str, 
     """`body` with its system prompt replaced by `text` (Anthropic `system`, OpenAI first message)."""
     new = dict(body)
     if provider == "anthropic":
-        new["system"] = text
+        old = body.get("system")
+        marks = (
+            [b.get("cache_control") for b in old if isinstance(b, Mapping)] if isinstance(old, list) else []
+        )
+        if marks and marks[-1]:  # keep the caller's prompt-cache breakpoint on the new prompt
+            new["system"] = [{"type": "text", "text": text, "cache_control": marks[-1]}]
+        else:
+            new["system"] = text
         return new
+    roles = [m.get("role") for m in body.get("messages", [])]
+    role = "developer" if "developer" in roles and "system" not in roles else "system"
     messages = [m for m in body.get("messages", []) if m.get("role") not in ("system", "developer")]
-    new["messages"] = [{"role": "system", "content": text}, *messages]
+    new["messages"] = [{"role": role, "content": text}, *messages]
     return new
 
 
