@@ -16,6 +16,21 @@ from tokenpilot._exceptions import (
     TokenpilotError,
 )
 from tokenpilot.models import ModelInfo, get_model, list_models
+from tokenpilot.plan import (
+    CallPlan,
+    FailoverDecision,
+    FileToWrite,
+    PromptRegistry,
+    PromptSection,
+    RateLimits,
+    ResponseCheck,
+    check_response,
+    failover,
+    next_attempt,
+    parse_rate_limits,
+    plan_call,
+    route,
+)
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
 
 __version__ = "0.1.0"
@@ -23,18 +38,31 @@ __version__ = "0.1.0"
 __all__ = [
     "BudgetError",
     "BudgetExceeded",
+    "CallPlan",
     "ConfigError",
     "EndpointError",
+    "FailoverDecision",
+    "FileToWrite",
     "InputError",
     "ModelInfo",
+    "PromptRegistry",
+    "PromptSection",
+    "RateLimits",
+    "ResponseCheck",
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
     "__version__",
+    "check_response",
     "count_messages",
     "count_tokens",
+    "failover",
     "get_model",
     "list_models",
+    "next_attempt",
+    "parse_rate_limits",
+    "plan_call",
+    "route",
     "tokenizer_for",
     "truncate_to_tokens",
 ]
