@@ -19,6 +19,7 @@ from tokenpilot._exceptions import (
 )
 from tokenpilot.models import ModelInfo, get_model, list_models
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
+from tokenpilot.trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_stream
 
 try:
     __version__ = version("tokenpilot")
@@ -32,14 +33,19 @@ __all__ = [
     "EndpointError",
     "InputError",
     "ModelInfo",
+    "Omitted",
+    "OmittedSpan",
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
+    "TrimResult",
     "__version__",
     "count_messages",
     "count_tokens",
     "get_model",
     "list_models",
     "tokenizer_for",
+    "trim_output",
+    "trim_stream",
     "truncate_to_tokens",
 ]

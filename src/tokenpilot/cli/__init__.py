@@ -9,7 +9,7 @@ import typer
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import count, models
+from tokenpilot.cli import count, models, trim
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.command("count")(count.count)
 app.add_typer(models.app, name="models")
+app.command("trim")(trim.trim)
 
 
 def _version(value: bool) -> None:

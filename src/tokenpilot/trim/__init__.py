@@ -6,6 +6,7 @@ result.text, result.tokens, result.omitted.lines, result.spill_path
 """
 
 from tokenpilot.trim._result import MODES, Omitted, OmittedSpan, TrimResult
+from tokenpilot.trim._stream import trim_stream
 from tokenpilot.trim._trim import trim_output
 
-__all__ = ["MODES", "Omitted", "OmittedSpan", "TrimResult", "trim_output"]
+__all__ = ["MODES", "Omitted", "OmittedSpan", "TrimResult", "trim_output", "trim_stream"]

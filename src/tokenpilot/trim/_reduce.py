@@ -26,7 +26,6 @@ SMART: dict[str, Reducer] = {
     "diagnostics": diagnostics.reduce,
     "log": logs.reduce,
     "diff": diffs.reduce,
-    "listing": listings.reduce,
     "text": errors_only.reduce_text,
 }
 
@@ -42,4 +41,6 @@ def section_units(
         if units is not None:
             return units
         fmt = "text"
+    if fmt == "listing":
+        return listings.reduce(doc, start, end, limit, tokenizer)
     return SMART.get(fmt, errors_only.reduce_text)(doc, start, end)

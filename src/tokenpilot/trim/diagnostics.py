@@ -32,6 +32,8 @@ SUMMARY = re.compile(
     r"generated|error: aborting due to|error: could not compile|Success: no issues found|All checks passed"
     r"|Found \d+ errors? in \d+ files?|warning: `.*` \(.*\) generated \d+ warnings?)"
 )
+# Quoted names and numbers vary between repeats of one diagnostic ("unused variable 'v7'").
+_VARYING = re.compile(r"‘[^’]*’|'[^']*'|\"[^\"]*\"|`[^`]*`|\b\d+\b")
 CONTEXT_HEAD = re.compile(r"^\S.*: (In function|In member function|At top level|In file included from)")
 
 
@@ -79,7 +81,8 @@ def find_diagnostics(doc: Document, start: int, end: int) -> list[Diagnostic]:
             )
             location = arrow.group("loc") if arrow else ""
         severity = (groups.get("sev") or "error").replace("fatal error", "error")
-        key = f"{severity}|{groups.get('code') or ''}|{groups.get('msg') or ''}"
+        message = _VARYING.sub("…", groups.get("msg") or "")
+        key = f"{severity}|{groups.get('code') or ''}|{message}"
         found.append(Diagnostic(i, block_end, severity, key, location))
         i = block_end
     return found
