@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from tokenpilot.tokens import Tokenizer
+from tokenpilot.tokens._tokenizer import TiktokenTokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +117,15 @@ def split_lines(text: str) -> list[str]:
 
 
 def count_lines(lines: Sequence[str], tokenizer: Tokenizer) -> list[int]:
-    """Tokens of each line with its newline; batched (threaded) when the tokenizer allows it."""
-    with_newlines = [line + "\n" for line in lines]
-    count_many = getattr(tokenizer, "count_many", None)
-    if count_many is not None and len(lines) > 64:
-        counts: list[int] = count_many(with_newlines)
-        return counts
-    return [tokenizer.count(line) for line in with_newlines]
+    """Tokens of each line with its newline.
+
+    Bundled encodings are called directly: per-line hashing for the count cache, or a thread
+    per line in a batch, costs more than encoding a short line.
+    """
+    if isinstance(tokenizer, TiktokenTokenizer):
+        encode = tokenizer.encode
+        return [len(encode(line + "\n")) for line in lines]
+    return [tokenizer.count(line + "\n") for line in lines]
 
 
 def head_tail_order(index: int, start: int, end: int) -> int:

@@ -24,7 +24,7 @@ from tokenpilot.trim._settings import trim_settings
 from tokenpilot.trim._spill import SpillWriter, cleanup, default_spill_dir
 from tokenpilot.trim._trim import Section, check_arguments, trim_document, trim_output
 
-IN_MEMORY_LIMIT = 16 * 1024 * 1024
+IN_MEMORY_LIMIT = 4 * 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024
 BATCH_LINES = 4096
 HEAD_SHARE, NOTABLE_SHARE, TAIL_SHARE = 1, 2, 4  # sketch caps, in budgets

@@ -1,4 +1,5 @@
-"""Unified diffs: file and hunk headers kept, changed lines next, context lines cut first."""
+"""Unified diffs: file headers, then each hunk's header with its first changed lines (in source
+order), then the other changed lines; context lines are cut first, farthest from a change first."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ FILE_HEADER = re.compile(
     r"^(diff --git |diff -|--- |\+\+\+ |index [0-9a-f]|new file mode|deleted file mode|similarity index"
     r"|rename from|rename to|Binary files)"
 )
+FIRST_CHANGES = 4
 HUNK = re.compile(r"^@@ .* @@")
 
 
@@ -33,6 +35,7 @@ def reduce(doc: Document, start: int, end: int) -> list[Unit]:
     units: list[Unit] = []
     covered: set[int] = set()
     in_hunk = False
+    hunk_start = start
     hunk_rank = 0  # position of a line within its hunk: every hunk's first changes come first
     changes: list[int] = []
     context: list[int] = []
@@ -40,13 +43,17 @@ def reduce(doc: Document, start: int, end: int) -> list[Unit]:
         line = doc.lines[i]
         if HUNK.match(line):
             units.append(Unit(i, i + 1, 1, i))
-            in_hunk, hunk_rank = True, 0
+            in_hunk, hunk_rank, hunk_start = True, 0, i
         elif FILE_HEADER.match(line) and (not in_hunk or _starts_file(doc, i, end)):
             units.append(Unit(i, i + 1, 0, i))
             in_hunk = False
         elif in_hunk and line[:1] in ("+", "-"):
             hunk_rank += 1
-            units.append(Unit(i, i + 1, 2, hunk_rank))
+            # A hunk's first changes rank with its header, so hunks come whole in source order.
+            if hunk_rank <= FIRST_CHANGES:
+                units.append(Unit(i, i + 1, 1, hunk_start))
+            else:
+                units.append(Unit(i, i + 1, 2, hunk_rank))
             changes.append(i)
         elif in_hunk and (line[:1] in (" ", "\\") or line == ""):
             context.append(i)
