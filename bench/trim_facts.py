@@ -66,13 +66,15 @@ def main() -> None:
     lines = [
         "# trim: kept-fact rate, smart vs head_tail (o200k_base)",
         "",
-        "| budget | head_tail facts kept | smart facts kept | head_tail mean per fixture | smart mean per fixture |",
+        "| budget | head_tail facts kept | smart facts kept "
+        "| head_tail mean per fixture | smart mean per fixture |",
         "|---:|---:|---:|---:|---:|",
     ]
     for budget in BUDGETS:
         h, s = summary[f"head_tail@{budget}"], summary[f"smart@{budget}"]
         lines.append(
-            f"| {budget} | {h['kept']}/{h['facts']} ({h['rate']:.1%}) | {s['kept']}/{s['facts']} ({s['rate']:.1%})"
+            f"| {budget} | {h['kept']}/{h['facts']} ({h['rate']:.1%}) "
+            f"| {s['kept']}/{s['facts']} ({s['rate']:.1%})"
             f" | {h['mean_fixture_rate']:.1%} | {s['mean_fixture_rate']:.1%} |"
         )
     lines += [
