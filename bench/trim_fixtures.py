@@ -71,7 +71,8 @@ def _unittest(work: Path) -> Fixture:
 def _traceback(work: Path) -> Fixture:
     (work / "deep.py").write_text(
         "import json\n\ndef load(n, text):\n    if n == 0:\n        return json.loads(text)\n"
-        "    return load(n - 1, text)\n\ndef main():\n    for i in range(200):\n        print(f'processing record {i}')\n"
+        "    return load(n - 1, text)\n\ndef main():\n    for i in range(200):\n"
+        "        print(f'processing record {i}')\n"
         "    load(120, '{\"a\": ')\n\nmain()\n"
     )
     done = _run([sys.executable, "deep.py"], work)
