@@ -129,4 +129,6 @@ def test_stream_over_memory_limit_keeps_errors_from_the_middle(monkeypatch: pyte
     assert result.tokens <= 120
     assert "ERROR: disk quota exceeded on /dev/sda1" in result.text
     assert result.lines_before == 5000
+    shown = [x for x in result.text.split("\n") if not x.startswith("[")]
+    assert len(shown) + result.omitted.lines == 5000  # every source line is shown or counted
     assert result.spill_path is not None and result.spill_path.read_bytes() == data

@@ -43,6 +43,18 @@ class Document:
     source_line: list[int]  # len(lines) + 1 entries; the last is the source's line count
     tokens_before: list[int]  # len(lines) + 1 entries; the last is the source's token count
     synthetic: frozenset[int] = field(default_factory=frozenset)  # held lines not in the source
+    source_end: list[int] = field(default_factory=list)  # source position just after held line i
+    tokens_end: list[int] = field(default_factory=list)  # source tokens up to the end of line i
+
+    def __post_init__(self) -> None:
+        if not self.source_end:
+            self.source_end = [
+                self.source_line[i] + (0 if i in self.synthetic else 1) for i in range(len(self.lines))
+            ]
+            self.tokens_end = [
+                self.tokens_before[i] + (0 if i in self.synthetic else self.line_tokens[i])
+                for i in range(len(self.lines))
+            ]
 
     @classmethod
     def from_lines(
@@ -71,11 +83,14 @@ class Document:
         return self.tokens_before[-1]
 
     def gap(self, start: int, end: int) -> tuple[int, int]:
-        """Source lines and tokens between the end of held line start-1 and held line `end`."""
-        return (
-            self.source_line[end] - self.source_line[start],
-            self.tokens_before[end] - self.tokens_before[start],
-        )
+        """Source lines and tokens after held line start-1 and before held line `end`."""
+        after_line = self.source_end[start - 1] if start > 0 else 0
+        after_tokens = self.tokens_end[start - 1] if start > 0 else 0
+        return self.source_line[end] - after_line, self.tokens_before[end] - after_tokens
+
+    def follows(self, i: int) -> bool:
+        """True when held line i directly follows held line i-1 in the source."""
+        return i > 0 and self.source_line[i] == self.source_end[i - 1]
 
     def span_text(self, start: int, end: int) -> str:
         return "\n".join(self.lines[start:end])
@@ -94,15 +109,19 @@ class Document:
         order: int = 0,
     ) -> Unit:
         """A unit showing `text` for lines [start, end), of which the lines `shown` appear verbatim."""
-        hidden = [i for i in range(start, end) if i not in set(shown) and i not in self.synthetic]
+        visible = {i for i in shown if i not in self.synthetic}
+        first = self.source_line[start] if end > start else 0
+        last = self.source_end[end - 1] if end > start else 0
+        first_tokens = self.tokens_before[start] if end > start else 0
+        last_tokens = self.tokens_end[end - 1] if end > start else 0
         return Unit(
             start,
             end,
             priority,
             order,
             text=text,
-            hidden_lines=len(hidden),
-            hidden_tokens=sum(self.line_tokens[i] for i in hidden),
+            hidden_lines=(last - first) - len(visible),
+            hidden_tokens=(last_tokens - first_tokens) - sum(self.line_tokens[i] for i in visible),
         )
 
 

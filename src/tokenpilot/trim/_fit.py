@@ -69,7 +69,13 @@ def render(doc: Document, units: Sequence[Unit], trailer: str | None = None) -> 
     position = 0
     for unit in ordered:
         gap(position, unit.start)
-        pieces.append(doc.span_text(unit.start, unit.end) if unit.text is None else unit.text)
+        if unit.text is not None:
+            pieces.append(unit.text)
+        else:
+            for i in range(unit.start, unit.end):
+                if i > unit.start:
+                    gap(i, i)  # a sketch of a stream may hold non-adjacent lines inside a unit
+                pieces.append(doc.lines[i])
         hidden_lines += unit.hidden_lines
         hidden_tokens += unit.hidden_tokens
         position = max(position, unit.end)

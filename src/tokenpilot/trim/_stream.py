@@ -171,4 +171,6 @@ class _Sketch:
             line_tokens=[entry[3] for entry in held],
             source_line=[entry[0] for entry in held] + [self.lines],
             tokens_before=[entry[1] for entry in held] + [self.tokens],
+            source_end=[entry[0] + 1 for entry in held],
+            tokens_end=[entry[1] + entry[3] for entry in held],
         )

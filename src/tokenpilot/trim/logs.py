@@ -55,7 +55,7 @@ def reduce(doc: Document, start: int, end: int) -> list[Unit]:
         line = doc.lines[i]
         key = shape(line)
         run_end = i + 1
-        while run_end < end and shape(doc.lines[run_end]) == key:
+        while run_end < end and doc.follows(run_end) and shape(doc.lines[run_end]) == key:
             run_end += 1
         if line[:1] in (" ", "\t") and last_priority <= 1:
             priority = last_priority + 1
