@@ -109,14 +109,15 @@ def _gcc(work: Path) -> Fixture | None:
 
 
 def _mypy(work: Path) -> Fixture:
-    body = "".join(f"def f{i}(x: int) -> int:\n    return x + {i}\n\n" for i in range(100))
+    body = "".join(f"def f{i}(x: int) -> str:\n    return x + {i}\n\n" for i in range(100))
     body += "a: str = f1(2)\nb = f2('x')\nc = missing_name\n"
     body += "".join(f"d{i}: int = f{i}(1)  # fine\n" for i in range(50))
     (work / "typed.py").write_text(body)
     out = _run(
         [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(work / ".mc"), "typed.py"], work
     ).stdout
-    errors = re.findall(r"^(typed\.py:\d+: error: .*)$", out, re.M)
+    # Facts: each distinct error message (repeats at other lines are the same fact), the summary.
+    errors = sorted(set(re.findall(r"^typed\.py:\d+: (error: .*)$", out, re.M)))
     summary = re.findall(r"^(Found \d+ errors? in \d+ files?)", out, re.M)
     return out, errors + summary
 
@@ -137,11 +138,13 @@ def _ruff(work: Path) -> Fixture:
 def _rustc(work: Path) -> Fixture | None:
     if shutil.which("rustc") is None:
         return None
-    body = "".join(f"    let unused_{i} = {i};\n" for i in range(40))
-    (work / "main.rs").write_text("fn main() {\n" + body + '    let n: i32 = "text";\n    missing();\n}\n')
+    body = "".join(f'    let n{i}: i32 = "text {i}";\n' for i in range(40))
+    (work / "main.rs").write_text("fn main() {\n" + body + "    missing();\n}\n")
     out = _run(["rustc", "--edition", "2021", "main.rs", "-o", str(work / "main")], work).stderr
-    errors = re.findall(r"^(error\[E\d+\]: .*)$", out, re.M)
-    return out, errors + re.findall(r"^(error: aborting due to .*)$", out, re.M)
+    # Facts: each distinct error head, the first error's location, the abort line.
+    errors = sorted(set(re.findall(r"^(error\[E\d+\]: .*)$", out, re.M)))
+    first = re.findall(r"^ *--> (main\.rs:\d+:\d+)", out, re.M)[:1]
+    return out, errors + first + re.findall(r"^(error: aborting due to .*)$", out, re.M)
 
 
 def _diff(work: Path) -> Fixture:
