@@ -132,3 +132,9 @@ def test_stream_over_memory_limit_keeps_errors_from_the_middle(monkeypatch: pyte
     shown = [x for x in result.text.split("\n") if not x.startswith("[")]
     assert len(shown) + result.omitted.lines == 5000  # every source line is shown or counted
     assert result.spill_path is not None and result.spill_path.read_bytes() == data
+
+
+def test_zero_budget_in_tool_config_is_honoured_not_treated_as_unset() -> None:
+    Path("tokenpilot.toml").write_text("[trim]\nbudget = 500\n[trim.tools.ls]\nbudget = 0\n")
+    result = tp.trim_output(BIG, None, tool="ls", model=MODEL, spill=False)
+    assert result.budget == 0 and result.text == ""

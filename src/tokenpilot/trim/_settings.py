@@ -61,8 +61,9 @@ class TrimSettings:
         names = [n for n in (tool and tool_name(tool), tool, fmt) if n]
         found = next((self.tools[n] for n in names if n in self.tools), ToolSettings())
         default_budget = next((TOOL_BUDGETS[n] for n in names if n in TOOL_BUDGETS), None)
+        budgets = (found.budget, self.budget, default_budget, DEFAULT_BUDGET)
         return ToolSettings(
-            budget=found.budget or self.budget or default_budget or DEFAULT_BUDGET,
+            budget=next(b for b in budgets if b is not None),
             mode=found.mode or self.mode or "auto",
         )
 
@@ -140,6 +141,9 @@ def trim_settings(config: Config | None = None) -> TrimSettings:
         checked = _validate(config_file.sections["trim"], str(config_file.path))
         for name, spec in checked.pop("tools", {}).items():
             old = tools.get(name, ToolSettings())
-            tools[name] = ToolSettings(budget=spec.budget or old.budget, mode=spec.mode or old.mode)
+            tools[name] = ToolSettings(
+                budget=old.budget if spec.budget is None else spec.budget,
+                mode=old.mode if spec.mode is None else spec.mode,
+            )
         merged.update(checked)
     return TrimSettings(tools=tools, **merged)

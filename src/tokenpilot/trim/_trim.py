@@ -84,7 +84,7 @@ def trim_output(
     check_arguments(budget, mode)
     tokenizer = tokenizer_for(model)
     whole = combine(text, stderr, exit_code)
-    if budget is not None and mode != "head_tail" and mode != "errors_only":
+    if budget is not None:
         # Cheap path for outputs that already fit: one count, no detection, no config.
         tokens = tokenizer.count(whole)
         if tokens <= tokenizer.safe_budget(budget):
@@ -135,7 +135,7 @@ def trim_document(
     applied = "head_tail" if mode in ("full", "head_tail") else ("smart" if mode == "auto" else mode)
     fitted: Fitted | None = None
     if applied != "head_tail":
-        units = _pinned(doc, sections)
+        units = _pinned(doc)
         reserve = tokenizer.count(trailer + "\n") if trailer else 0
         for section in sections:
             units += section_units(
@@ -144,7 +144,7 @@ def trim_document(
         if applied == "errors_only":
             units += _stderr_units(doc, sections)
         fitted = fit_units(doc, units, limit, tokenizer, trailer)
-        if not _kept_content(fitted, doc, sections):
+        if fitted.kept_units <= len(doc.synthetic):
             fitted = None  # nothing of substance fitted: head and tail say more than markers
     if fitted is None:
         fitted = head_tail(doc, limit, tokenizer, trailer)
@@ -168,7 +168,7 @@ def trim_document(
     )
 
 
-def _pinned(doc: Document, sections: list[Section]) -> list[Unit]:
+def _pinned(doc: Document) -> list[Unit]:
     """The synthetic lines (stderr header, exit status): cheap, and always worth their tokens."""
     return [Unit(i, i + 1, 0, -1 - n) for n, i in enumerate(sorted(doc.synthetic))]
 
@@ -182,10 +182,6 @@ def _stderr_units(doc: Document, sections: list[Section]) -> list[Unit]:
             for i in range(section.start, section.end)
         ]
     return units
-
-
-def _kept_content(fitted: Fitted, doc: Document, sections: list[Section]) -> bool:
-    return fitted.kept_units > len(doc.synthetic)
 
 
 def _spill(whole: str, doc: Document, settings: TrimSettings, spill: bool | None) -> Path | None:
