@@ -124,3 +124,16 @@ def test_stream_result_matches_trim_output_for_small_inputs() -> None:
     streamed = tp.trim_stream(io.BytesIO(text.encode()), 80, model="gpt-4o", spill=False)
     direct = tp.trim_output(text, 80, model="gpt-4o", spill=False)
     assert streamed.text == direct.text
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=texts, budget=st.integers(min_value=0, max_value=80), mode=st.sampled_from(MODES))
+def test_streamed_sketch_never_exceeds_budget(text: str, budget: int, mode: str) -> None:
+    from unittest import mock
+
+    from tokenpilot.trim import _stream
+
+    data = (text + "\n") * 20
+    with mock.patch.object(_stream, "IN_MEMORY_LIMIT", 64):  # force the bounded-memory path
+        result = tp.trim_stream(io.BytesIO(data.encode()), budget, mode=mode, model="gpt-4o", spill=False)
+    assert tp.count_tokens(result.text, model="gpt-4o") == result.tokens <= budget
