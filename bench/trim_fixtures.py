@@ -188,11 +188,11 @@ def _log(work: Path) -> Fixture:
     log.propagate = False
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
-    for i in range(6000):
+    for i in range(1500):
         log.info("request %d served in %d ms", i, i % 97)
-        if i % 1000 == 999:
-            log.warning("cache miss rate high: %d%%", 40 + i // 1000)
-        if i == 4321:
+        if i % 250 == 249:
+            log.warning("cache miss rate high: %d%%", 40 + i // 250)
+        if i == 1111:
             log.error("payment gateway returned 502 for order %d", 98765)
         if i % 50 == 0:
             log.debug("heartbeat")
