@@ -32,6 +32,7 @@ from tokenpilot.plan import (
     route,
 )
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
+from tokenpilot.trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_stream
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,8 @@ __all__ = [
     "FileToWrite",
     "InputError",
     "ModelInfo",
+    "Omitted",
+    "OmittedSpan",
     "PromptRegistry",
     "PromptSection",
     "RateLimits",
@@ -52,6 +55,7 @@ __all__ = [
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
+    "TrimResult",
     "__version__",
     "check_response",
     "count_messages",
@@ -64,5 +68,7 @@ __all__ = [
     "plan_call",
     "route",
     "tokenizer_for",
+    "trim_output",
+    "trim_stream",
     "truncate_to_tokens",
 ]

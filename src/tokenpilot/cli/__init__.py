@@ -9,7 +9,7 @@ import typer
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import count, models, plan
+from tokenpilot.cli import count, models, plan, trim
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("count")(count.count)
 app.add_typer(models.app, name="models")
 app.command("plan")(plan.plan)
 app.add_typer(plan.cost_app, name="cost")
+app.command("trim")(trim.trim)
 
 
 def _version(value: bool) -> None:
