@@ -14,9 +14,12 @@ from tokenpilot._exceptions import (
     ConfigError,
     EndpointError,
     InputError,
+    StoreError,
     TokenizerError,
     TokenpilotError,
 )
+from tokenpilot.budget import Budget, Reservation, Usage
+from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 from tokenpilot.models import ModelInfo, get_model, list_models
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
 
@@ -26,20 +29,28 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "Alert",
+    "Budget",
     "BudgetError",
     "BudgetExceeded",
     "ConfigError",
     "EndpointError",
     "InputError",
+    "Ledger",
+    "LedgerRecord",
     "ModelInfo",
+    "Reservation",
+    "StoreError",
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
+    "Usage",
     "__version__",
     "count_messages",
     "count_tokens",
     "get_model",
     "list_models",
+    "open_ledger",
     "tokenizer_for",
     "truncate_to_tokens",
 ]

@@ -1,0 +1,178 @@
+"""The database behind budgets and the ledger: SQLite (WAL, one file) or PostgreSQL (shared).
+
+Every write runs in one transaction that serialises with the others touching the same budgets:
+SQLite takes its single write lock up front (`BEGIN IMMEDIATE`); PostgreSQL locks the budget rows
+(`SELECT … FOR UPDATE`, always in scope order so two transactions cannot deadlock). Driver errors
+become one `StoreError` that says what is wrong with which database, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy.exc
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+
+from tokenpilot._exceptions import ConfigError, StoreError
+from tokenpilot.budget import _schema
+
+log = logging.getLogger("tokenpilot.budget")
+T = TypeVar("T")
+
+DEFAULT_BUSY_TIMEOUT = 10.0
+# PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock detected.
+_RETRY_SQLSTATES = {"40001", "40P01"}
+_MIGRATION_LOCK_KEY = 7_406_213_951  # pg_advisory_xact_lock key shared by every tokenpilot process
+
+
+def resolve_url(url: str | None, default_path: Path) -> tuple[str, str]:
+    """(SQLAlchemy URL, display form without password) for a user-supplied URL or path."""
+    raw = (url or "").strip() or str(default_path)
+    if raw.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        rest = raw.split("://", 1)[1]
+        return "postgresql+psycopg://" + rest, "postgresql://" + re.sub(r":[^:@/]*@", ":***@", rest)
+    if raw.startswith("sqlite:///"):
+        path = Path(raw[len("sqlite:///") :])
+    elif "://" in raw:
+        scheme = raw.split("://", 1)[0]
+        raise ConfigError(
+            f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH, a file path or postgresql://…",
+            source="ledger url",
+        )
+    else:
+        path = Path(raw)
+    path = path.expanduser()
+    return f"sqlite:///{path}", str(path)
+
+
+class Store:
+    """An open database with the current schema; `run(fn)` executes `fn(conn)` in one transaction."""
+
+    def __init__(self, url: str | None, *, default_path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT):
+        self.sa_url, self.display = resolve_url(url, default_path)
+        self.busy_timeout = busy_timeout
+        self.dialect = "postgresql" if self.sa_url.startswith("postgresql") else "sqlite"
+        self.engine = self._create_engine()
+        try:
+            self.run(self._migrate)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _create_engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            path = Path(self.display)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory for {self.display}: {exc}") from None
+            engine = create_engine(
+                self.sa_url, connect_args={"timeout": self.busy_timeout, "check_same_thread": False}
+            )
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        try:
+            return create_engine(
+                self.sa_url,
+                connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
+                pool_pre_ping=True,
+            )
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL needs the psycopg driver: pip install 'tokenpilot[postgres]'", source="ledger url"
+            ) from None
+
+    def _migrate(self, conn: Connection) -> None:
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        version = _schema.current_version(conn)
+        if version > _schema.LATEST_VERSION:
+            raise StoreError(
+                f"{self.display} has schema version {version}, newer than this tokenpilot understands "
+                f"({_schema.LATEST_VERSION}); upgrade tokenpilot"
+            )
+        if version < _schema.LATEST_VERSION:
+            _schema.migrate(conn)
+            log.info("migrated %s to schema %d", self.display, _schema.LATEST_VERSION)
+
+    def run(self, fn: Callable[[Connection], T], *, attempts: int = 5) -> T:
+        """`fn(conn)` in one transaction: committed when it returns, rolled back when it raises."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn)
+            except sqlalchemy.exc.DBAPIError as exc:
+                if attempt < attempts and _sqlstate(exc) in _RETRY_SQLSTATES:
+                    time.sleep(0.01 * attempt)
+                    continue
+                raise self._error(exc) from None
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                raise StoreError(f"{self.display}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def lock_for_update(self) -> bool:
+        """Whether row locks must be taken explicitly (SQLite already holds the database write lock)."""
+        return self.dialect == "postgresql"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _error(self, exc: sqlalchemy.exc.DBAPIError) -> StoreError:
+        message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        lower = message.lower()
+        if self.dialect == "sqlite":
+            if "locked" in lower or "busy" in lower:
+                return StoreError(
+                    f"SQLite database {self.display} is locked by another process "
+                    f"(waited {self.busy_timeout:g} s); nothing was written, try again"
+                )
+            if "not a database" in lower or "malformed" in lower or "corrupt" in lower:
+                return StoreError(f"SQLite database {self.display} is corrupt or not a database ({message})")
+            if "unable to open" in lower:
+                return StoreError(f"cannot open SQLite database {self.display} ({message})")
+            if "readonly" in lower or "read-only" in lower:
+                return StoreError(f"SQLite database {self.display} is read-only ({message})")
+        elif isinstance(exc, sqlalchemy.exc.OperationalError) and (
+            "connect" in lower or "connection" in lower or "timeout" in lower
+        ):
+            return StoreError(f"cannot reach PostgreSQL at {self.display} ({message})")
+        return StoreError(f"database error on {self.display}: {message}")
+
+
+def _sqlstate(exc: sqlalchemy.exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself instead of pysqlite's deferred BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Take the write lock at the start so check-then-write cannot interleave across processes.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def default_db_path() -> Path:
+    """`$XDG_DATA_HOME/tokenpilot/ledger.db` (platformdirs' user data dir elsewhere)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("tokenpilot", appauthor=False)) / "ledger.db"
+
+
+def env_url() -> str | None:
+    return os.environ.get("TOKENPILOT_DB_URL") or None
