@@ -80,7 +80,7 @@ class Store:
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
         try:
-            return create_engine(
+            engine = create_engine(
                 self.sa_url,
                 connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
                 pool_pre_ping=True,
@@ -89,6 +89,16 @@ class Store:
             raise ConfigError(
                 "PostgreSQL needs the psycopg driver: pip install 'tokenpilot[postgres]'", source="ledger url"
             ) from None
+        lock_ms = max(1, int(self.busy_timeout * 1000))
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Wait for a row or table lock as long as SQLite would, then fail clearly instead of hanging.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {lock_ms}")
+            dbapi_connection.commit()
+
+        event.listen(engine, "connect", on_connect)
+        return engine
 
     def _migrate(self, conn: Connection) -> None:
         if self.dialect == "postgresql":
@@ -140,6 +150,11 @@ class Store:
                 return StoreError(f"cannot open SQLite database {self.display} ({message})")
             if "readonly" in lower or "read-only" in lower:
                 return StoreError(f"SQLite database {self.display} is read-only ({message})")
+        elif _sqlstate(exc) == "55P03":
+            return StoreError(
+                f"PostgreSQL database {self.display} is locked by another session "
+                f"(waited {self.busy_timeout:g} s); nothing was written, try again"
+            )
         elif isinstance(exc, sqlalchemy.exc.OperationalError) and (
             "connect" in lower or "connection" in lower or "timeout" in lower
         ):

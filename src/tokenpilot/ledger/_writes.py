@@ -181,6 +181,10 @@ def _refusal_alert(refusal: Refusal, model: str, usage: Usage) -> NewAlert:
     )
 
 
+def _period_word(period: str) -> str:
+    return "" if period == "none" else f"{period} "
+
+
 def _capacity_alert(usage: Usage, fraction: float) -> list[NewAlert]:
     budget = usage.budget
     if budget is None or fraction < budget.warn_at:
@@ -189,7 +193,7 @@ def _capacity_alert(usage: Usage, fraction: float) -> list[NewAlert]:
         NewAlert(
             kind="capacity_warning",
             message=(
-                f"{usage.scope} at {fraction:.0%} of its {budget.period} budget "
+                f"{usage.scope} at {fraction:.0%} of its {_period_word(budget.period)}budget "
                 f"(warning at {budget.warn_at:.0%})"
             ),
             scope=usage.scope,
