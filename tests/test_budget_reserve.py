@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ledger_support import store_url  # noqa: F401  (fixture)
 
 import tokenpilot as tp
+from ledger_support import store_url  # noqa: F401  (fixture)
 from tokenpilot import BudgetError, BudgetExceeded, InputError
 
 

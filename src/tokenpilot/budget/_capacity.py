@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,12 +34,20 @@ def budget_from_row(row: RowMapping) -> Budget:
     )
 
 
+@cache
+def _budgets_statement(lock: bool) -> Any:
+    query = (
+        select(s.budgets)
+        .where(s.budgets.c.scope.in_(bindparam("scopes", expanding=True)))
+        .order_by(s.budgets.c.scope)
+    )
+    return query.with_for_update() if lock else query
+
+
 def load_budgets(conn: Connection, scopes: list[str], *, lock: bool) -> list[Budget]:
     """The budgets set on `scopes`, in scope order; `lock` takes their row locks (PostgreSQL)."""
-    query = select(s.budgets).where(s.budgets.c.scope.in_(scopes)).order_by(s.budgets.c.scope)
-    if lock:
-        query = query.with_for_update()
-    return [budget_from_row(row) for row in conn.execute(query).mappings()]
+    rows = conn.execute(_budgets_statement(lock), {"scopes": scopes}).mappings()
+    return [budget_from_row(row) for row in rows]
 
 
 def all_budgets(conn: Connection, under: str | None = None) -> list[Budget]:
@@ -63,34 +72,57 @@ def delete_budget(conn: Connection, scope: str) -> bool:
     return bool(conn.execute(delete(s.budgets).where(s.budgets.c.scope == scope)).rowcount)
 
 
+_FAR = 1e18  # an unbounded period edge, as a bind value so the statement stays the same
+
+
+@cache
+def _usage_statement() -> Any:
+    """Spent and held sums beneath :scope in one statement (one snapshot, one round trip), built once."""
+    r, h = s.records.c, s.reservations.c
+
+    def beneath(column: Any) -> ColumnElement[bool]:
+        return or_(column == bindparam("scope"), and_(column >= bindparam("low"), column < bindparam("high")))
+
+    spent_filter = (beneath(r.scope), r.ts >= bindparam("start"), r.ts < bindparam("end"))
+    held_filter = (beneath(h.scope), h.expires_at > bindparam("now"))
+
+    def spent_of(expression: Any) -> Any:
+        return select(expression).where(*spent_filter).scalar_subquery()
+
+    def held_of(expression: Any) -> Any:
+        return select(expression).where(*held_filter).scalar_subquery()
+
+    return select(
+        spent_of(func.count()),
+        spent_of(func.coalesce(func.sum(r.input_tokens), 0)),
+        spent_of(func.coalesce(func.sum(r.output_tokens), 0)),
+        spent_of(func.coalesce(func.sum(r.cost_usd), 0.0)),
+        spent_of(func.coalesce(func.sum(case((r.cost_usd.is_(None), 1), else_=0)), 0)),
+        held_of(func.coalesce(func.sum(h.input_tokens), 0)),
+        held_of(func.coalesce(func.sum(h.output_tokens), 0)),
+        held_of(func.coalesce(func.sum(h.usd), 0.0)),
+        held_of(func.count()),
+    )
+
+
 def usage_of(conn: Connection, scope: str, budget: Budget | None, now: float) -> Usage:
     """Spent (ledger records in the current period) and reserved (live holds) beneath `scope`."""
     start, end = Period.parse(budget.period if budget else "none").window(
         now, budget.timezone if budget else "UTC"
     )
-    r = s.records.c
-    spent_query = select(
-        func.count(),
-        func.coalesce(func.sum(r.input_tokens), 0),
-        func.coalesce(func.sum(r.output_tokens), 0),
-        func.coalesce(func.sum(r.cost_usd), 0.0),
-        func.coalesce(func.sum(case((r.cost_usd.is_(None), 1), else_=0)), 0),
-    ).where(within(r.scope, scope))
-    if start is not None:
-        spent_query = spent_query.where(r.ts >= start)
-    if end is not None:
-        spent_query = spent_query.where(r.ts < end)
-    calls, spent_in, spent_out, spent_usd, unknown = conn.execute(spent_query).one()
-
-    h = s.reservations.c
-    held_in, held_out, held_usd, holds = conn.execute(
-        select(
-            func.coalesce(func.sum(h.input_tokens), 0),
-            func.coalesce(func.sum(h.output_tokens), 0),
-            func.coalesce(func.sum(h.usd), 0.0),
-            func.count(),
-        ).where(within(h.scope, scope), h.expires_at > now)
+    low, high = subtree_bounds(scope)
+    row = conn.execute(
+        _usage_statement(),
+        {
+            "scope": scope,
+            "low": low,
+            "high": high,
+            "start": -_FAR if start is None else start,
+            "end": _FAR if end is None else end,
+            "now": now,
+        },
     ).one()
+    calls, spent_in, spent_out, spent_usd, unknown, held_in, held_out, held_usd, holds = row
 
     spent = {
         "tokens": float(spent_in + spent_out),

@@ -83,7 +83,6 @@ class Store:
             engine = create_engine(
                 self.sa_url,
                 connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
-                pool_pre_ping=True,
             )
         except ImportError:
             raise ConfigError(
@@ -120,7 +119,8 @@ class Store:
                 with self.engine.begin() as conn:
                     return fn(conn)
             except sqlalchemy.exc.DBAPIError as exc:
-                if attempt < attempts and _sqlstate(exc) in _RETRY_SQLSTATES:
+                # Retry deadlocks and serialization failures, and a pooled connection the server dropped.
+                if attempt < attempts and (_sqlstate(exc) in _RETRY_SQLSTATES or exc.connection_invalidated):
                     time.sleep(0.01 * attempt)
                     continue
                 raise self._error(exc) from None

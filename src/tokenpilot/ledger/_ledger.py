@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from tokenpilot.budget._reservation import CallUsage, Reservation
 from tokenpilot.budget._scope import normalize_scope
 from tokenpilot.budget._types import Budget, Usage, check_limit
 from tokenpilot.ledger._alerts import ALERT_KINDS, Alert
+from tokenpilot.ledger._exchange import ImportResult
 from tokenpilot.ledger._records import STATUSES, LedgerRecord
 
 if TYPE_CHECKING:
@@ -444,6 +446,25 @@ class Ledger:
 
         found = self._store.run(read)
         return found[::-1] if limit is not None else found
+
+    def import_file(
+        self, path: str | Path, *, scope: str = "imported", fmt: str | None = None
+    ) -> ImportResult:
+        """Import a usage export (CSV or JSONL); all rows or none. Rows without a scope column get `scope`.
+
+        acct.import_file("usage-2026-11.csv", scope="acme")   # ImportResult(imported=…, …)
+        """
+        from tokenpilot.ledger._exchange import parse_import
+        from tokenpilot.ledger._writes import import_rows
+
+        source = Path(path)
+        rows, columns = parse_import(source, default_scope=normalize_scope(scope), now=self._clock(), fmt=fmt)
+        values = [row.values for row in rows]
+        imported, skipped = self._store.run(lambda conn: import_rows(conn, values))
+        log.info(
+            "imported usage", extra={"event": "ledger_import", "path": str(source), "imported": imported}
+        )
+        return ImportResult(str(source), imported, skipped, columns)
 
     def active_reservations(self) -> int:
         """How many holds are live (not settled, released or past their TTL)."""

@@ -10,6 +10,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -56,6 +57,15 @@ class Refusal:
 
 def model_price(model: str) -> tuple[Any, str | None]:
     """(ModelInfo or None, provider) — an unresolvable name is simply a model without a price."""
+    from tokenpilot._config import load_config
+
+    # The registry resolves config files on every call; cache per model and config state.
+    config = load_config()
+    return _model_price(model, id(config))
+
+
+@lru_cache(maxsize=256)
+def _model_price(model: str, _config_id: int) -> tuple[Any, str | None]:
     from tokenpilot.models import get_model
 
     try:
@@ -453,3 +463,40 @@ def record_from_row(row: RowMapping) -> LedgerRecord:
     values["truncated"] = bool(values["truncated"])
     values["id"] = int(values["id"])
     return LedgerRecord(**values)
+
+
+def import_rows(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Append imported rows (cost "price" = from the model's price); skip known (model, request_id)."""
+    r = s.records.c
+    wanted = {(row["model"], row["request_id"]) for row in rows if row.get("request_id")}
+    known: set[tuple[str, str]] = set()
+    ids = sorted({rid for _, rid in wanted})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = select(r.model, r.request_id).where(r.request_id.in_(chunk))
+        known.update((model, rid) for model, rid in conn.execute(query))
+    imported = skipped = 0
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row["model"], row["request_id"]) if row.get("request_id") else None
+        if key is not None and (key in known or key in seen):
+            skipped += 1
+            continue
+        if key is not None:
+            seen.add(key)
+        values = dict(row)
+        if values["cost_usd"] == "price":
+            usage = CallUsage(
+                input_tokens=values["input_tokens"],
+                output_tokens=values["output_tokens"],
+                cache_read_tokens=values["cache_read_tokens"],
+                cache_write_tokens=values["cache_write_tokens"],
+            )
+            values["cost_usd"] = call_cost(values["model"], usage)
+        if values.get("provider") is None:
+            values["provider"] = model_price(values["model"])[1]
+        values["source"] = "import"
+        values["reservation_id"] = None
+        conn.execute(s.records.insert().values(**values))
+        imported += 1
+    return imported, skipped
