@@ -24,7 +24,7 @@ from tokenpilot import BudgetExceeded, StoreError
 
 WORKER = str(Path(__file__).with_name("ledger_worker.py"))
 PROCESSES = 8
-PER_PROCESS = 500 if (IN_CI or os.environ.get("TOKENPILOT_TEST_FULL_RACE")) else 60
+PER_PROCESS = 500 if (IN_CI or os.environ.get("TOKENPILOT_TEST_FULL_RACE")) else 40
 
 
 def worker_env() -> dict[str, str]:

@@ -9,7 +9,7 @@ import typer
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import count, models
+from tokenpilot.cli import budget, count, ledger, models, report
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -21,6 +21,9 @@ app = typer.Typer(
 )
 app.command("count")(count.count)
 app.add_typer(models.app, name="models")
+app.add_typer(budget.app, name="budget")
+app.add_typer(ledger.app, name="ledger")
+app.command("report")(report.report)
 
 
 def _version(value: bool) -> None:

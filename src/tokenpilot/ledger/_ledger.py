@@ -26,6 +26,7 @@ from tokenpilot.ledger._records import STATUSES, LedgerRecord
 
 if TYPE_CHECKING:
     from tokenpilot.budget._store import Store
+    from tokenpilot.ledger._report import Report
     from tokenpilot.ledger._writes import CallInfo
 
 log = logging.getLogger("tokenpilot.ledger")
@@ -465,6 +466,24 @@ class Ledger:
             "imported usage", extra={"event": "ledger_import", "path": str(source), "imported": imported}
         )
         return ImportResult(str(source), imported, skipped, columns)
+
+    def report(
+        self,
+        *,
+        since: float | datetime | None = None,
+        until: float | datetime | None = None,
+        by: str = "scope",
+        scope: str | None = None,
+    ) -> Report:
+        """Totals per scope, phase, model, agent, task_type or day, with recommendations and evidence.
+
+        acct.report(since=time.time() - 7 * 86400, by="phase").recommendations
+        """
+        from tokenpilot.ledger._report import build_report
+
+        records = self.records(since=since, until=until, scope=scope)
+        usages = [self.usage(b.scope) for b in self.budgets(scope)]
+        return build_report(records, by=by, since=_epoch(since), until=_epoch(until), usages=usages)
 
     def active_reservations(self) -> int:
         """How many holds are live (not settled, released or past their TTL)."""
