@@ -90,7 +90,9 @@ def drop_schema(base: str, schema: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pg-url", default=os.environ.get("TOKENPILOT_TEST_PG_URL"))
     parser.add_argument("--per-process", type=int, default=300)
     parser.add_argument("--processes", default="1,4,8")
@@ -111,7 +113,8 @@ def main() -> None:
                         rate = run(url, n, args.per_process)
                     finally:
                         drop_schema(args.pg_url, schema)
-            rows.append({"store": store, "processes": n, "cycles": n * args.per_process, "per_second": round(rate, 1)})
+            cycles = n * args.per_process
+            rows.append({"store": store, "processes": n, "cycles": cycles, "per_second": round(rate, 1)})
             print(f"{store:10} {n} processes: {rate:8.1f} reservations/s", file=sys.stderr)
     result = {
         "benchmark": "reserve+settle cycles per second on one contended budget",
