@@ -112,12 +112,18 @@ class Store:
             _schema.migrate(conn)
             log.info("migrated %s to schema %d", self.display, _schema.LATEST_VERSION)
 
-    def run(self, fn: Callable[[Connection], T], *, attempts: int = 5) -> T:
-        """`fn(conn)` in one transaction: committed when it returns, rolled back when it raises."""
+    def run(self, fn: Callable[[Connection], T], *, read_only: bool = False, attempts: int = 5) -> T:
+        """`fn(conn)` in one transaction: committed when it returns, rolled back when it raises.
+
+        `read_only` transactions on SQLite start deferred (a WAL snapshot, no write lock), so reports
+        and `usage()` never wait for, or hold up, the agents writing.
+        """
         for attempt in range(1, attempts + 1):
             try:
-                with self.engine.begin() as conn:
-                    return fn(conn)
+                with self.engine.connect() as conn:
+                    conn.execution_options(tokenpilot_read_only=read_only)
+                    with conn.begin():
+                        return fn(conn)
             except sqlalchemy.exc.DBAPIError as exc:
                 # Retry deadlocks and serialization failures, and a pooled connection the server dropped.
                 if attempt < attempts and (_sqlstate(exc) in _RETRY_SQLSTATES or exc.connection_invalidated):
@@ -178,8 +184,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    # Take the write lock at the start so check-then-write cannot interleave across processes.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock at the start so check-then-write cannot interleave across processes.
+    read_only = conn.get_execution_options().get("tokenpilot_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def default_db_path() -> Path:

@@ -164,7 +164,7 @@ class Ledger:
         from tokenpilot.budget._capacity import all_budgets
 
         name = None if under is None else normalize_scope(under)
-        return self._store.run(lambda conn: all_budgets(conn, name))
+        return self._store.run(lambda conn: all_budgets(conn, name), read_only=True)
 
     def usage(self, scope: str) -> Usage:
         """Spent, reserved and remaining beneath `scope` in the current period of its budget.
@@ -181,7 +181,7 @@ class Ledger:
             found = load_budgets(conn, [name], lock=False)
             return usage_of(conn, name, found[0] if found else None, now)
 
-        return self._store.run(read)
+        return self._store.run(read, read_only=True)
 
     # --- calls ---------------------------------------------------------------------------------
 
@@ -445,7 +445,7 @@ class Ledger:
         def read(conn: Any) -> list[LedgerRecord]:
             return [record_from_row(row) for row in conn.execute(query).mappings()]
 
-        found = self._store.run(read)
+        found = self._store.run(read, read_only=True)
         return found[::-1] if limit is not None else found
 
     def import_file(
@@ -493,7 +493,7 @@ class Ledger:
 
         now = self._clock()
         query = select(func.count()).select_from(s.reservations).where(s.reservations.c.expires_at > now)
-        return int(self._store.run(lambda conn: conn.execute(query).scalar() or 0))
+        return int(self._store.run(lambda conn: conn.execute(query).scalar() or 0, read_only=True))
 
     def reclaim(self) -> list[LedgerRecord]:
         """Reclaim every hold past its TTL now (reserve() also does it for the budgets it touches)."""
@@ -525,7 +525,9 @@ class Ledger:
             query = query.where(a.acknowledged_at.is_(None))
         if limit is not None:
             query = query.limit(_whole("limit", limit))
-        found = self._store.run(lambda conn: [alert_from_row(row) for row in conn.execute(query).mappings()])
+        found = self._store.run(
+            lambda conn: [alert_from_row(row) for row in conn.execute(query).mappings()], read_only=True
+        )
         return found[::-1]
 
     def acknowledge(self, alert_id: int) -> bool:
