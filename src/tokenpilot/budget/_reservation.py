@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from tokenpilot.ledger._records import LedgerRecord
 
 log = logging.getLogger("tokenpilot.budget")
+log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown
 
 
 @dataclass(frozen=True, slots=True)

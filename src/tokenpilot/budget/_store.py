@@ -12,7 +12,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +22,15 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
 from tokenpilot._exceptions import ConfigError, StoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's own busy handler only
+    fcntl = None  # type: ignore[assignment]
 from tokenpilot.budget import _schema
 
 log = logging.getLogger("tokenpilot.budget")
+log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown
 T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -59,11 +66,12 @@ class Store:
         self.sa_url, self.display = resolve_url(url, default_path)
         self.busy_timeout = busy_timeout
         self.dialect = "postgresql" if self.sa_url.startswith("postgresql") else "sqlite"
+        self._lock_fd: int | None = None
         self.engine = self._create_engine()
         try:
             self.run(self._migrate)
         except BaseException:
-            self.engine.dispose()
+            self.close()
             raise
 
     def _create_engine(self) -> Engine:
@@ -120,7 +128,7 @@ class Store:
         """
         for attempt in range(1, attempts + 1):
             try:
-                with self.engine.connect() as conn:
+                with self._writer_turn(read_only), self.engine.connect() as conn:
                     conn.execution_options(tokenpilot_read_only=read_only)
                     with conn.begin():
                         return fn(conn)
@@ -134,12 +142,49 @@ class Store:
                 raise StoreError(f"{self.display}: {exc}") from None
         raise AssertionError("unreachable")
 
+    @contextmanager
+    def _writer_turn(self, read_only: bool) -> Iterator[None]:
+        """On SQLite, queue writers on a lock file before BEGIN IMMEDIATE.
+
+        SQLite's own busy handler backs off up to 100 ms between tries, so under many writers one
+        process can lose the race for seconds; polling a file lock every few ms keeps waits fair.
+        """
+        if self.dialect != "sqlite" or read_only or fcntl is None:
+            yield
+            return
+        if self._lock_fd is None:
+            try:
+                self._lock_fd = os.open(self.display + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StoreError(f"cannot create the lock file beside {self.display}: {exc}") from None
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"SQLite database {self.display} is locked by another process "
+                        f"(waited {self.busy_timeout:g} s); nothing was written, try again"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.004)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def lock_for_update(self) -> bool:
         """Whether row locks must be taken explicitly (SQLite already holds the database write lock)."""
         return self.dialect == "postgresql"
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _error(self, exc: sqlalchemy.exc.DBAPIError) -> StoreError:
         message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

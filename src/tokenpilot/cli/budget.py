@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from tokenpilot.budget._types import Usage
-from tokenpilot.cli._output import print_json, stdout
+from tokenpilot.cli._output import print_json
+from tokenpilot.cli._tables import say, table
 from tokenpilot.ledger import open_ledger
 from tokenpilot.ledger._time import iso
 
@@ -58,7 +58,7 @@ def set_command(
     limits = ", ".join(
         f"{_amount(v, unit)} {unit if unit != 'usd' else ''}".strip() for unit, v in budget.limits().items()
     )
-    stdout.print(
+    say(
         f"budget on {budget.scope}: {limits}, period {budget.period} ({budget.timezone}), "
         f"warn at {budget.warn_at:.0%}"
     )
@@ -102,25 +102,16 @@ def show_command(
         print_json([u.as_dict() for u in usages])
         return
     if not usages:
-        stdout.print("no budgets set (tokenpilot budget set SCOPE --tokens N --period daily)")
+        say("no budgets set (tokenpilot budget set SCOPE --tokens N --period daily)")
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("scope", "period", "unit", "limit", "spent", "reserved", "remaining", "used", "state"):
-        table.add_column(
-            column,
-            justify="right" if column in ("limit", "spent", "reserved", "remaining", "used") else "left",
-        )
-    for usage in usages:
-        for row in _usage_rows(usage):
-            table.add_row(*row)
-    stdout.print(table)
+    columns = ("scope", "period", "unit", "limit", "spent", "reserved", "remaining", "used", "state")
+    rows = [row for usage in usages for row in _usage_rows(usage)]
+    table(columns, rows, right=("limit", "spent", "reserved", "remaining", "used"))
     for usage in usages:
         if usage.period_end is not None:
-            stdout.print(f"{usage.scope}: period {iso(usage.period_start or 0)} → {iso(usage.period_end)}")
+            say(f"{usage.scope}: period {iso(usage.period_start or 0)} → {iso(usage.period_end)}")
         if usage.unknown_cost_calls:
-            stdout.print(
-                f"{usage.scope}: {usage.unknown_cost_calls} calls of unknown price are not in the USD spent"
-            )
+            say(f"{usage.scope}: {usage.unknown_cost_calls} calls of unknown price are not in the USD spent")
 
 
 @app.command("rm")
@@ -135,4 +126,4 @@ def rm_command(
         removed = acct.remove_budget(scope)
     if not removed:
         fail(f"no budget on {scope!r}", 2)
-    stdout.print(f"removed the budget on {scope.strip('/')}")
+    say(f"removed the budget on {scope.strip('/')}")

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from tokenpilot.cli._output import fail, print_json, stdout
+from tokenpilot.cli._output import fail, print_json
+from tokenpilot.cli._tables import say, table
 from tokenpilot.cli.budget import DB_OPTION
 from tokenpilot.ledger import open_ledger
 from tokenpilot.ledger._exchange import export_lines
@@ -33,10 +33,8 @@ def import_command(
         print_json(result.as_dict())
         return
     mapped = ", ".join(f"{theirs}→{ours}" for ours, theirs in sorted(result.columns.items()))
-    stdout.print(
-        f"imported {result.imported} calls from {file}; skipped {result.skipped_duplicates} already imported"
-    )
-    stdout.print(f"columns: {mapped}")
+    say(f"imported {result.imported} calls from {file}; skipped {result.skipped_duplicates} already imported")
+    say(f"columns: {mapped}")
 
 
 @app.command("export")
@@ -57,7 +55,7 @@ def export_command(
             sys.stdout.write(line)
         return
     output.write_text("".join(lines), encoding="utf-8")
-    stdout.print(f"wrote {len(records)} records to {output}")
+    say(f"wrote {len(records)} records to {output}")
 
 
 @app.command("tail")
@@ -73,11 +71,8 @@ def tail_command(
     if as_json:
         print_json([r.as_dict() for r in records])
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("time", "scope", "model", "in", "out", "max", "finish", "cost", "status"):
-        table.add_column(column, justify="right" if column in ("in", "out", "max", "cost") else "left")
-    for r in records:
-        table.add_row(
+    rows = [
+        [
             iso(r.ts),
             r.scope,
             r.model,
@@ -87,8 +82,11 @@ def tail_command(
             (r.finish_reason or "–") + (" (truncated)" if r.truncated else ""),
             "unknown" if r.cost_usd is None else f"${r.cost_usd:,.4f}",
             r.status,
-        )
-    stdout.print(table)
+        ]
+        for r in records
+    ]
+    columns = ("time", "scope", "model", "in", "out", "max", "finish", "cost", "status")
+    table(columns, rows, right=("in", "out", "max", "cost"))
 
 
 @app.command("alerts")
@@ -106,9 +104,9 @@ def alerts_command(
         return
     for alert in alerts:
         seen = " (acknowledged)" if alert.acknowledged else ""
-        stdout.print(f"#{alert.id} {iso(alert.ts)} {alert.kind}: {alert.message}{seen}")
+        say(f"#{alert.id} {iso(alert.ts)} {alert.kind}: {alert.message}{seen}")
     if not alerts:
-        stdout.print("no alerts")
+        say("no alerts")
 
 
 @app.command("ack")
@@ -120,4 +118,4 @@ def ack_command(
     with open_ledger(db) as acct:
         if not acct.acknowledge(alert_id):
             fail(f"no unacknowledged alert #{alert_id}", 2)
-    stdout.print(f"acknowledged alert #{alert_id}")
+    say(f"acknowledged alert #{alert_id}")

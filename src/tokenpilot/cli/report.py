@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from tokenpilot.cli._output import print_json, stdout
+from tokenpilot.cli._output import print_json
+from tokenpilot.cli._tables import say, table
 from tokenpilot.cli.budget import DB_OPTION
 from tokenpilot.ledger import open_ledger
 from tokenpilot.ledger._report import GroupStats
@@ -50,18 +50,14 @@ def report(
         print_json(result.as_dict())
         return
     if as_csv:
-        rows = [g.as_dict() for g in (*result.groups, result.total)]
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        records = [g.as_dict() for g in (*result.groups, result.total)]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(records)
         return
-    table = Table(box=None, pad_edge=False)
-    columns = ("calls", "tokens", "cost", "trunc", "util mean", "util p90", "cache hit", "1st ok")
-    table.add_column(by)
-    for column in columns:
-        table.add_column(column, justify="right")
-    for group in (*result.groups, result.total):
-        table.add_row(
+    columns = (by, "calls", "tokens", "cost", "trunc", "util mean", "util p90", "cache hit", "1st ok")
+    rows = [
+        [
             group.key,
             f"{group.calls:,}",
             f"{group.total_tokens:,}",
@@ -71,13 +67,15 @@ def report(
             _pct(group.p90_output_utilization),
             _pct(group.cache_hit_rate),
             _pct(group.first_attempt_success),
-        )
+        ]
+        for group in (*result.groups, result.total)
+    ]
     window = "everything" if start is None else f"since {iso(start)}"
-    stdout.print(f"ledger {window}, by {by}")
-    stdout.print(table)
+    say(f"ledger {window}, by {by}")
+    table(columns, rows, right=columns[1:])
     if result.recommendations:
-        stdout.print("\nrecommendations:")
+        say("\nrecommendations:")
         for rec in result.recommendations:
-            stdout.print(f"- {rec.message}")
+            say(f"- {rec.message}")
     if plot is not None:
-        stdout.print(f"\nplot written to {plot}")
+        say(f"\nplot written to {plot}")

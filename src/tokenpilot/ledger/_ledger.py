@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tokenpilot.ledger._writes import CallInfo
 
 log = logging.getLogger("tokenpilot.ledger")
+log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown
 
 DEFAULT_TTL = 600.0
 AlertCallback = Callable[[Alert], None]

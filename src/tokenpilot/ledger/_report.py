@@ -188,8 +188,8 @@ def recommend(records: list[LedgerRecord], usages: Iterable[Usage] = ()) -> list
             if share >= 0.2:
                 # Truncated outputs are censored at max_tokens, so p90 can only understate the need.
                 target = _round_up(p90 * 1.05)
-                if target <= usual_max:
-                    target = _round_up(usual_max * 1.5)
+                if p90 >= usual_max * NEAR_MAX:
+                    target = _round_up(max(p90 * 1.05, usual_max * 1.5))
                 found.append(
                     Recommendation(
                         "raise_max_tokens",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -318,6 +319,14 @@ def _insert_record(
     return LedgerRecord(id=int(new_id[0]), **values)
 
 
+def _day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def _hour(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H", time.gmtime(ts))
+
+
 def _call_alerts(record: LedgerRecord) -> list[NewAlert]:
     alerts: list[NewAlert] = []
     where = {"record_id": record.id, "request_id": record.request_id}
@@ -332,6 +341,8 @@ def _call_alerts(record: LedgerRecord) -> list[NewAlert]:
                 scope=record.scope,
                 model=record.model,
                 data={**where, "output_tokens": record.output_tokens, "max_tokens": record.max_tokens},
+                # One stored alert per scope, model and UTC day (every call is in the ledger and the log).
+                dedupe_key=f"truncation:{record.scope}:{record.model}:{_day(record.ts)}",
             )
         )
     if record.status == "rate_limited":
@@ -342,6 +353,7 @@ def _call_alerts(record: LedgerRecord) -> list[NewAlert]:
                 scope=record.scope,
                 model=record.model,
                 data=where,
+                dedupe_key=f"rate_limited:{record.scope}:{record.model}:{_hour(record.ts)}",
             )
         )
     if record.cost_usd is None and record.total_tokens > 0:
