@@ -276,3 +276,23 @@ def test_reopening_keeps_data_and_does_not_remigrate(store_url: str) -> None:  #
         first.record_call("acme", model="gpt-4o", input_tokens=1)
     with tp.open_ledger(store_url) as second:
         assert second.budgets()[0].tokens == 5 and len(second.records()) == 1
+
+
+def test_threads_sharing_one_ledger_never_overspend(acct: tp.Ledger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    acct.set_budget("threads", tokens=1_000)
+
+    def attempt(i: int) -> bool:
+        try:
+            with acct.reserve(f"threads/{i % 3}", model="gpt-4o", input_tokens=30, max_output_tokens=20) as r:
+                r.settle(output_tokens=20)
+            return True
+        except BudgetExceeded:
+            return False
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(attempt, range(60)))
+    usage = acct.usage("threads")
+    assert sum(results) == 20 and usage.spent == 1_000 and usage.reserved == 0
+    assert len(acct.records(scope="threads")) == 20

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ class Store:
         self.busy_timeout = busy_timeout
         self.dialect = "postgresql" if self.sa_url.startswith("postgresql") else "sqlite"
         self._lock_fd: int | None = None
+        self._thread_lock = threading.Lock()
         self.engine = self._create_engine()
         try:
             self.run(self._migrate)
@@ -149,7 +151,24 @@ class Store:
         SQLite's own busy handler backs off up to 100 ms between tries, so under many writers one
         process can lose the race for seconds; polling a file lock every few ms keeps waits fair.
         """
-        if self.dialect != "sqlite" or read_only or fcntl is None:
+        if self.dialect != "sqlite" or read_only:
+            yield
+            return
+        # A file lock is per process: threads sharing this store queue on a thread lock first.
+        if not self._thread_lock.acquire(timeout=self.busy_timeout):
+            raise StoreError(
+                f"SQLite database {self.display} is busy in this process "
+                f"(waited {self.busy_timeout:g} s); nothing was written, try again"
+            )
+        try:
+            with self._file_turn():
+                yield
+        finally:
+            self._thread_lock.release()
+
+    @contextmanager
+    def _file_turn(self) -> Iterator[None]:
+        if fcntl is None:
             yield
             return
         if self._lock_fd is None:
