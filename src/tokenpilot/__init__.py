@@ -12,9 +12,12 @@ from tokenpilot._exceptions import (
     ConfigError,
     EndpointError,
     InputError,
+    StoreError,
     TokenizerError,
     TokenpilotError,
 )
+from tokenpilot.budget import Budget, Reservation, Usage
+from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 from tokenpilot.models import ModelInfo, get_model, list_models
 from tokenpilot.plan import (
     CallPlan,
@@ -37,6 +40,8 @@ from tokenpilot.trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alert",
+    "Budget",
     "BudgetError",
     "BudgetExceeded",
     "CallPlan",
@@ -45,17 +50,22 @@ __all__ = [
     "FailoverDecision",
     "FileToWrite",
     "InputError",
+    "Ledger",
+    "LedgerRecord",
     "ModelInfo",
     "Omitted",
     "OmittedSpan",
     "PromptRegistry",
     "PromptSection",
     "RateLimits",
+    "Reservation",
     "ResponseCheck",
+    "StoreError",
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
     "TrimResult",
+    "Usage",
     "__version__",
     "check_response",
     "count_messages",
@@ -64,6 +74,7 @@ __all__ = [
     "get_model",
     "list_models",
     "next_attempt",
+    "open_ledger",
     "parse_rate_limits",
     "plan_call",
     "route",

@@ -5,6 +5,7 @@
     ├── InputError             the caller's data is unusable (bad JSON, unknown format, missing file)
     ├── TokenizerError         a tokenizer cannot be loaded (corrupt data file, bad tokenizer.json)
     ├── EndpointError          a configured remote endpoint failed (count-tokens, summarizer)
+    ├── StoreError             the budget/ledger database cannot be used (locked, corrupt, unreachable)
     └── BudgetError            a token budget cannot be met
         └── BudgetExceeded     a reservation would take a scope past its limit
 
@@ -44,6 +45,12 @@ class TokenizerError(TokenpilotError):
 
 class EndpointError(TokenpilotError):
     """A configured remote endpoint failed or answered nonsense."""
+
+
+class StoreError(TokenpilotError):
+    """The budget/ledger database is locked, corrupt, unreachable or too new; nothing was written."""
+
+    exit_code = 4
 
 
 class BudgetError(TokenpilotError):

@@ -9,7 +9,7 @@ import typer
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import count, models, plan, trim
+from tokenpilot.cli import budget, count, ledger, models, plan, report, trim
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -24,6 +24,9 @@ app.add_typer(models.app, name="models")
 app.command("plan")(plan.plan)
 app.add_typer(plan.cost_app, name="cost")
 app.command("trim")(trim.trim)
+app.add_typer(budget.app, name="budget")
+app.add_typer(ledger.app, name="ledger")
+app.command("report")(report.report)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,86 @@
+"""Budget periods: none, hourly, daily, weekly, monthly (aligned in a time zone) or a rolling window."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tokenpilot._exceptions import InputError
+
+CALENDAR_KINDS = ("hourly", "daily", "weekly", "monthly")
+_ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """How a budget's spend is windowed.
+
+    Period.parse("daily").window(now, "Europe/Paris")   # (local midnight, next local midnight)
+    Period.parse("rolling:24h").window(now, "UTC")      # (now - 24h, None)
+    """
+
+    kind: str  # "none", "hourly", "daily", "weekly", "monthly" or "rolling"
+    seconds: int | None = None  # length of a rolling window
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Period:
+        text = (spec or "none").strip().lower()
+        if text in ("none", "", "total", "lifetime"):
+            return cls("none")
+        if text in CALENDAR_KINDS:
+            return cls(text)
+        match = _ROLLING.match(text)
+        if match and int(match.group(1)) > 0:
+            return cls("rolling", int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        raise InputError(
+            f"unknown period {spec!r}: use none, hourly, daily, weekly, monthly or rolling:N[s|m|h|d]"
+        )
+
+    @property
+    def spec(self) -> str:
+        if self.kind != "rolling":
+            return self.kind
+        assert self.seconds is not None
+        for unit in ("d", "h", "m"):
+            if self.seconds % _UNIT_SECONDS[unit] == 0:
+                return f"rolling:{self.seconds // _UNIT_SECONDS[unit]}{unit}"
+        return f"rolling:{self.seconds}s"
+
+    def window(self, now: float, timezone: str = "UTC") -> tuple[float | None, float | None]:
+        """(start, end) of the window holding `now`, as Unix seconds; None means unbounded."""
+        if self.kind == "none":
+            return None, None
+        if self.kind == "rolling":
+            assert self.seconds is not None
+            return now - self.seconds, None
+        tz = zone(timezone)
+        local = datetime.fromtimestamp(now, tz)
+        if self.kind == "hourly":
+            start = local.replace(minute=0, second=0, microsecond=0)
+            # Add in UTC: an hour is 3600 s even across a DST change.
+            return start.timestamp(), start.timestamp() + 3600
+        day = local.date()
+        if self.kind == "weekly":
+            day -= timedelta(days=day.weekday())
+            following = day + timedelta(days=7)
+        elif self.kind == "monthly":
+            day = day.replace(day=1)
+            following = (day + timedelta(days=32)).replace(day=1)
+        else:
+            following = day + timedelta(days=1)
+        start_dt = datetime(day.year, day.month, day.day, tzinfo=tz)
+        end_dt = datetime(following.year, following.month, following.day, tzinfo=tz)
+        return start_dt.timestamp(), end_dt.timestamp()
+
+
+def zone(name: str) -> ZoneInfo:
+    """A time zone by IANA name, with a clear error for a typo."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"unknown time zone {name!r} (use an IANA name like 'UTC' or 'Europe/Paris')"
+        ) from None

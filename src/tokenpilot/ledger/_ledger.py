@@ -1,0 +1,623 @@
+"""The account: budgets, reservations, the per-call ledger and alerts over one store.
+
+SQLAlchemy and the database driver load on first use (`open_ledger`), never at `import tokenpilot`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tokenpilot._exceptions import BudgetError, BudgetExceeded, ConfigError, InputError
+from tokenpilot.budget._period import Period, zone
+from tokenpilot.budget._reservation import CallUsage, Reservation
+from tokenpilot.budget._scope import normalize_scope
+from tokenpilot.budget._types import Budget, Usage, check_limit
+from tokenpilot.ledger._alerts import ALERT_KINDS, Alert
+from tokenpilot.ledger._exchange import ImportResult
+from tokenpilot.ledger._records import STATUSES, LedgerRecord
+
+if TYPE_CHECKING:
+    from tokenpilot.budget._store import Store
+    from tokenpilot.ledger._report import Report
+    from tokenpilot.ledger._writes import CallInfo
+
+log = logging.getLogger("tokenpilot.ledger")
+log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown
+
+DEFAULT_TTL = 600.0
+AlertCallback = Callable[[Alert], None]
+_UNSET: Any = object()
+
+
+def _epoch(value: float | datetime | None) -> float | None:
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise InputError(f"a time must be Unix seconds or a datetime, got {value!r}")
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{name} must be a non-negative whole number, got {value!r}")
+    return value
+
+
+class Ledger:
+    """Budgets, reservations and the per-call ledger in one database. Open it with `open_ledger`.
+
+    acct = tp.open_ledger()
+    acct.set_budget("acme/fileorg", tokens=2_000_000, period="daily", warn_at=0.8)
+    with acct.reserve("acme/fileorg/phase-2/builder", model="gpt-4o",
+                      input_tokens=12_000, max_output_tokens=8_000) as r:
+        r.settle(input_tokens=11_870, output_tokens=6_120, finish_reason="stop")
+    acct.usage("acme/fileorg").remaining
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl: float = DEFAULT_TTL,
+        timezone: str = "UTC",
+        clock: Callable[[], float] = time.time,
+    ):
+        self._store = store
+        self.ttl = ttl
+        self.timezone = timezone
+        self._clock = clock
+        self._callbacks: list[AlertCallback] = []
+        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+
+    # --- housekeeping --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Where the data lives (password hidden)."""
+        return self._store.display
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._store.dialect
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def on_alert(self, callback: AlertCallback) -> AlertCallback:
+        """Call `callback(alert)` for every alert this ledger stores from now on (usable as a decorator)."""
+        self._callbacks.append(callback)
+        return callback
+
+    # --- budgets -------------------------------------------------------------------------------
+
+    def set_budget(
+        self,
+        scope: str,
+        *,
+        tokens: int | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        usd: float | None = None,
+        period: str = "none",
+        warn_at: float = 0.8,
+        timezone: str | None = None,
+    ) -> Budget:
+        """Create or replace the budget on `scope` (it limits everything spent beneath it).
+
+        acct.set_budget("acme", usd=50.0, period="monthly", timezone="Europe/Paris")
+        """
+        for name, value, whole in (
+            ("tokens", tokens, True),
+            ("input_tokens", input_tokens, True),
+            ("output_tokens", output_tokens, True),
+            ("usd", usd, False),
+        ):
+            check_limit(name, value, whole=whole)
+        if tokens is None and input_tokens is None and output_tokens is None and usd is None:
+            raise InputError("a budget needs at least one limit: tokens, input_tokens, output_tokens or usd")
+        if isinstance(warn_at, bool) or not isinstance(warn_at, int | float) or not 0 < warn_at <= 1:
+            raise InputError(f"warn_at must be a fraction in (0, 1], got {warn_at!r}")
+        tz = timezone or self.timezone
+        zone(tz)
+        budget = Budget(
+            scope=normalize_scope(scope),
+            tokens=tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usd=None if usd is None else float(usd),
+            period=Period.parse(period).spec,
+            timezone=tz,
+            warn_at=float(warn_at),
+        )
+        from tokenpilot.budget._capacity import upsert_budget
+
+        now = self._clock()
+        self._store.run(lambda conn: upsert_budget(conn, budget, now))
+        log.info("budget set", extra={"event": "budget_set", **budget.as_dict()})
+        return budget
+
+    def remove_budget(self, scope: str) -> bool:
+        """Delete the budget on exactly `scope`; False when there was none. Records are kept."""
+        from tokenpilot.budget._capacity import delete_budget
+
+        name = normalize_scope(scope)
+        return self._store.run(lambda conn: delete_budget(conn, name))
+
+    def budgets(self, under: str | None = None) -> list[Budget]:
+        """Every budget (or those at or beneath `under`), in scope order."""
+        from tokenpilot.budget._capacity import all_budgets
+
+        name = None if under is None else normalize_scope(under)
+        return self._store.run(lambda conn: all_budgets(conn, name), read_only=True)
+
+    def usage(self, scope: str) -> Usage:
+        """Spent, reserved and remaining beneath `scope` in the current period of its budget.
+
+        u = acct.usage("acme/fileorg")
+        u.limit, u.spent, u.reserved, u.remaining, u.period_start, u.period_end
+        """
+        from tokenpilot.budget._capacity import load_budgets, usage_of
+
+        name = normalize_scope(scope)
+        now = self._clock()
+
+        def read(conn: Any) -> Usage:
+            found = load_budgets(conn, [name], lock=False)
+            return usage_of(conn, name, found[0] if found else None, now)
+
+        return self._store.run(read, read_only=True)
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        scope: str,
+        *,
+        model: str,
+        input_tokens: int,
+        max_output_tokens: int,
+        phase: str | None = None,
+        agent: str | None = None,
+        task_type: str | None = None,
+        attempt: int = 1,
+        request_id: str | None = None,
+        ttl: float | None = None,
+    ) -> Reservation:
+        """Hold input_tokens + max_output_tokens (and their cost) on every enclosing budget, atomically.
+
+        Raises `BudgetExceeded` (naming scope, limit, spent and reserved) when any enclosing budget
+        would go over, and `BudgetError` when a USD limit applies but the model's price is unknown.
+        Use the result as a context manager and call `.settle(...)` with the provider's usage.
+        """
+        from tokenpilot.ledger import _writes
+
+        name = normalize_scope(scope)
+        _whole("input_tokens", input_tokens)
+        _whole("max_output_tokens", max_output_tokens)
+        _whole("attempt", attempt)
+        hold = self.ttl if ttl is None else ttl
+        if not hold > 0:
+            raise InputError(f"ttl must be positive seconds, got {ttl!r}")
+        usd = _writes.call_cost(model, CallUsage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+        call = _writes.CallInfo(
+            scope=name,
+            model=model,
+            max_tokens=max_output_tokens,
+            attempt=attempt,
+            phase=phase,
+            agent=agent,
+            task_type=task_type,
+            request_id=request_id,
+        )
+        now = self._clock()
+        lock = self._store.lock_for_update()
+
+        def transaction(conn: Any) -> tuple[str | None, Any, list[Alert], list[LedgerRecord]]:
+            rid, refusal, new_alerts, reclaimed = _writes.reserve(
+                conn,
+                lock=lock,
+                call=call,
+                input_tokens=input_tokens,
+                max_output_tokens=max_output_tokens,
+                usd=usd,
+                now=now,
+                ttl=hold,
+                holder=self._holder,
+            )
+            return rid, refusal, _writes.insert_alerts(conn, new_alerts, now), reclaimed
+
+        rid, refusal, stored, reclaimed = self._store.run(transaction)
+        self._log_reclaimed(reclaimed)
+        self._dispatch(stored)
+        if refusal is not None:
+            log.warning(
+                "reservation refused",
+                extra={
+                    "event": "reservation_refused",
+                    "scope": refusal.scope,
+                    "unit": refusal.unit,
+                    "limit": refusal.limit,
+                    "spent": refusal.spent,
+                    "reserved": refusal.reserved,
+                    "requested": refusal.requested,
+                    "model": model,
+                },
+            )
+            if refusal.reason == "unknown_price":
+                raise BudgetError(
+                    f"budget on {refusal.scope!r} limits USD but the price of {model!r} is unknown; "
+                    "set its price in [models] or remove the USD limit"
+                )
+            raise BudgetExceeded(
+                refusal.scope,
+                limit=refusal.limit,
+                spent=refusal.spent,
+                reserved=refusal.reserved,
+                requested=refusal.requested,
+                unit=refusal.unit,
+            )
+        assert rid is not None
+        return Reservation(
+            self,
+            id=rid,
+            scope=name,
+            model=model,
+            input_tokens=input_tokens,
+            max_output_tokens=max_output_tokens,
+            usd=usd,
+            expires_at=now + hold,
+            attempt=attempt,
+            phase=phase,
+            agent=agent,
+            task_type=task_type,
+            request_id=request_id,
+        )
+
+    def _finish(self, reservation: Reservation, usage: CallUsage) -> LedgerRecord:
+        from tokenpilot.ledger import _writes
+
+        call = _writes.CallInfo(
+            scope=reservation.scope,
+            model=reservation.model,
+            max_tokens=reservation.max_output_tokens,
+            attempt=reservation.attempt,
+            phase=reservation.phase,
+            agent=reservation.agent,
+            task_type=reservation.task_type,
+            request_id=reservation.request_id,
+            reservation_id=reservation.id,
+        )
+        return self._write_call(call, usage)
+
+    def _write_call(
+        self, call: CallInfo, usage: CallUsage, *, cost: Any = _UNSET, ts: float | None = None
+    ) -> LedgerRecord:
+        from tokenpilot.ledger import _writes
+
+        now = self._clock()
+        lock = self._store.lock_for_update()
+
+        def transaction(conn: Any) -> tuple[LedgerRecord, list[Alert]]:
+            record, new_alerts = _writes.finish(
+                conn,
+                lock=lock,
+                call=call,
+                usage=usage,
+                now=now,
+                cost_override=None if cost is _UNSET else cost,
+                use_cost_override=cost is not _UNSET,
+                ts=ts,
+            )
+            return record, _writes.insert_alerts(conn, new_alerts, now)
+
+        record, stored = self._store.run(transaction)
+        log.debug(
+            "call recorded", extra={"event": "call_recorded", "record_id": record.id, "scope": record.scope}
+        )
+        self._dispatch(stored)
+        return record
+
+    def record_call(
+        self,
+        scope: str,
+        *,
+        model: str,
+        input_tokens: int,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        max_tokens: int | None = None,
+        finish_reason: str | None = None,
+        attempt: int = 1,
+        phase: str | None = None,
+        agent: str | None = None,
+        task_type: str | None = None,
+        provider: str | None = None,
+        request_id: str | None = None,
+        latency_s: float | None = None,
+        status: str = "ok",
+        error: str | None = None,
+        cost_usd: float | None = _UNSET,
+        ts: float | datetime | None = None,
+    ) -> LedgerRecord:
+        """Append one call's record without a reservation (budgets see the spend, nothing is held).
+
+            acct.record_call("acme/plan", model="gpt-4o", input_tokens=900, output_tokens=4096,
+                             max_tokens=4096, finish_reason="length", attempt=1, task_type="summary")
+
+        `cost_usd` defaults to the model's price (None when unknown); pass it to keep a
+        provider-reported cost.
+        """
+        if status not in STATUSES:
+            raise InputError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if max_tokens is not None:
+            _whole("max_tokens", max_tokens)
+        _whole("attempt", attempt)
+        if (
+            cost_usd is not _UNSET
+            and cost_usd is not None
+            and (isinstance(cost_usd, bool) or not isinstance(cost_usd, int | float) or cost_usd < 0)
+        ):
+            raise InputError(f"cost_usd must be a non-negative number or None, got {cost_usd!r}")
+        from tokenpilot.ledger._writes import CallInfo
+
+        usage = CallUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+            finish_reason=finish_reason,
+            status=status,
+            error=error,
+            latency_s=latency_s,
+            provider=provider,
+            request_id=request_id,
+        )
+        call = CallInfo(
+            scope=normalize_scope(scope),
+            model=model,
+            max_tokens=max_tokens,
+            attempt=attempt,
+            phase=phase,
+            agent=agent,
+            task_type=task_type,
+            request_id=request_id,
+        )
+        return self._write_call(call, usage, cost=cost_usd, ts=_epoch(ts))
+
+    def records(
+        self,
+        *,
+        since: float | datetime | None = None,
+        until: float | datetime | None = None,
+        scope: str | None = None,
+        phase: str | None = None,
+        model: str | None = None,
+        task_type: str | None = None,
+        limit: int | None = None,
+    ) -> list[LedgerRecord]:
+        """Ledger records, oldest first; `scope` includes everything beneath it; `limit` keeps the newest N.
+
+        acct.records(phase="build", task_type="summary", limit=200)
+        """
+        from sqlalchemy import select
+
+        from tokenpilot.budget import _schema as s
+        from tokenpilot.budget._capacity import within
+        from tokenpilot.ledger._writes import record_from_row
+
+        r = s.records.c
+        query = select(s.records)
+        start, end = _epoch(since), _epoch(until)
+        if start is not None:
+            query = query.where(r.ts >= start)
+        if end is not None:
+            query = query.where(r.ts < end)
+        if scope is not None:
+            query = query.where(within(r.scope, normalize_scope(scope)))
+        for column, value in ((r.phase, phase), (r.model, model), (r.task_type, task_type)):
+            if value is not None:
+                query = query.where(column == value)
+        if limit is not None:
+            _whole("limit", limit)
+            query = query.order_by(r.ts.desc(), r.id.desc()).limit(limit)
+        else:
+            query = query.order_by(r.ts, r.id)
+
+        def read(conn: Any) -> list[LedgerRecord]:
+            return [record_from_row(row) for row in conn.execute(query).mappings()]
+
+        found = self._store.run(read, read_only=True)
+        return found[::-1] if limit is not None else found
+
+    def import_file(
+        self, path: str | Path, *, scope: str = "imported", fmt: str | None = None
+    ) -> ImportResult:
+        """Import a usage export (CSV or JSONL); all rows or none. Rows without a scope column get `scope`.
+
+        acct.import_file("usage-2026-11.csv", scope="acme")   # ImportResult(imported=…, …)
+        """
+        from tokenpilot.ledger._exchange import parse_import
+        from tokenpilot.ledger._writes import import_rows
+
+        source = Path(path)
+        rows, columns = parse_import(source, default_scope=normalize_scope(scope), now=self._clock(), fmt=fmt)
+        values = [row.values for row in rows]
+        imported, skipped = self._store.run(lambda conn: import_rows(conn, values))
+        log.info(
+            "imported usage", extra={"event": "ledger_import", "path": str(source), "imported": imported}
+        )
+        return ImportResult(str(source), imported, skipped, columns)
+
+    def report(
+        self,
+        *,
+        since: float | datetime | None = None,
+        until: float | datetime | None = None,
+        by: str = "scope",
+        scope: str | None = None,
+    ) -> Report:
+        """Totals per scope, phase, model, agent, task_type or day, with recommendations and evidence.
+
+        acct.report(since=time.time() - 7 * 86400, by="phase").recommendations
+        """
+        from tokenpilot.ledger._report import build_report
+
+        records = self.records(since=since, until=until, scope=scope)
+        usages = [self.usage(b.scope) for b in self.budgets(scope)]
+        return build_report(records, by=by, since=_epoch(since), until=_epoch(until), usages=usages)
+
+    def active_reservations(self) -> int:
+        """How many holds are live (not settled, released or past their TTL)."""
+        from sqlalchemy import func, select
+
+        from tokenpilot.budget import _schema as s
+
+        now = self._clock()
+        query = select(func.count()).select_from(s.reservations).where(s.reservations.c.expires_at > now)
+        return int(self._store.run(lambda conn: conn.execute(query).scalar() or 0, read_only=True))
+
+    def reclaim(self) -> list[LedgerRecord]:
+        """Reclaim every hold past its TTL now (reserve() also does it for the budgets it touches)."""
+        from tokenpilot.ledger._writes import reclaim
+
+        now = self._clock()
+        reclaimed = self._store.run(lambda conn: reclaim(conn, now=now))
+        self._log_reclaimed(reclaimed)
+        return reclaimed
+
+    # --- alerts --------------------------------------------------------------------------------
+
+    def alerts(
+        self, *, kind: str | None = None, unacknowledged: bool = False, limit: int | None = None
+    ) -> list[Alert]:
+        """Stored alerts, oldest first (`limit` keeps the newest N)."""
+        from sqlalchemy import select
+
+        from tokenpilot.budget import _schema as s
+        from tokenpilot.ledger._writes import alert_from_row
+
+        if kind is not None and kind not in ALERT_KINDS:
+            raise InputError(f"unknown alert kind {kind!r} (known: {', '.join(ALERT_KINDS)})")
+        a = s.alerts.c
+        query = select(s.alerts).order_by(a.ts.desc(), a.id.desc())
+        if kind is not None:
+            query = query.where(a.kind == kind)
+        if unacknowledged:
+            query = query.where(a.acknowledged_at.is_(None))
+        if limit is not None:
+            query = query.limit(_whole("limit", limit))
+        found = self._store.run(
+            lambda conn: [alert_from_row(row) for row in conn.execute(query).mappings()], read_only=True
+        )
+        return found[::-1]
+
+    def acknowledge(self, alert_id: int) -> bool:
+        """Mark an alert as seen; False when there is no such unacknowledged alert."""
+        from tokenpilot.budget import _schema as s
+
+        now = self._clock()
+        a = s.alerts.c
+        statement = (
+            s.alerts.update().where(a.id == alert_id, a.acknowledged_at.is_(None)).values(acknowledged_at=now)
+        )
+        return bool(self._store.run(lambda conn: conn.execute(statement).rowcount))
+
+    def _dispatch(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            log.warning(
+                alert.message,
+                extra={
+                    "event": "alert",
+                    "alert_kind": alert.kind,
+                    "alert_id": alert.id,
+                    "scope": alert.scope,
+                },
+            )
+            for callback in self._callbacks:
+                try:
+                    callback(alert)
+                except Exception:  # a broken callback must not lose the call that was recorded
+                    log.exception("alert callback failed", extra={"event": "alert_callback_failed"})
+
+    def _log_reclaimed(self, reclaimed: list[LedgerRecord]) -> None:
+        for record in reclaimed:
+            log.warning(
+                "expired reservation reclaimed",
+                extra={
+                    "event": "reservation_reclaimed",
+                    "reservation": record.reservation_id,
+                    "scope": record.scope,
+                },
+            )
+
+
+def _config_number(table: dict[str, Any], key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"must be a positive number of seconds, got {value!r}", source="[ledger]", key=key)
+    return float(value)
+
+
+def open_ledger(
+    url: str | None = None,
+    *,
+    ttl: float | None = None,
+    busy_timeout: float | None = None,
+    timezone: str | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Ledger:
+    """Open (creating and migrating as needed) the budget and ledger database.
+
+        acct = tp.open_ledger()                                  # SQLite in the user data dir
+        acct = tp.open_ledger("postgresql://user@db.internal/tokens")   # shared across hosts
+
+    The URL comes from the argument, else `TOKENPILOT_DB_URL`, else `[ledger] url` in the config,
+    else `$XDG_DATA_HOME/tokenpilot/ledger.db`. `ttl` is how long a reservation holds before it is
+    reclaimed (default 600 s, `[ledger] reservation_ttl`).
+    """
+    from tokenpilot._config import load_config
+    from tokenpilot.budget._store import DEFAULT_BUSY_TIMEOUT, Store, default_db_path, env_url
+
+    table = load_config().section("ledger")
+    known = {"url", "reservation_ttl", "busy_timeout", "timezone"}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", source="[ledger]", key=key)
+    configured_url = table.get("url")
+    if configured_url is not None and not isinstance(configured_url, str):
+        raise ConfigError("must be a string", source="[ledger]", key="url")
+    tz = timezone or table.get("timezone") or "UTC"
+    if not isinstance(tz, str):
+        raise ConfigError("must be a time zone name", source="[ledger]", key="timezone")
+    zone(tz)
+    store = Store(
+        url or env_url() or configured_url,
+        default_path=default_db_path(),
+        busy_timeout=busy_timeout or _config_number(table, "busy_timeout", DEFAULT_BUSY_TIMEOUT),
+    )
+    return Ledger(
+        store,
+        ttl=ttl or _config_number(table, "reservation_ttl", DEFAULT_TTL),
+        timezone=tz,
+        clock=clock or time.time,
+    )
