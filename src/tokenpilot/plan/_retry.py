@@ -37,6 +37,10 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0
 
 
+# The ledger scope of attempts recorded without one.
+UNSCOPED = "unscoped"
+
+
 def record_attempt(
     ledger: AttemptRecorder,
     plan: CallPlan,
@@ -48,17 +52,21 @@ def record_attempt(
 ) -> None:
     """Record one attempt of `plan` (with its response check, or an error) in the ledger."""
     input_tokens = plan.input_tokens
+    cache_read = cache_write = 0
     if check is not None and check.input_tokens is not None:
-        # The ledger's record has one input count: every prompt token, cached or not.
-        input_tokens = check.input_tokens + check.cache_read_tokens + check.cache_write_tokens
+        # The ledger's input count is every prompt token, cached or not; the cache split rides along.
+        cache_read, cache_write = check.cache_read_tokens, check.cache_write_tokens
+        input_tokens = check.input_tokens + cache_read + cache_write
+    # The ledger derives `truncated` from the finish reason.
     ledger.record_call(
-        scope=scope,
+        scope=scope or UNSCOPED,
         model=plan.model,
         input_tokens=input_tokens,
         output_tokens=check.output_tokens if check else 0,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
         max_tokens=plan.max_tokens,
         finish_reason=check.finish_reason if check else None,
-        truncated=bool(check and check.truncated),
         attempt=plan.attempt,
         status=status,
         error=error,
@@ -113,7 +121,7 @@ def next_attempt(
     check = check_response(response)
     if ledger is not None:
         record_attempt(
-            ledger, plan, check=check, scope=scope, status="truncated" if check.truncated else "ok"
+            ledger, plan, check=check, scope=scope, status="ok"
         )
     if not check.truncated:
         return None
