@@ -120,9 +120,7 @@ def next_attempt(
     """
     check = check_response(response)
     if ledger is not None:
-        record_attempt(
-            ledger, plan, check=check, scope=scope, status="ok"
-        )
+        record_attempt(ledger, plan, check=check, scope=scope, status="ok")
     if not check.truncated:
         return None
     settings = plan_settings()
