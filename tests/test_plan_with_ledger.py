@@ -56,3 +56,38 @@ def test_truncated_attempt_is_recorded_and_escalated(tmp_path: Path) -> None:
     assert record.truncated and record.attempt == 1 and record.finish_reason == "length"
     assert record.task_type == "code_generation" and record.phase == "build"
     assert [a.kind for a in acct.alerts()] == ["truncation"]
+
+
+def test_plan_cli_learns_from_the_ledger_given_by_db(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tokenpilot.cli import app
+
+    db = tmp_path / "ledger.db"
+    with tp.open_ledger(f"sqlite:///{db}") as acct:
+        for i in range(25):
+            acct.record_call(
+                "acme/app",
+                model="gpt-4o",
+                input_tokens=100,
+                output_tokens=200 + i,
+                finish_reason="stop",
+                phase="build",
+                task_type="code_generation",
+            )
+    (tmp_path / "req.json").write_text(json.dumps(BODY))
+    args = [
+        "plan",
+        str(tmp_path / "req.json"),
+        "--phase",
+        "build",
+        "--task-type",
+        "code_generation",
+        "--json",
+    ]
+    without = json.loads(CliRunner().invoke(app, args).output)
+    learned = json.loads(CliRunner().invoke(app, [*args, "--db", f"sqlite:///{db}"]).output)
+    assert without["max_tokens"] != learned["max_tokens"]
+    assert learned["max_tokens"] == 267  # p90 of 200..224 (nearest rank 23: 222) × 1.2, rounded up

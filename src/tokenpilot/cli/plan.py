@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from tokenpilot._exceptions import InputError
 from tokenpilot.cli._output import print_json, stderr, stdout
+from tokenpilot.ledger import open_ledger
 from tokenpilot.plan import compare_costs, load_workload, plan_call, routing_settings
 from tokenpilot.plan._cost import CostComparison
 
@@ -53,15 +55,26 @@ def plan(
     ),
     complexity: str | None = typer.Option(None, "--complexity", help="low, medium or high."),
     write: list[str] = typer.Option(None, "--write", "-w", help="A file the call will write (repeatable)."),
+    db: str | None = typer.Option(
+        None, "--db", help="Ledger database to learn max_tokens from (URL or SQLite path)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Plan one call: model, max_tokens, prompt tier and output mode, with the reason for each."""
     body = _read_request(request)
     if not isinstance(body, dict | str):
         raise InputError("a request is a JSON object (a request body) or a prompt")
-    call = plan_call(
-        body, model, task_type=task_type, complexity=complexity, phase=phase, files_to_write=write or None
-    )
+    with contextlib.ExitStack() as stack:
+        history = stack.enter_context(open_ledger(db)) if db else None
+        call = plan_call(
+            body,
+            model,
+            task_type=task_type,
+            complexity=complexity,
+            phase=phase,
+            files_to_write=write or None,
+            ledger=history,
+        )
     if as_json:
         print_json(call.as_dict())
     else:
