@@ -256,7 +256,7 @@ class Window(Policy):
 class Preset(Policy):
     """A tokenpilot preset through its stateful `Compactor`, priced for one billing profile."""
 
-    def __init__(self, preset: str, budget: int, profile: str) -> None:
+    def __init__(self, preset: str, budget: int, profile: str, overrides: dict[str, Any] | None = None) -> None:
         from tokenpilot.compact import Compactor, Pricing
 
         read, write, min_prefix = PROFILES[profile]
@@ -268,7 +268,7 @@ class Preset(Policy):
         self.name = preset
         # The compactor counts with o200k_base (gpt-4o) so that its budget is the benchmark's.
         self._compactor = Compactor(
-            model="gpt-4o", budget=budget, policy=preset, pricing=pricing, provider="openai"
+            model="gpt-4o", budget=budget, policy=preset, pricing=pricing, provider="openai", **(overrides or {})
         )
 
     def step(self, prompt: list[Message]) -> list[Message]:
@@ -366,6 +366,9 @@ BASELINES = ("none", "mask10", "window32k")
 PRESETS = ("default", "aggressive", "mask-only", "window-only")
 
 
+OVERRIDES: dict[str, Any] = {}
+
+
 def _policy_factory(name: str, budget: int, profile: str | None) -> Callable[[Counter], Policy]:
     if name == "none":
         return lambda counter: NoPolicy()
@@ -374,11 +377,15 @@ def _policy_factory(name: str, budget: int, profile: str | None) -> Callable[[Co
     if name == "window32k":
         return lambda counter: Window(32_000, counter)
     assert profile is not None
-    return lambda counter: Preset(name, budget, profile)
+    return lambda counter: Preset(name, budget, profile, OVERRIDES)
 
 
-def _job(args: tuple[str, str, str | None, list[list[Message]]]) -> tuple[str, str, str | None, list[RunStats]]:
-    name, scenario, profile, runs = args
+def _job(
+    args: tuple[str, str, str | None, list[list[Message]], dict[str, Any]],
+) -> tuple[str, str, str | None, list[RunStats]]:
+    name, scenario, profile, runs, overrides = args
+    OVERRIDES.clear()
+    OVERRIDES.update(overrides)
     budget = SCENARIOS[scenario]
     factory = _policy_factory(name, budget, profile)
     return name, scenario, profile, [replay_run(run, factory, budget, profile) for run in runs]
@@ -409,12 +416,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for replay.json / replay.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset threshold (experiments)"
+    )
     args = parser.parse_args(argv)
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else FALLBACK_DATA)
     runs = load_runs(data, args.limit)
     names = [n for n in args.policies.split(",") if n]
     scenarios = [s for s in args.scenarios.split(",") if s]
-    jobs: list[tuple[str, str, str | None, list[list[Message]]]] = []
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    jobs: list[tuple[str, str, str | None, list[list[Message]], dict[str, Any]]] = []
     chunks = max(1, args.jobs * 2)
     for scenario in scenarios:
         for name in names:
@@ -422,11 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if scenario == "32k" and name == "mask10":
                     continue  # the 32k scenario compares against window32k (and none)
                 for i in range(chunks):
-                    jobs.append((name, scenario, None, runs[i::chunks]))
+                    jobs.append((name, scenario, None, runs[i::chunks], overrides))
             else:
                 for profile in PROFILES:
                     for i in range(chunks):
-                        jobs.append((name, scenario, profile, runs[i::chunks]))
+                        jobs.append((name, scenario, profile, runs[i::chunks], overrides))
     started = time.perf_counter()
     merged: dict[tuple[str, str, str | None], list[RunStats]] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -438,6 +449,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["data"] = str(data.name)
     markdown = render_markdown(results)
     sys.stdout.write(markdown)
+    for scenario, block in results["scenarios"].items():
+        for name, row in block["policies"].items():
+            for profile, sub in row.get("by_profile", {}).items():
+                sys.stderr.write(
+                    f"{scenario} {name} {profile}: billed {sub['billed'][profile] / 1e6:.2f}M "
+                    f"retention {sub['retention']} peak {sub['peak']} over {sub['over_budget']} "
+                    f"violations {sub['violations']}\n"
+                )
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "replay.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

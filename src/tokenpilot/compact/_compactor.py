@@ -225,7 +225,8 @@ class Compactor:
 
     def _context(self, counter: MessageCounter, conversation: Conversation) -> StepContext:
         s = self.settings
-        clamp_tokens = s.tokens(s.clamp, self.hard_limit)
+        # An output may take at most a quarter of the target, so a compaction can keep it.
+        clamp_tokens = min(s.tokens(s.clamp, self.hard_limit), self.target // 4)
         summarize: Callable[[Sequence[Message]], str] | None = None
         if self.summarizer is extractive:
             summarize = extractive
@@ -261,12 +262,20 @@ class Compactor:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def _horizon(self) -> int:
+    def _horizon(self, tokens_after: int) -> int:
+        """Turns a compaction made now is expected to pay back over."""
         if self.settings.horizon is not None:
             return self.settings.horizon
         turns = sum(1 for m in self._messages if m.role == "assistant")
         # Lindy: a conversation that has run n turns is expected to run about n more.
-        return max(MIN_HORIZON, turns)
+        horizon = max(MIN_HORIZON, turns)
+        # ...but only until the prompt grows to the trigger: that compaction rewrites it anyway.
+        if turns and self._counter is not None:
+            grown = sum(self._counter.tokens(m) for m in self._messages[head_length_of(self._messages) :])
+            per_turn = grown / turns
+            if per_turn > 0:
+                horizon = min(horizon, max(1, int((self.trigger - tokens_after) / per_turn)))
+        return horizon
 
     def _cached_prefix(self, entries: Sequence[Entry], ctx: StepContext) -> int:
         """Tokens of this prompt the provider has cached from the last turn."""
@@ -300,7 +309,7 @@ class Compactor:
             new_cached = 0
         extra = self._bill(t_new, new_cached) - self._bill(t_old, cached)
         saved = (t_old - t_new) * self.pricing.cache_read
-        horizon = self._horizon()
+        horizon = self._horizon(t_new)
         unit = self.pricing.input or 1.0  # report in input-token equivalents
         return CostEffect(
             extra_now=extra / unit,
@@ -327,7 +336,18 @@ class Compactor:
     def _forced(
         self, entries: tuple[Entry, ...], ctx: StepContext, tokens: int
     ) -> tuple[tuple[Entry, ...], list[Action]]:
-        new, actions = self._run_steps(entries, ctx, ("prune", "dedupe", "mask", "window"))
+        # Windowing with a summary keeps recent outputs whole and the assistant's reasoning in the
+        # summary: on replayed runs it keeps more of what the next turns use than masking does
+        # (bench/results/replay.md). Masking is left to the cost-driven voluntary path.
+        if "window" in self.preset.steps:
+            new, actions = self._run_steps(entries, ctx, ("prune", "dedupe", "window"))
+        else:
+            new, actions = self._run_steps(entries, ctx, ("prune", "dedupe", "mask"))
+            keep = ctx.keep_last
+            while total_tokens(new, ctx) > self.target and keep > 0 and "mask" in self.preset.steps:
+                keep //= 2
+                new, more = STEP_FUNCTIONS["mask"](new, ctx, keep)
+                actions += list(more)
         after = total_tokens(new, ctx)
         if after > self.target:
             head = ctx.fixed_tokens + sum(ctx.counter.tokens(e.message) for e in new[: head_length(new)])
@@ -348,6 +368,10 @@ class Compactor:
         if cost.net <= 0:
             return entries, []
         return new, _with_cost(actions, cost)
+
+
+def head_length_of(messages: Sequence[Message]) -> int:
+    return head_length([Entry(i, m) for i, m in enumerate(messages[:8])])
 
 
 def _with_cost(actions: list[Action], cost: CostEffect) -> list[Action]:

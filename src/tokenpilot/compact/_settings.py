@@ -57,8 +57,10 @@ class Settings:
     - hard_limit: never return more than this (default 1.0, the budget itself);
     - keep_last: tool results kept verbatim at the end (default 10);
     - batch: mask only once this many results are maskable (default 1; the cost model decides);
-    - clamp: largest tool output kept whole, tokens or fraction (default 0.1 of the budget);
-    - min_mask_tokens: outputs smaller than this are never masked (default 64);
+    - clamp: largest tool output kept whole, tokens or fraction of the budget (default 4,000,
+      and never over a quarter of the target);
+    - min_mask_tokens: outputs smaller than this are never masked (default 300: masking them saves little and
+      loses what later turns refer to);
     - horizon: turns a compaction is expected to pay back over (default None: as many turns as
       the conversation has had so far, at least 8);
     - keep_exchanges: when windowing, at least this many recent exchanges are kept (default 1);
@@ -72,8 +74,8 @@ class Settings:
     hard_limit: float = 1.0
     keep_last: int = 10
     batch: int = 1
-    clamp: float = 0.1
-    min_mask_tokens: int = 64
+    clamp: float = 4_000
+    min_mask_tokens: int = 300
     horizon: int | None = None
     keep_exchanges: int = 1
     voluntary: bool = True
