@@ -256,10 +256,12 @@ class Window(Policy):
 class Preset(Policy):
     """A tokenpilot preset through its stateful `Compactor`, priced for one billing profile."""
 
-    def __init__(self, preset: str, budget: int, profile: str, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, preset: str, budget: int, profile: str, overrides: dict[str, Any] | None = None
+    ) -> None:
         from tokenpilot.compact import Compactor, Pricing
 
-        read, write, min_prefix = PROFILES[profile]
+        _read, _write, _min_prefix = PROFILES[profile]
         model = PROFILE_MODELS[profile]
         if model is None:
             pricing = Pricing(input=1.0, cache_read=1.0, cache_write=1.0, min_cached_prefix=0)
@@ -268,7 +270,12 @@ class Preset(Policy):
         self.name = preset
         # The compactor counts with o200k_base (gpt-4o) so that its budget is the benchmark's.
         self._compactor = Compactor(
-            model="gpt-4o", budget=budget, policy=preset, pricing=pricing, provider="openai", **(overrides or {})
+            model="gpt-4o",
+            budget=budget,
+            policy=preset,
+            pricing=pricing,
+            provider="openai",
+            **(overrides or {}),
         )
 
     def step(self, prompt: list[Message]) -> list[Message]:
@@ -326,12 +333,10 @@ def replay_run(
         stats.seconds.append(time.perf_counter() - started)
         tokens = [counter.tokens(m) for m in compacted]
         total = sum(tokens)
-        common = 0
         common_tokens = 0
         for a, b, n in zip(previous, compacted, tokens, strict=False):
             if not _equal(a, b):
                 break
-            common += 1
             common_tokens += n
         for name in profiles:
             read, write, min_prefix = PROFILES[name]
@@ -408,7 +413,9 @@ def _summarise(stats: list[RunStats], profiles: Sequence[str]) -> dict[str, Any]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("data", nargs="?", type=Path, default=None, help="trajectories .jsonl.gz")
     parser.add_argument("--limit", type=int, default=None, help="only the first N runs")
     parser.add_argument("--policies", default=",".join(BASELINES + PRESETS))
@@ -417,7 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for replay.json / replay.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset threshold (experiments)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset threshold (experiments)",
     )
     args = parser.parse_args(argv)
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else FALLBACK_DATA)

@@ -17,6 +17,7 @@ from tokenpilot._exceptions import (
     TokenizerError,
     TokenpilotError,
 )
+from tokenpilot.compact import Action, Compactor, CompactResult, Pricing, Problem, compact, validate
 from tokenpilot.models import ModelInfo, get_model, list_models
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
 
@@ -26,20 +27,27 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "Action",
     "BudgetError",
     "BudgetExceeded",
+    "CompactResult",
+    "Compactor",
     "ConfigError",
     "EndpointError",
     "InputError",
     "ModelInfo",
+    "Pricing",
+    "Problem",
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
     "__version__",
+    "compact",
     "count_messages",
     "count_tokens",
     "get_model",
     "list_models",
     "tokenizer_for",
     "truncate_to_tokens",
+    "validate",
 ]

@@ -1,8 +1,8 @@
 """Compaction of agent conversations: clamp, prune, dedupe, mask, window + summary.
 
-    import tokenpilot as tp
-    result = tp.compact(messages, model="gpt-4o", budget=32_000)
-    result.messages, result.tokens_after, result.actions
+import tokenpilot as tp
+result = tp.compact(messages, model="gpt-4o", budget=32_000)
+result.messages, result.tokens_after, result.actions
 """
 
 from tokenpilot.compact._clamp import reduce_output

@@ -93,7 +93,11 @@ class Compactor:
         self.tokenizer = tokenizer_for(info.name)
         self.preset = resolve_policy(policy)
         config = load_config().section("compact")
-        from_config = {k: v for k, v in config.items() if k not in ("summarizer", "llm_url", "llm_model", "llm_api_key_env")}
+        from_config = {
+            k: v
+            for k, v in config.items()
+            if k not in ("summarizer", "llm_url", "llm_model", "llm_api_key_env")
+        }
         settings: Settings = self.preset.settings.updated(from_config, source="[compact] config")
         self.settings = settings.updated(thresholds)
         if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0):
@@ -160,7 +164,7 @@ class Compactor:
         ctx = self._context(counter, conversation)
         entries = self._apply(self._plan)
         actions: list[Action] = []
-        if "clamp" in self.preset.steps:
+        if "clamp" in self.preset.steps and self.settings.enabled:
             entries, clamp_actions = STEP_FUNCTIONS["clamp"](entries, ctx)
             actions += list(clamp_actions)
         before = total_tokens(tuple(Entry(i, m) for i, m in enumerate(self._messages)), ctx)
@@ -182,7 +186,9 @@ class Compactor:
         after = total_tokens(entries, ctx)
         problems = check(out_messages, conversation.provider)
         if problems:  # a bug, never a broken request
-            raise TokenpilotError(f"internal error: compaction broke the conversation ({problems[0].message})")
+            raise TokenpilotError(
+                f"internal error: compaction broke the conversation ({problems[0].message})"
+            )
         if self.settings.enabled and after > self.hard_limit:
             raise BudgetError(
                 f"the prompt needs {after:,} tokens, over the hard limit of {self.hard_limit:,} "
@@ -294,9 +300,7 @@ class Compactor:
         p = self.pricing
         return cached * p.cache_read + (total - cached) * p.cache_write
 
-    def _cost(
-        self, old: Sequence[Entry], new: Sequence[Entry], ctx: StepContext, forced: bool
-    ) -> CostEffect:
+    def _cost(self, old: Sequence[Entry], new: Sequence[Entry], ctx: StepContext, forced: bool) -> CostEffect:
         t_old, t_new = total_tokens(old, ctx), total_tokens(new, ctx)
         cached = self._cached_prefix(old, ctx)
         first = next(
@@ -418,13 +422,17 @@ def _interrupt_dangling(
             follow = entries[last + 1].message
             merged = Message(role="user", blocks=(*results, *follow.blocks), content_is_text=False)
             out = (*entries[: last + 1], Entry(entries[last + 1].origin, merged), *entries[last + 2 :])
-            return tuple(out), [Action("interrupt", (entries[last].origin,), 0, counter.tokens(merged), "interrupted call")]
+            return tuple(out), [
+                Action("interrupt", (entries[last].origin,), 0, counter.tokens(merged), "interrupted call")
+            ]
     else:
         added = [Message(role="tool", blocks=(r,)) for r in results]
     insert_at = last + 1 + sum(1 for e in entries[last + 1 :] if e.message.role == "tool")
     new_entries = (*entries[:insert_at], *(Entry(-1, m) for m in added), *entries[insert_at:])
     tokens = sum(counter.tokens(m) for m in added)
-    return tuple(new_entries), [Action("interrupt", (entries[last].origin,), 0, tokens, f"{len(missing)} interrupted call(s)")]
+    return tuple(new_entries), [
+        Action("interrupt", (entries[last].origin,), 0, tokens, f"{len(missing)} interrupted call(s)")
+    ]
 
 
 def compact(

@@ -9,7 +9,13 @@ from tokenpilot.messages import Conversation, Message
 from tokenpilot.messages._anthropic import message_to_anthropic
 from tokenpilot.messages._openai import message_to_openai
 from tokenpilot.tokens import Tokenizer
-from tokenpilot.tokens._count import REPLY_PRIMING, TOKENS_PER_MESSAGE, _message_pieces, _text_of, _tool_pieces
+from tokenpilot.tokens._count import (
+    REPLY_PRIMING,
+    TOKENS_PER_MESSAGE,
+    _message_pieces,
+    _text_of,
+    _tool_pieces,
+)
 
 
 class MessageCounter:

@@ -19,7 +19,9 @@ class Problem:
     message: str
 
 
-def check(messages: Sequence[Message], provider: str, *, allow_dangling_end: bool = True) -> tuple[Problem, ...]:
+def check(
+    messages: Sequence[Message], provider: str, *, allow_dangling_end: bool = True
+) -> tuple[Problem, ...]:
     """Problems of a conversation for `provider` ("openai" or "anthropic"); empty when valid.
 
     - every tool result answers a call of the closest preceding assistant message;
@@ -49,12 +51,18 @@ def check(messages: Sequence[Message], provider: str, *, allow_dangling_end: boo
             if result.call_id in pending:
                 del pending[result.call_id]
             elif result.call_id in open_calls:
-                problems.append(Problem(i, "duplicate_result", f"tool call {result.call_id!r} answered twice"))
+                problems.append(
+                    Problem(i, "duplicate_result", f"tool call {result.call_id!r} answered twice")
+                )
             else:
-                problems.append(Problem(i, "orphan_result", f"tool result {result.call_id!r} has no tool call"))
+                problems.append(
+                    Problem(i, "orphan_result", f"tool result {result.call_id!r} has no tool call")
+                )
         if provider == "anthropic" and message.tool_results and i != last_assistant + 1:
             problems.append(
-                Problem(i, "result_position", "tool results must follow the assistant message that called them")
+                Problem(
+                    i, "result_position", "tool results must follow the assistant message that called them"
+                )
             )
         if provider == "anthropic" and pending:
             for call_id, where in pending.items():

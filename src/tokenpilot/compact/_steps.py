@@ -15,7 +15,7 @@ from typing import Any
 from tokenpilot.compact._clamp import MARKER_PREFIX, reduce_output
 from tokenpilot.compact._count import MessageCounter
 from tokenpilot.compact._report import Action
-from tokenpilot.messages import Message, Text, ToolCall, ToolResult
+from tokenpilot.messages import Block, Message, Text, ToolCall, ToolResult
 
 SUMMARY_PREFIX = "[tokenpilot summary"
 
@@ -94,7 +94,7 @@ def describe_call(call: ToolCall | None) -> str:
 
 
 def _replace_results(message: Message, change: Callable[[ToolResult], ToolResult | None]) -> Message:
-    blocks = []
+    blocks: list[Block] = []
     changed = False
     for block in message.blocks:
         if isinstance(block, ToolResult):
@@ -145,7 +145,13 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
         if new is not message:
             before, after = ctx.counter.tokens(message), ctx.counter.tokens(new)
             actions.append(
-                Action("clamp", (entry.origin,), before, after, f"clamped a tool output to {ctx.clamp_tokens:,} tokens")
+                Action(
+                    "clamp",
+                    (entry.origin,),
+                    before,
+                    after,
+                    f"clamped a tool output to {ctx.clamp_tokens:,} tokens",
+                )
             )
             entry = Entry(entry.origin, new)
         out.append(entry)
@@ -159,7 +165,8 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
 
 def mask_marker(call: ToolCall | None, text: str, tokens: int, reason: str = "masked") -> str:
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
-    return f"{MARKER_PREFIX} {reason} output of {describe_call(call)}; {lines:,} lines / {tokens:,} tokens elided]"
+    what = f"{lines:,} lines / {tokens:,} tokens elided"
+    return f"{MARKER_PREFIX} {reason} output of {describe_call(call)}; {what}]"
 
 
 def maskable(entries: Sequence[Entry], ctx: StepContext, keep_last: int) -> list[int]:
@@ -178,8 +185,10 @@ def maskable(entries: Sequence[Entry], ctx: StepContext, keep_last: int) -> list
             continue
         for result in entries[i].message.tool_results:
             text = result.text
-            if not is_marker(text) and len(text) >= ctx.min_mask_tokens and (
-                ctx.counter.text_tokens(text) >= ctx.min_mask_tokens
+            if (
+                not is_marker(text)
+                and len(text) >= ctx.min_mask_tokens
+                and (ctx.counter.text_tokens(text) >= ctx.min_mask_tokens)
             ):
                 out.append(i)
                 break
@@ -247,7 +256,9 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
             tokens = ctx.counter.text_tokens(text)
             if tokens < ctx.min_mask_tokens:
                 return None
-            return _with_text(result, mask_marker(calls.get(result.call_id), text, tokens, "repeated (see later)"))
+            return _with_text(
+                result, mask_marker(calls.get(result.call_id), text, tokens, "repeated (see later)")
+            )
 
         new = _replace_results(message, change)
         if new is not message:
@@ -263,7 +274,9 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
 # prune
 # ---------------------------------------------------------------------------------------------
 
-_ACK = re.compile(r"^\s*(ok(ay)?|thanks?( you)?|thx|great|good|cool|nice|got it|sounds good|yes|sure)[.!]*\s*$", re.I)
+_ACK = re.compile(
+    r"^\s*(ok(ay)?|thanks?( you)?|thx|great|good|cool|nice|got it|sounds good|yes|sure)[.!]*\s*$", re.I
+)
 _FAILED = re.compile(r"^(error|traceback|.*\bcommand not found\b|.*\bno such file\b)", re.I | re.S)
 
 
@@ -275,19 +288,20 @@ def prune(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
       main key (same path or command), with its result.
     """
     head = head_length(entries)
-    last_assistant = max((i for i, e in enumerate(entries) if e.message.role == "assistant"), default=len(entries))
+    last_assistant = max(
+        (i for i, e in enumerate(entries) if e.message.role == "assistant"), default=len(entries)
+    )
     drop: set[int] = set()
     reasons: dict[int, str] = {}
     for i in range(head, last_assistant):
         message = entries[i].message
-        if message.role == "assistant" and not message.tool_calls and not message.text.strip():
-            if not any(b for b in message.blocks if not isinstance(b, Text)):
-                drop.add(i)
-                reasons[i] = "empty assistant turn"
-        elif message.role == "user" and not message.tool_results and _ACK.match(message.text or "x"):
-            if all(isinstance(b, Text) for b in message.blocks):
-                drop.add(i)
-                reasons[i] = "bare acknowledgement"
+        only_text = all(isinstance(b, Text) for b in message.blocks)
+        if message.role == "assistant" and only_text and not message.text.strip():
+            drop.add(i)
+            reasons[i] = "empty assistant turn"
+        elif message.role == "user" and only_text and _ACK.match(message.text or "x"):
+            drop.add(i)
+            reasons[i] = "bare acknowledgement"
     for i in range(head, last_assistant):
         message = entries[i].message
         if message.role != "assistant" or len(message.tool_calls) != 1:
@@ -363,7 +377,9 @@ def safe_cuts(entries: Sequence[Entry], start: int) -> list[int]:
 
 
 def summary_message(text: str, dropped: int, tokens: int) -> Message:
-    header = f"{SUMMARY_PREFIX} of {dropped:,} earlier messages ({tokens:,} tokens) removed to fit the budget]"
+    header = (
+        f"{SUMMARY_PREFIX} of {dropped:,} earlier messages ({tokens:,} tokens) removed to fit the budget]"
+    )
     return Message(role="user", blocks=(Text(f"{header}\n{text}".rstrip()),))
 
 
@@ -425,7 +441,9 @@ def _windowed(
     actions = [Action("window", positions, before, 0, f"dropped {len(positions):,} messages before the cut")]
     if summary is not None:
         actions.append(
-            Action("summarize", positions, before, ctx.counter.tokens(summary), "summary of the dropped messages")
+            Action(
+                "summarize", positions, before, ctx.counter.tokens(summary), "summary of the dropped messages"
+            )
         )
     return tuple(kept), tuple(actions)
 

@@ -64,7 +64,7 @@ def _tail(items: list[str], n: int = _MAX_ITEMS) -> list[str]:
     items = _unique(items)
     if len(items) <= n:
         return items
-    return [f"(... {len(items) - n} earlier)"] + items[-n:]
+    return [f"(... {len(items) - n} earlier)", *items[-n:]]
 
 
 def extractive(messages: Sequence[Any]) -> str:

@@ -1,8 +1,8 @@
 """One message model for OpenAI Chat and Anthropic Messages, with lossless adapters.
 
-    from tokenpilot.messages import parse, render
-    conversation = parse(request_body)          # format auto-detected
-    assert render(conversation) == request_body  # unchanged -> equal JSON
+from tokenpilot.messages import parse, render
+conversation = parse(request_body)          # format auto-detected
+assert render(conversation) == request_body  # unchanged -> equal JSON
 """
 
 from tokenpilot.messages._anthropic import from_anthropic, to_anthropic

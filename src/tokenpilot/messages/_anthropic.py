@@ -89,9 +89,7 @@ def message_from_anthropic(raw: Mapping[str, Any], index: int = 0) -> Message:
     else:
         raise InputError(f"{where}: content must be a string or a list of blocks")
     extra = {k: v for k, v in raw.items() if k not in _KNOWN_KEYS}
-    return Message(
-        role=cast(Role, role), blocks=blocks, extra=extra, raw=raw, content_is_text=is_text
-    )
+    return Message(role=cast(Role, role), blocks=blocks, extra=extra, raw=raw, content_is_text=is_text)
 
 
 def _render_result(result: ToolResult) -> dict[str, Any]:

@@ -82,9 +82,7 @@ def message_from_openai(raw: Mapping[str, Any], index: int = 0) -> Message:
         extra["__no_content__"] = True
     elif raw["content"] is None:
         extra["__null_content__"] = True
-    return Message(
-        role=cast(Role, role), blocks=tuple(blocks), extra=extra, raw=raw, content_is_text=is_text
-    )
+    return Message(role=cast(Role, role), blocks=tuple(blocks), extra=extra, raw=raw, content_is_text=is_text)
 
 
 def _render_parts(parts: Sequence[Block], as_text: bool) -> Any:
@@ -121,7 +119,11 @@ def message_to_openai(message: Message) -> dict[str, Any]:
         out["tool_calls"] = [
             dict(call.raw)
             if call.raw is not None
-            else {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            else {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
             for call in calls
         ]
     for key, value in message.extra.items():

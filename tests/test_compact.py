@@ -1,0 +1,271 @@
+"""compact: each policy's rules, the invariants on every output, triggers, the cost model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tokenpilot as tp
+from conversations import anthropic_body, openai_conversation
+from tokenpilot.compact import Compactor, Pricing, extractive
+
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NO_CACHE = Pricing(1.0, 1.0, 1.0)
+ANTHROPIC = Pricing(3.0, 0.3, 3.75)
+
+
+def call(cid: str, command: str, name: str = "execute_bash") -> dict[str, Any]:
+    return {
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps({"command": command})},
+    }
+
+
+def agent_run(outputs: list[str], commands: list[str] | None = None) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are an agent."},
+        {"role": "user", "content": "Fix the failing test in parser.py"},
+    ]
+    for i, output in enumerate(outputs):
+        command = commands[i] if commands else f"cat file_{i}.py"
+        messages.append(
+            {"role": "assistant", "content": f"Step {i}.", "tool_calls": [call(f"c{i}", command)]}
+        )
+        messages.append({"role": "tool", "tool_call_id": f"c{i}", "name": "execute_bash", "content": output})
+    return messages
+
+
+def big(i: int, lines: int = 200) -> str:
+    return "".join(f"line {n} of output {i}: value_{i}_{n} = compute({n})\n" for n in range(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# invariants, property-tested
+# ---------------------------------------------------------------------------------------------
+
+
+@FAST
+@given(
+    openai_conversation(),
+    st.integers(min_value=200, max_value=20_000),
+    st.sampled_from(["default", "aggressive", "mask-only", "window-only"]),
+)
+def test_openai_output_is_always_valid_and_under_budget(
+    messages: list[dict[str, Any]], budget: int, policy: str
+) -> None:
+    try:
+        result = tp.compact(messages, model="gpt-4o", budget=budget, policy=policy)
+    except tp.BudgetError:
+        head = tp.count_messages(messages[:2], model="gpt-4o")
+        assert head > budget * 0.3 or policy == "mask-only"  # only when the fixed part cannot fit
+        return
+    assert tp.validate(result.messages, "openai") == ()
+    assert tp.count_messages(result.messages, model="gpt-4o") == result.tokens_after <= budget
+    assert result.messages[:2] == messages[:2]  # system prompt and task kept
+
+
+@FAST
+@given(anthropic_body(), st.integers(min_value=200, max_value=20_000))
+def test_anthropic_output_is_always_valid_and_under_budget(body: dict[str, Any], budget: int) -> None:
+    try:
+        result = tp.compact(body, model="gpt-4o", budget=budget)
+    except tp.BudgetError:
+        assert tp.count_messages({**body, "messages": body["messages"][:1]}, model="gpt-4o") > budget * 0.5
+        return
+    assert tp.validate(result.messages, "anthropic") == ()
+    assert tp.count_messages(result.messages, model="gpt-4o") == result.tokens_after <= budget
+    assert result.messages["system"] == body["system"]
+    assert result.messages["messages"][0] == body["messages"][0]
+
+
+def test_under_the_trigger_nothing_changes_when_masking_does_not_pay() -> None:
+    messages = agent_run([big(i) for i in range(14)])
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=0)
+    assert result.messages == messages and result.actions == ()
+
+
+def test_system_and_task_over_the_target_is_a_budget_error() -> None:
+    messages = [{"role": "system", "content": "rule " * 3000}, {"role": "user", "content": "task"}]
+    with pytest.raises(tp.BudgetError):
+        tp.compact(messages, model="gpt-4o", budget=2_000)
+
+
+def test_off_switch_returns_the_input() -> None:
+    messages = agent_run([big(i) for i in range(14)])
+    result = tp.compact(messages, model="gpt-4o", budget=5_000, enabled=False)
+    assert result.messages == messages
+
+
+# ---------------------------------------------------------------------------------------------
+# the policies' rules
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mask_keeps_last_m_tool_results_and_names_the_call() -> None:
+    messages = agent_run([big(i) for i in range(14)])
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE, keep_last=10)
+    tools = [m for m in result.messages if m["role"] == "tool"]
+    assert [t["content"] for t in tools[-10:]] == [big(i) for i in range(4, 14)]
+    for i, masked in enumerate(tools[:4]):
+        assert masked["content"].startswith("[tokenpilot: masked output of execute_bash")
+        assert f"cat file_{i}.py" in masked["content"] and "200 lines" in masked["content"]
+
+
+def test_mask_never_touches_small_outputs() -> None:
+    messages = agent_run(["File created successfully."] * 14)
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE)
+    assert result.messages == messages
+
+
+def test_batched_masking_keeps_the_prefix_between_compactions() -> None:
+    outputs = [big(i) for i in range(40)]
+    compactor = Compactor(model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=30)
+    rewrites = 0
+    previous: list[dict[str, Any]] = []
+    for turn in range(12, 40):
+        prompt = compactor.step(agent_run(outputs[:turn]))
+        common = 0
+        for a, b in zip(previous, prompt, strict=False):
+            if a != b:
+                break
+            common += 1
+        rewrites += common < len(previous)
+        previous = prompt
+    assert 0 < rewrites < 28 // 2  # compactions happen, but far from every turn
+
+
+def test_dedupe_replaces_an_earlier_identical_output() -> None:
+    messages = agent_run([big(1), big(2), big(1)], ["cat a.py", "cat b.py", "cat a.py"])
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE, keep_last=10)
+    tools = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert tools[0].startswith("[tokenpilot: repeated (see later) output of execute_bash")
+    assert tools[1:] == [big(2), big(1)]
+
+
+def test_clamp_reduces_a_huge_output_to_head_and_tail() -> None:
+    messages = agent_run([big(0, lines=3_000)])
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, clamp=1_000)
+    output = result.messages[-1]["content"]
+    assert tp.count_tokens(output, "gpt-4o") <= 1_000
+    assert output.startswith("line 0 of output 0") and output.rstrip().endswith("compute(2999)")
+    assert "[tokenpilot: clamped" in output
+    assert result.actions[0].kind == "clamp"
+
+
+def test_window_keeps_head_and_summary_and_cuts_between_pairs() -> None:
+    messages = agent_run([big(i, 60) for i in range(30)])
+    result = tp.compact(messages, model="gpt-4o", budget=20_000, policy="window-only")
+    out = result.messages
+    assert out[:2] == messages[:2]
+    assert out[2]["role"] == "user" and out[2]["content"].startswith("[tokenpilot summary of")
+    assert out[3]["role"] == "assistant"  # the kept part starts with a call, never an orphan result
+    assert out[-1] == messages[-1]
+    assert result.tokens_after <= result.target
+
+
+def test_prune_drops_empty_turns_acks_and_retried_failures() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "task"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "ok"},
+        {"role": "assistant", "content": "try", "tool_calls": [call("a", "pytest tests")]},
+        {"role": "tool", "tool_call_id": "a", "content": "ERROR: no such option"},
+        {"role": "assistant", "content": "retry", "tool_calls": [call("b", "pytest tests")]},
+        {"role": "tool", "tool_call_id": "b", "content": big(0, 2_000)},
+        {"role": "assistant", "content": "done"},
+    ]
+    result = tp.compact(messages, model="gpt-4o", budget=30_000, policy="aggressive", trigger=60)
+    kinds = [a.detail for a in result.actions if a.kind == "prune"]
+    assert set(kinds) == {"empty assistant turn", "bare acknowledgement", "failed attempt, retried"}
+    assert tp.validate(result.messages, "openai") == ()
+
+
+def test_interrupted_call_gets_a_synthetic_result_when_asked() -> None:
+    messages = agent_run(["x"])
+    messages.append({"role": "assistant", "content": "", "tool_calls": [call("late", "sleep 100")]})
+    result = tp.compact(messages, model="gpt-4o", budget=100_000, interrupt_dangling=True)
+    assert result.messages[-1]["tool_call_id"] == "late" and "interrupted" in result.messages[-1]["content"]
+
+
+def test_forced_compaction_reports_its_expected_cost() -> None:
+    messages = agent_run([big(i, 60) for i in range(30)])
+    result = tp.compact(messages, model="claude-sonnet-4-5", budget=20_000)
+    costed = [a for a in result.actions if a.cost is not None]
+    assert len(costed) == 1 and costed[0].cost is not None and costed[0].cost.forced
+    assert costed[0].cost.saved_per_turn > 0
+
+
+def test_voluntary_masking_happens_only_when_it_pays() -> None:
+    messages = agent_run([big(i) for i in range(14)])
+    paid = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=1_000)
+    assert any(a.kind == "mask" for a in paid.actions)
+    cost = next(a.cost for a in paid.actions if a.cost is not None)
+    assert cost.net > 0 and not cost.forced
+
+
+def test_unknown_threshold_is_an_input_error() -> None:
+    with pytest.raises(tp.InputError):
+        tp.compact([{"role": "user", "content": "x"}], budget=100, triger=0.5)
+
+
+def test_unknown_policy_is_an_input_error() -> None:
+    with pytest.raises(tp.InputError):
+        tp.compact([{"role": "user", "content": "x"}], budget=100, policy="magic")
+
+
+# ---------------------------------------------------------------------------------------------
+# validate, extractive summary
+# ---------------------------------------------------------------------------------------------
+
+
+def test_validate_finds_orphan_results_and_unanswered_calls() -> None:
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "", "tool_calls": [call("a", "ls")]},
+        {"role": "user", "content": "what?"},
+        {"role": "tool", "tool_call_id": "zzz", "content": "x"},
+    ]
+    codes = {p.code for p in tp.validate(messages, "openai")}
+    assert codes == {"unanswered_call", "orphan_result"}
+
+
+def test_validate_requires_anthropic_to_start_with_user() -> None:
+    problems = tp.validate([{"role": "assistant", "content": "hi"}], "anthropic")
+    assert [p.code for p in problems] == ["first_role"]
+
+
+def test_extractive_summary_lists_files_commands_errors_and_plans() -> None:
+    messages = [
+        {
+            "role": "assistant",
+            "content": "I will reproduce the bug first. Then fix it.",
+            "tool_calls": [
+                call("a", "python repro.py"),
+                {
+                    "id": "b",
+                    "type": "function",
+                    "function": {
+                        "name": "str_replace_editor",
+                        "arguments": json.dumps({"command": "view", "path": "/w/src/core.py"}),
+                    },
+                },
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "a",
+            "content": "Traceback...\nValueError: bad column\n[exit code 1]",
+        },
+        {"role": "tool", "tool_call_id": "b", "content": "def f(): ..."},
+    ]
+    summary = extractive(messages)
+    assert "- /w/src/core.py (view)" in summary
+    assert "- python repro.py (exit 1)" in summary
+    assert "ValueError: bad column" in summary
+    assert "I will reproduce the bug first." in summary
