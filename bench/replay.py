@@ -295,6 +295,7 @@ class RunStats:
     violations: int = 0
     retention: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    seconds_100: list[float] = field(default_factory=list)  # steps whose history has 95-105 messages
 
 
 def _observation_identifiers(messages: Sequence[Message]) -> list[set[str] | None]:
@@ -331,6 +332,8 @@ def replay_run(
         started = time.perf_counter()
         compacted = policy.step(list(prompt))
         stats.seconds.append(time.perf_counter() - started)
+        if 95 <= len(prompt) <= 105:
+            stats.seconds_100.append(stats.seconds[-1])
         tokens = [counter.tokens(m) for m in compacted]
         total = sum(tokens)
         common_tokens = 0
@@ -400,6 +403,7 @@ def _summarise(stats: list[RunStats], profiles: Sequence[str]) -> dict[str, Any]
     prompts = [t for s in stats for t in s.prompt_tokens]
     retention = [r for s in stats for r in s.retention]
     seconds = [x for s in stats for x in s.seconds]
+    seconds_100 = [x for s in stats for x in s.seconds_100]
     return {
         "billed": {p: round(sum(s.billed[p] for s in stats)) for p in profiles},
         "peak": max(prompts),
@@ -409,6 +413,7 @@ def _summarise(stats: list[RunStats], profiles: Sequence[str]) -> dict[str, Any]
         "violations": sum(s.violations for s in stats),
         "retention": round(statistics.fmean(retention), 4) if retention else None,
         "median_step_ms": round(statistics.median(seconds) * 1000, 3),
+        "median_step_ms_100": round(statistics.median(seconds_100) * 1000, 3) if seconds_100 else None,
     }
 
 
@@ -503,6 +508,7 @@ def _assemble(
                     "violations": sum(v["violations"] for v in per_profile.values()),
                     "retention": min(v["retention"] for v in per_profile.values()),
                     "median_step_ms": max(v["median_step_ms"] for v in per_profile.values()),
+                    "median_step_ms_100": max(v["median_step_ms_100"] or 0 for v in per_profile.values()),
                 }
         out["scenarios"][scenario] = {"budget": SCENARIOS[scenario], "policies": rows}
     return out
@@ -523,8 +529,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f" % vs `{ref_name}`)",
             "",
             "| policy | nocache | anthropic | openai | peak | mean | over budget | violations"
-            " | retention | ms/step (median) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            " | retention | ms/step (median) | ms/step, ~100 messages |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, row in rows.items():
             cells = []
@@ -540,7 +546,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             retention = "" if row["retention"] is None else f"{row['retention']:.3f}"
             lines.append(
                 f"| `{name}` | {' | '.join(cells)} | {row['peak']:,} | {row['mean']:,.0f} | "
-                f"{row['over_budget']} | {row['violations']} | {retention} | {row['median_step_ms']} |"
+                f"{row['over_budget']} | {row['violations']} | {retention} | {row['median_step_ms']} | "
+                f"{row.get('median_step_ms_100')} |"
             )
         lines.append("")
     lines.append(

@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tokenpilot.tokens import Tokenizer
+from tokenpilot.tokens._tokenizer import get_tokenizer
 
 MARKER_PREFIX = "[tokenpilot:"
 
@@ -23,9 +26,21 @@ def reduce_output(text: str, max_tokens: int, tokenizer: Tokenizer) -> str:
     >>> "clamped" in out and bundled_tokenizer("o200k_base").count(out) <= 100
     True
     """
-    total = tokenizer.count(text)
-    if total <= max_tokens:
+    if len(text) <= max_tokens or tokenizer.count(text) <= max_tokens:
         return text
+    if tokenizer.exact and tokenizer.name in ("o200k_base", "cl100k_base"):
+        # Deterministic, so cached: an agent loop re-sends the same outputs every turn.
+        return _reduce_cached(text, max_tokens, tokenizer.name)
+    return _reduce(text, max_tokens, tokenizer)
+
+
+@lru_cache(maxsize=256)
+def _reduce_cached(text: str, max_tokens: int, encoding: str) -> str:
+    return _reduce(text, max_tokens, get_tokenizer(encoding))
+
+
+def _reduce(text: str, max_tokens: int, tokenizer: Tokenizer) -> str:
+    total = tokenizer.count(text)
     ids = tokenizer.encode(text)
     room = max_tokens - tokenizer.count(clamp_marker(len(text.splitlines()), total)) - 4
     while room > 0:

@@ -400,12 +400,16 @@ def window(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
     suffix_tokens = [0] * (len(entries) + 1)
     for i in range(len(entries) - 1, -1, -1):
         suffix_tokens[i] = suffix_tokens[i + 1] + ctx.counter.tokens(entries[i].message)
+    summary_floor = 0
     for cut in cuts:  # earliest cut first: keeps the most
         dropped = list(entries[body_start - (1 if old_summary else 0) : cut])
-        if not dropped:
+        # A summary grows with the span it covers: the last one's size is a lower bound, so only
+        # plausible cuts are summarised.
+        if not dropped or head_tokens + suffix_tokens[cut] + summary_floor > ctx.target:
             continue
         summary = _summary_for(dropped, ctx)
-        tokens = head_tokens + suffix_tokens[cut] + (ctx.counter.tokens(summary) if summary else 0)
+        summary_floor = ctx.counter.tokens(summary) if summary else 0
+        tokens = head_tokens + suffix_tokens[cut] + summary_floor
         if tokens <= ctx.target:
             return _windowed(entries, head, cut, summary, dropped, ctx)
     # Nothing fits with a summary: the head and the shortest tail, without a summary.

@@ -25,11 +25,23 @@ Summarizer = Callable[[Sequence[Any]], str]
 
 SUMMARY_PREFIX = "[tokenpilot summary"
 _EXIT = re.compile(r"exit code (-?\d+)|exit status (-?\d+)|returned non-zero exit status (\d+)", re.I)
-_ERROR = re.compile(
-    r"^.*\b(\w*Error|\w*Exception|FAILED|Traceback \(most recent call last\)|error:)\b.*$", re.M
-)
+_ERROR = re.compile(r"Error\b|Exception\b|FAILED|Traceback \(most|error:")
 _SENTENCE = re.compile(r"(?<=[.!?:])\s+")
 _MAX_ITEMS = 12
+
+
+def _error_lines(output: str) -> list[str]:
+    """Whole lines of `output` that mention an error, each once, shortened."""
+    lines: list[str] = []
+    last_start = -1
+    for found in _ERROR.finditer(output):
+        start = output.rfind("\n", 0, found.start()) + 1
+        if start == last_start:
+            continue
+        last_start = start
+        end = output.find("\n", found.end())
+        lines.append(" ".join(output[start : end if end >= 0 else len(output)].split())[:200])
+    return lines
 
 
 def _as_messages(messages: Sequence[Any]) -> Sequence[Message]:
@@ -112,8 +124,7 @@ def extractive(messages: Sequence[Any]) -> str:
                     found = _EXIT.search(output)
                     status = next((g for g in found.groups() if g), None) if found else None
                     commands.append(f"{command} (exit {status})" if status is not None else command)
-                for found_error in _ERROR.finditer(output):
-                    errors.append(" ".join(found_error.group(0).split())[:200])
+                errors.extend(_error_lines(output))
     sections = [
         ("Earlier summary", previous),
         ("Files touched", _tail(files)),
