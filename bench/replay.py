@@ -426,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--policies", default=",".join(BASELINES + PRESETS))
     parser.add_argument("--scenarios", default="128k,32k")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="profiles the presets are run under")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for replay.json / replay.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -451,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for i in range(chunks):
                     jobs.append((name, scenario, None, runs[i::chunks], overrides))
             else:
-                for profile in PROFILES:
+                for profile in [p for p in args.profiles.split(",") if p]:
                     for i in range(chunks):
                         jobs.append((name, scenario, profile, runs[i::chunks], overrides))
     started = time.perf_counter()

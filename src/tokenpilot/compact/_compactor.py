@@ -369,7 +369,7 @@ class Compactor:
         if not actions or changed < self.settings.batch:
             return entries, []
         cost = self._cost(entries, new, ctx, forced=False)
-        if cost.net <= 0:
+        if cost.net <= 0 or cost.saved_per_turn * cost.horizon < self.settings.payback * cost.extra_now:
             return entries, []
         return new, _with_cost(actions, cost)
 

@@ -59,12 +59,14 @@ class Settings:
     - batch: mask only once this many results are maskable (default 1; the cost model decides);
     - clamp: largest tool output kept whole, tokens or fraction of the budget (default 4,000,
       and never over a quarter of the target);
-    - min_mask_tokens: outputs smaller than this are never masked (default 300: masking them saves little and
+    - min_mask_tokens: outputs smaller than this are never masked (default 128: masking them saves little and
       loses what later turns refer to);
     - horizon: turns a compaction is expected to pay back over (default None: as many turns as
       the conversation has had so far, at least 8);
     - keep_exchanges: when windowing, at least this many recent exchanges are kept (default 1);
     - voluntary: compact below the trigger when the cost model says it pays (default True);
+    - payback: a voluntary compaction must be expected to save this many times what its rewrite
+      costs (default 4.0: the horizon is a guess, and a masked output may have to be read again);
     - enabled: the off switch (default True);
     - interrupt_dangling: answer a trailing unanswered tool call with an "interrupted" result.
     """
@@ -75,10 +77,11 @@ class Settings:
     keep_last: int = 10
     batch: int = 1
     clamp: float = 4_000
-    min_mask_tokens: int = 300
+    min_mask_tokens: int = 128
     horizon: int | None = None
     keep_exchanges: int = 1
     voluntary: bool = True
+    payback: float = 4.0
     enabled: bool = True
     interrupt_dangling: bool = False
 
@@ -103,7 +106,13 @@ class Settings:
             elif key == "horizon":
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                     raise _error(source, key, "must be a whole number of turns >= 0")
-            elif isinstance(current, int) and key not in ("trigger", "target", "hard_limit", "clamp"):
+            elif isinstance(current, int) and key not in (
+                "trigger",
+                "target",
+                "hard_limit",
+                "clamp",
+                "payback",
+            ):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise _error(source, key, "must be a whole number >= 0")
             elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
