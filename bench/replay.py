@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokenpilot.compact import Compactor, Pricing
 from tokenpilot.tokens._tokenizer import bundled_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -269,3 +269,18 @@ def test_extractive_summary_lists_files_commands_errors_and_plans() -> None:
     assert "- python repro.py (exit 1)" in summary
     assert "ValueError: bad column" in summary
     assert "I will reproduce the bug first." in summary
+
+
+def test_aggressive_window_keeps_at_most_the_last_four_exchanges() -> None:
+    messages = agent_run([f"short output {i}" for i in range(40)])
+    result = tp.compact(messages, model="gpt-4o", budget=3_000, policy="aggressive")
+    kept = [m for m in result.messages[3:] if m["role"] == "assistant"]
+    assert kept == [m for m in messages if m["role"] == "assistant"][-4:]
+    assert result.messages[2]["content"].startswith("[tokenpilot summary")
+
+
+def test_window_without_room_for_a_summary_still_keeps_what_fits() -> None:
+    messages = agent_run([big(i, 30) for i in range(10)])
+    result = tp.compact(messages, model="gpt-4o", budget=2_000, policy="window-only", summarizer="none")
+    assert result.messages[-1] == messages[-1]
+    assert result.tokens_after <= result.target

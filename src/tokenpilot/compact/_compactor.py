@@ -352,6 +352,10 @@ class Compactor:
                 keep //= 2
                 new, more = STEP_FUNCTIONS["mask"](new, ctx, keep)
                 actions += list(more)
+        if total_tokens(new, ctx) > self.target and "window" not in self.preset.steps:
+            # Hard budgets are hard: a policy without a window still gets one as a last resort.
+            new, more = STEP_FUNCTIONS["window"](new, ctx)
+            actions += list(more)
         after = total_tokens(new, ctx)
         if after > self.target:
             head = ctx.fixed_tokens + sum(ctx.counter.tokens(e.message) for e in new[: head_length(new)])

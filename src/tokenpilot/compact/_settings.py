@@ -63,7 +63,8 @@ class Settings:
       loses what later turns refer to);
     - horizon: turns a compaction is expected to pay back over (default None: as many turns as
       the conversation has had so far, at least 8);
-    - keep_exchanges: when windowing, at least this many recent exchanges are kept (default 1);
+    - keep_exchanges: when windowing, at most this many recent exchanges are kept (default None:
+      as many as fit the target);
     - voluntary: compact below the trigger when the cost model says it pays (default True);
     - payback: a voluntary compaction must be expected to save this many times what its rewrite
       costs (default 4.0: the horizon is a guess, and a masked output may have to be read again);
@@ -79,7 +80,7 @@ class Settings:
     clamp: float = 4_000
     min_mask_tokens: int = 128
     horizon: int | None = None
-    keep_exchanges: int = 1
+    keep_exchanges: int | None = None
     voluntary: bool = True
     payback: float = 4.0
     enabled: bool = True
@@ -94,7 +95,7 @@ class Settings:
         names = {f.name: f for f in fields(self)}
         clean: dict[str, Any] = {}
         for key, value in values.items():
-            if value is None and key != "horizon":
+            if value is None and key not in ("horizon", "keep_exchanges"):
                 continue
             if key not in names:
                 known = ", ".join(sorted(names))
@@ -103,7 +104,7 @@ class Settings:
             if isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise _error(source, key, "must be true or false")
-            elif key == "horizon":
+            elif key in ("horizon", "keep_exchanges"):
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                     raise _error(source, key, "must be a whole number of turns >= 0")
             elif isinstance(current, int) and key not in (

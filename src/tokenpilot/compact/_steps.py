@@ -38,7 +38,7 @@ class StepContext:
     min_mask_tokens: int
     target: int
     fixed_tokens: int
-    keep_exchanges: int = 1
+    keep_exchanges: int | None = None
     summarize: Callable[[Sequence[Message]], str] | None = None
     summary_tokens: int = 2_000
     # Per-message results of expensive transformations, by (kind, id(message)).
@@ -396,7 +396,11 @@ def window(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
         body_start = head + 1
     head_tokens = ctx.fixed_tokens + sum(ctx.counter.tokens(e.message) for e in entries[:head])
     cuts = safe_cuts(entries, body_start)
-    # Keep at least `keep_exchanges` assistant turns when they fit.
+    if ctx.keep_exchanges is not None:  # at most the last N exchanges survive a window
+        turns = [i for i, e in enumerate(entries) if e.message.role == "assistant" and i >= body_start]
+        if len(turns) > ctx.keep_exchanges:
+            earliest = turns[len(turns) - ctx.keep_exchanges] if ctx.keep_exchanges else len(entries)
+            cuts = [c for c in cuts if c >= earliest]
     suffix_tokens = [0] * (len(entries) + 1)
     for i in range(len(entries) - 1, -1, -1):
         suffix_tokens[i] = suffix_tokens[i + 1] + ctx.counter.tokens(entries[i].message)
@@ -412,8 +416,8 @@ def window(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
         tokens = head_tokens + suffix_tokens[cut] + summary_floor
         if tokens <= ctx.target:
             return _windowed(entries, head, cut, summary, dropped, ctx)
-    # Nothing fits with a summary: the head and the shortest tail, without a summary.
-    cut = len(entries)
+    # Nothing fits with a summary: the most recent messages that fit without one.
+    cut = next((c for c in cuts if head_tokens + suffix_tokens[c] <= ctx.target), len(entries))
     dropped = list(entries[head:cut])
     return _windowed(entries, head, cut, None, dropped, ctx)
 
