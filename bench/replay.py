@@ -260,9 +260,6 @@ class Preset(Policy):
     def __init__(
         self, preset: str, budget: int, profile: str, overrides: dict[str, Any] | None = None
     ) -> None:
-        from tokenpilot.compact import Compactor, Pricing
-
-        _read, _write, _min_prefix = PROFILES[profile]
         model = PROFILE_MODELS[profile]
         if model is None:
             pricing = Pricing(input=1.0, cache_read=1.0, cache_write=1.0, min_cached_prefix=0)
@@ -516,6 +513,59 @@ def _assemble(
     return out
 
 
+def _profile_value(row: dict[str, Any], profile: str, key: str) -> Any:
+    source = row["by_profile"][profile] if "by_profile" in row else row
+    return source["billed"][profile] if key == "billed" else source[key]
+
+
+def check_goals(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The issue's goals for `default`, evaluated on these results (those whose rows are present)."""
+    goals: list[tuple[str, str, bool]] = []
+    scenarios = results["scenarios"]
+    for scenario, block in scenarios.items():
+        for name, row in block["policies"].items():
+            if name in PRESETS:
+                goals.append(
+                    (
+                        f"{scenario} `{name}`: 0 steps over budget",
+                        str(row["over_budget"]),
+                        row["over_budget"] == 0,
+                    )
+                )
+        bad = {name: row["violations"] for name, row in block["policies"].items() if row["violations"]}
+        goals.append((f"{scenario}: 0 violations for every policy", str(sum(bad.values())), not bad))
+    wide = scenarios.get("128k", {}).get("policies", {})
+    if "default" in wide and "none" in wide:
+        d, n = wide["default"], wide["none"]
+        for profile, limit in (("anthropic", 0.85), ("openai", 0.90), ("nocache", 0.50)):
+            share = _profile_value(d, profile, "billed") / n["billed"][profile]
+            goals.append(
+                (f"128k `default` {profile} <= {limit:.0%} of `none`", f"{share:.1%}", share <= limit)
+            )
+        if "mask10" in wide:
+            worst = min(d["by_profile"][p]["retention"] for p in d["by_profile"])
+            ref = wide["mask10"]["retention"]
+            goals.append((f"128k `default` retention >= `mask10` ({ref:.3f})", f"{worst:.3f}", worst >= ref))
+    tight = scenarios.get("32k", {}).get("policies", {})
+    if "default" in tight and "window32k" in tight:
+        d, w = tight["default"], tight["window32k"]
+        share = _profile_value(d, "anthropic", "billed") / w["billed"]["anthropic"]
+        goals.append(("32k `default` anthropic <= 70% of `window32k`", f"{share:.1%}", share <= 0.70))
+        kept = _profile_value(d, "anthropic", "retention")
+        ref = w["retention"] - 0.02
+        goals.append(
+            (
+                f"32k `default` (anthropic) retention >= `window32k` - 0.02 ({ref:.3f})",
+                f"{kept:.3f}",
+                kept >= ref,
+            )
+        )
+        ms = d.get("median_step_ms_100")
+        if ms is not None:
+            goals.append(("`default` median ms per step, ~100-message histories <= 5", f"{ms}", ms <= 5))
+    return goals
+
+
 def _m(value: float) -> str:
     return f"{value / 1e6:.1f}M"
 
@@ -546,6 +596,10 @@ def render_markdown(results: dict[str, Any]) -> str:
                     cell += f" ({value / reference['billed'][profile] * 100:.0f}%)"
                 cells.append(cell)
             retention = "" if row["retention"] is None else f"{row['retention']:.3f}"
+            if "by_profile" in row:  # each priced run keeps its own retention
+                retention = " / ".join(
+                    f"{row['by_profile'][p]['retention']:.3f}" for p in PROFILES if p in row["by_profile"]
+                )
             lines.append(
                 f"| `{name}` | {' | '.join(cells)} | {row['peak']:,} | {row['mean']:,.0f} | "
                 f"{row['over_budget']} | {row['violations']} | {retention} | {row['median_step_ms']} | "
@@ -555,8 +609,13 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append(
         "Presets are billed under each profile with that profile's prices (anthropic: "
         f"{PROFILE_MODELS['anthropic']}, openai: {PROFILE_MODELS['openai']}, nocache: all 1.0); "
-        "their peak/mean/retention are the worst of the three runs."
+        "their retention is given per priced run (nocache / anthropic / openai), their peak and mean "
+        "are the largest of the three runs."
     )
+    goals = check_goals(results)
+    if goals:
+        lines += ["", "## Goals (dev data)", "", "| goal | value | met |", "|---|---:|:---:|"]
+        lines += [f"| {g} | {v} | {'yes' if ok else '**no**'} |" for g, v, ok in goals]
     lines.append("")
     return "\n".join(lines)
 
