@@ -185,7 +185,12 @@ class Compactor:
         out_messages = [e.message for e in entries]
         after = total_tokens(entries, ctx)
         problems = check(out_messages, conversation.provider)
-        if problems:  # a bug, never a broken request
+        if problems:
+            broken_input = check(conversation.messages, conversation.provider)
+            if broken_input:
+                first = broken_input[0]
+                raise InputError(f"the conversation is not valid: message {first.index}: {first.message}")
+            # A bug: never hand back a broken request.
             raise TokenpilotError(
                 f"internal error: compaction broke the conversation ({problems[0].message})"
             )
