@@ -421,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("data", nargs="?", type=Path, default=None, help="trajectories .jsonl.gz")
     parser.add_argument("--limit", type=int, default=None, help="only the first N runs")
+    parser.add_argument(
+        "--shard", default=None, metavar="I/N", help="only runs I, I+N, I+2N, ... (a split check)"
+    )
     parser.add_argument("--policies", default=",".join(BASELINES + PRESETS))
     parser.add_argument("--scenarios", default="128k,32k")
     parser.add_argument("--jobs", type=int, default=2)
@@ -437,6 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else FALLBACK_DATA)
     runs = load_runs(data, args.limit)
+    if args.shard:
+        index, count = (int(x) for x in args.shard.split("/"))
+        runs = runs[index::count]
     names = [n for n in args.policies.split(",") if n]
     scenarios = [s for s in args.scenarios.split(",") if s]
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}

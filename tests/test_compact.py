@@ -292,3 +292,25 @@ def test_window_without_room_for_a_summary_still_keeps_what_fits() -> None:
 def test_a_broken_input_conversation_is_an_input_error() -> None:
     with pytest.raises(tp.InputError, match="has no tool call"):
         tp.compact([{"role": "tool", "tool_call_id": "x", "content": "hi"}], model="gpt-4o", budget=1_000)
+
+
+def test_an_agent_feeding_back_its_compacted_history_stays_valid_and_under_budget() -> None:
+    outputs = [big(i, 40) for i in range(60)]
+    history: list[dict[str, Any]] = agent_run([])
+    for i, output in enumerate(outputs):
+        history += agent_run([output])[2:]  # the agent appends its next call and its result
+        history[-2]["tool_calls"][0]["id"] = history[-1]["tool_call_id"] = f"t{i}"
+        result = tp.compact(history, model="gpt-4o", budget=12_000)
+        assert tp.validate(result.messages, "openai") == ()
+        assert result.tokens_after <= 12_000
+        history = result.messages
+    summaries = [m for m in history if str(m.get("content", "")).startswith("[tokenpilot summary")]
+    assert len(summaries) == 1 and history[:2] == agent_run([])
+
+
+def test_invalid_config_value_is_a_config_error(isolated_config: Any) -> None:
+    folder = isolated_config / "tokenpilot"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.toml").write_text('[compact]\ntrigger = "soon"\n', encoding="utf-8")
+    with pytest.raises(tp.ConfigError, match="trigger"):
+        tp.compact([{"role": "user", "content": "x"}], budget=100)
