@@ -314,3 +314,44 @@ def test_invalid_config_value_is_a_config_error(isolated_config: Any) -> None:
     (folder / "config.toml").write_text('[compact]\ntrigger = "soon"\n', encoding="utf-8")
     with pytest.raises(tp.ConfigError, match="trigger"):
         tp.compact([{"role": "user", "content": "x"}], budget=100)
+
+
+def _anthropic_run_with_screenshots(n: int, text: str) -> dict[str, Any]:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Fix the layout bug"}]
+    for i in range(n):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": f"s{i}", "name": "screenshot", "input": {}}],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": f"s{i}",
+                        "content": [{"type": "text", "text": text}, image],
+                    }
+                ],
+            }
+        )
+    return {"system": "agent", "messages": messages}
+
+
+def test_masked_anthropic_result_counts_its_images_in_the_marker() -> None:
+    body = _anthropic_run_with_screenshots(12, big(0))
+    result = tp.compact(body, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE)
+    first = result.messages["messages"][2]["content"][0]["content"]
+    assert first == [{"type": "text", "text": first[0]["text"]}]
+    assert "screenshot()" in first[0]["text"] and "1 image" in first[0]["text"]
+    assert tp.validate(result.messages, "anthropic") == ()
+
+
+def test_clamp_keeps_the_images_of_a_result() -> None:
+    body = _anthropic_run_with_screenshots(1, big(0, lines=3_000))
+    result = tp.compact(body, model="gpt-4o", budget=1_000_000, clamp=500)
+    content = result.messages["messages"][2]["content"][0]["content"]
+    assert "[tokenpilot: clamped" in content[0]["text"] and content[1]["type"] == "image"

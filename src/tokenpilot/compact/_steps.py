@@ -107,14 +107,16 @@ def _replace_results(message: Message, change: Callable[[ToolResult], ToolResult
     return message.with_blocks(tuple(blocks)) if changed else message
 
 
-def _with_text(result: ToolResult, text: str) -> ToolResult:
-    """The result with its content replaced by `text` (images dropped: they are counted in the marker)."""
+def _with_text(result: ToolResult, text: str, keep_images: bool = False) -> ToolResult:
+    """The result with its text replaced by `text`; images kept only when asked (a masked output
+    drops them, and its marker counts them)."""
+    images = tuple(p for p in result.content if not isinstance(p, Text)) if keep_images else ()
     return ToolResult(
         call_id=result.call_id,
-        content=(Text(text),),
+        content=(Text(text), *images),
         is_error=result.is_error,
         raw=result.raw,
-        content_is_text=result.content_is_text,
+        content_is_text=result.content_is_text and not images,
     )
 
 
@@ -139,7 +141,7 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
             if len(text) < ctx.clamp_tokens or is_marker(text):  # a token is at least one character
                 return None
             reduced = reduce_output(text, ctx.clamp_tokens, tokenizer)
-            return None if reduced == text else _with_text(result, reduced)
+            return None if reduced == text else _with_text(result, reduced, keep_images=True)
 
         new = ctx.remember("clamp", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
         if new is not message:
@@ -163,9 +165,13 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
 # ---------------------------------------------------------------------------------------------
 
 
-def mask_marker(call: ToolCall | None, text: str, tokens: int, reason: str = "masked") -> str:
+def mask_marker(
+    call: ToolCall | None, text: str, tokens: int, reason: str = "masked", images: int = 0
+) -> str:
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
     what = f"{lines:,} lines / {tokens:,} tokens elided"
+    if images:
+        what += f", {images} image{'s' if images > 1 else ''}"
     return f"{MARKER_PREFIX} {reason} output of {describe_call(call)}; {what}]"
 
 
@@ -217,7 +223,8 @@ def mask(
             if is_marker(text) or ctx.counter.text_tokens(text) < ctx.min_mask_tokens:
                 return None
             tokens = ctx.counter.text_tokens(text)
-            return _with_text(result, mask_marker(calls.get(result.call_id), text, tokens))
+            images = sum(1 for p in result.content if not isinstance(p, Text))
+            return _with_text(result, mask_marker(calls.get(result.call_id), text, tokens, images=images))
 
         new = ctx.remember("mask", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
         before, after = ctx.counter.tokens(message), ctx.counter.tokens(new)
@@ -238,7 +245,8 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
     for i, entry in enumerate(entries):
         for result in entry.message.tool_results:
             text = result.text
-            if len(text) >= ctx.min_mask_tokens and not is_marker(text):
+            text_only = all(isinstance(p, Text) for p in result.content)
+            if text_only and len(text) >= ctx.min_mask_tokens and not is_marker(text):
                 latest[text] = i
     calls = calls_by_id(entries)
     out: list[Entry] = []
@@ -251,7 +259,11 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
 
         def change(result: ToolResult, i: int = i) -> ToolResult | None:
             text = result.text
-            if latest.get(text, i) <= i or is_marker(text):
+            if (
+                latest.get(text, i) <= i
+                or is_marker(text)
+                or not all(isinstance(p, Text) for p in result.content)
+            ):
                 return None
             tokens = ctx.counter.text_tokens(text)
             if tokens < ctx.min_mask_tokens:
