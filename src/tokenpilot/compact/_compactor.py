@@ -27,6 +27,7 @@ from tokenpilot.compact._steps import (
     Entry,
     StepContext,
     head_length,
+    head_length_of,
     total_tokens,
 )
 from tokenpilot.compact._summarize import Summarizer, extractive, llm
@@ -262,7 +263,7 @@ class Compactor:
 
     def _apply(self, plan: _Plan) -> tuple[Entry, ...]:
         entries = []
-        head = head_length([Entry(i, m) for i, m in enumerate(self._messages[:8])])
+        head = head_length_of(self._messages)
         for i, message in enumerate(self._messages):
             if i == head and plan.summary is not None:
                 entries.append(Entry(-1, plan.summary))
@@ -381,10 +382,6 @@ class Compactor:
         if cost.net <= 0 or cost.saved_per_turn * cost.horizon < self.settings.payback * cost.extra_now:
             return entries, []
         return new, _with_cost(actions, cost)
-
-
-def head_length_of(messages: Sequence[Message]) -> int:
-    return head_length([Entry(i, m) for i, m in enumerate(messages[:8])])
 
 
 def _with_cost(actions: list[Action], cost: CostEffect) -> list[Action]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,15 +60,22 @@ def total_tokens(entries: Sequence[Entry], ctx: StepContext) -> int:
     return ctx.fixed_tokens + sum(ctx.counter.tokens(e.message) for e in entries)
 
 
-def head_length(entries: Sequence[Entry]) -> int:
-    """Entries that are never removed: leading system/developer messages and the first user
+def head_length_of(messages: Iterable[Message]) -> int:
+    """Messages that are never removed: leading system/developer messages and the first user
     message (the task)."""
-    for i, entry in enumerate(entries):
-        if entry.message.role == "user":
-            return i + 1
-        if entry.message.role not in ("system", "developer"):
-            return i
-    return len(entries)
+    count = 0
+    for message in messages:
+        if message.role == "user":
+            return count + 1
+        if message.role not in ("system", "developer"):
+            return count
+        count += 1
+    return count
+
+
+def head_length(entries: Sequence[Entry]) -> int:
+    """`head_length_of` the entries' messages."""
+    return head_length_of(e.message for e in entries)
 
 
 def is_marker(text: str) -> bool:
