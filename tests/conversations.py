@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -79,3 +80,13 @@ def anthropic_body(draw: Any) -> dict[str, Any]:
         reply.append({"type": "text", "text": draw(TEXT) or "go on"})
         messages.append({"role": "user", "content": reply})
     return {"model": "gpt-4o", "system": "You are an agent.", "max_tokens": 1024, "messages": messages}
+
+
+def bash_run(turns: int, output: Callable[[int], str]) -> list[dict[str, Any]]:
+    """A plain OpenAI agent run: system, task, then `turns` bash calls with `output(i)` each."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "s"}, {"role": "user", "content": "task"}]
+    for i in range(turns):
+        call = {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+        messages.append({"role": "assistant", "content": f"step {i}", "tool_calls": [call]})
+        messages.append({"role": "tool", "tool_call_id": f"c{i}", "content": output(i)})
+    return messages

@@ -8,24 +8,14 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import tokenpilot as tp
+from conversations import bash_run
 from tokenpilot.cli import app
 
 runner = CliRunner()
 
 
 def _run_file(tmp_path: Path) -> Path:
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "task"}]
-    for i in range(30):
-        messages += [
-            {
-                "role": "assistant",
-                "content": f"step {i}",
-                "tool_calls": [
-                    {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": f"c{i}", "content": f"output {i}\n" * 80},
-        ]
+    messages = bash_run(30, lambda i: f"output {i}\n" * 80)
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"model": "gpt-4o", "messages": messages}), encoding="utf-8")
     return path

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import tokenpilot as tp
+from conversations import bash_run
 from tokenpilot.compact import extractive, llm
 
 RUN = [
@@ -112,18 +113,7 @@ def test_llm_summarizer_configured_in_compact_writes_the_summary(
         f'[compact]\nsummarizer = "llm"\nllm_url = "{good_server.url}"\nllm_model = "cheap"\n',
         encoding="utf-8",
     )
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "task"}]
-    for i in range(30):
-        messages += [
-            {
-                "role": "assistant",
-                "content": f"step {i}",
-                "tool_calls": [
-                    {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": f"c{i}", "content": "output line\n" * 150},
-        ]
+    messages = bash_run(30, lambda i: "output line\n" * 150)
     result = tp.compact(messages, model="gpt-4o", budget=8_000, policy="window-only")
     summary = result.messages[2]["content"]
     assert summary.startswith("[tokenpilot summary") and "parse() is a stub" in summary
