@@ -53,3 +53,25 @@ def test_cli_bad_json_is_an_input_error(tmp_path: Path) -> None:
     path.write_text("{nope", encoding="utf-8")
     result = runner.invoke(app, ["compact", str(path), "--budget", "100"])
     assert isinstance(result.exception, tp.InputError)
+
+
+def test_cli_report_to_a_missing_folder_is_an_input_error(tmp_path: Path) -> None:
+    path = _run_file(tmp_path)
+    result = runner.invoke(
+        app, ["compact", str(path), "--budget", "6000", "--report", str(tmp_path / "no" / "r.json")]
+    )
+    assert isinstance(result.exception, tp.InputError)
+
+
+def test_cli_as_a_process_prints_one_error_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tokenpilot", "compact", str(tmp_path / "missing.json"), "--budget", "10"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'missing.json'}"]

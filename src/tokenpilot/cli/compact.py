@@ -21,7 +21,10 @@ def _read(source: str) -> Any:
         path = Path(source)
         if not path.is_file():
             raise InputError(f"no such file: {source}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {source}: {exc}") from exc
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -73,7 +76,10 @@ def compact(
         data, model=model, budget=budget, policy=policy, format=format, **thresholds
     )
     if report is not None:
-        report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the report to {report}: {exc}") from exc
     if as_json:
         print_json({"messages": result.messages, "report": result.as_dict()})
         return

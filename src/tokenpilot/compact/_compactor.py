@@ -200,6 +200,11 @@ class Compactor:
                 f"the prompt needs {after:,} tokens, over the hard limit of {self.hard_limit:,} "
                 "(system prompt and task alone are too large)"
             )
+        if compacted:
+            log.debug(
+                "compacted",
+                extra={"tokens_before": tokens, "tokens_after": after, "actions": len(actions)},
+            )
         self._plan = _plan_of(entries, self._messages)
         self._previous = out_messages
         result = conversation.with_messages(tuple(out_messages))
