@@ -355,3 +355,12 @@ def test_clamp_keeps_the_images_of_a_result() -> None:
     result = tp.compact(body, model="gpt-4o", budget=1_000_000, clamp=500)
     content = result.messages["messages"][2]["content"][0]["content"]
     assert "[tokenpilot: clamped" in content[0]["text"] and content[1]["type"] == "image"
+
+
+def test_interrupted_result_is_not_carried_to_the_next_turn() -> None:
+    compactor = Compactor(model="gpt-4o", budget=100_000, interrupt_dangling=True)
+    history = agent_run(["x"])
+    history.append({"role": "assistant", "content": "", "tool_calls": [call("late", "sleep 1")]})
+    assert "interrupted" in compactor.step(history)[-1]["content"]
+    history.append({"role": "tool", "tool_call_id": "late", "content": "done"})
+    assert compactor.step(history) == history

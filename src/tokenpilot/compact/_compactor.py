@@ -180,6 +180,8 @@ class Compactor:
                 entries, more = self._voluntary(entries, ctx, tokens)
                 actions += more
                 compacted = bool(more)
+        # Decisions carried to the next turn; a synthetic "interrupted" result is not one of them.
+        plan = _plan_of(entries, self._messages)
         if self.settings.interrupt_dangling:
             entries, more = _interrupt_dangling(entries, counter)
             actions += more
@@ -205,7 +207,7 @@ class Compactor:
                 "compacted",
                 extra={"tokens_before": tokens, "tokens_after": after, "actions": len(actions)},
             )
-        self._plan = _plan_of(entries, self._messages)
+        self._plan = plan
         self._previous = out_messages
         result = conversation.with_messages(tuple(out_messages))
         rendered = self._render(result)
