@@ -118,3 +118,10 @@ def test_llm_summarizer_configured_in_compact_writes_the_summary(
     summary = result.messages[2]["content"]
     assert summary.startswith("[tokenpilot summary") and "parse() is a stub" in summary
     assert good_server.requests
+
+
+def test_llm_summarizer_sends_long_outputs_shortened(good_server: FakeServer) -> None:
+    run = [RUN[0], {"role": "tool", "tool_call_id": "a", "content": "HEAD\n" + "x" * 200_000 + "\nTAIL"}]
+    llm(good_server.url, "m", api_key_env=None, timeout=5)(run)
+    sent = good_server.requests[0]["body"]["messages"][1]["content"]
+    assert len(sent) < 10_000 and "HEAD" in sent and "TAIL" in sent and "characters ...]" in sent

@@ -17,7 +17,6 @@ from typing import Any
 
 from tokenpilot._exceptions import EndpointError
 from tokenpilot.messages import Message, parse
-from tokenpilot.messages._openai import to_openai
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +177,27 @@ def llm(
     return summarize
 
 
+_OUTPUT_CHARS = 4_000
+
+
+def _transcript(messages: Sequence[Message]) -> str:
+    """The span as text for the summarising model; long outputs keep their head and tail only,
+    so a large span still fits a small model's window."""
+    lines = []
+    for message in messages:
+        if message.text.strip():
+            lines.append(f"{message.role}: {message.text.strip()}")
+        for call in message.tool_calls:
+            lines.append(f"call {call.name} {call.arguments}")
+        for result in message.tool_results:
+            text = result.text
+            if len(text) > _OUTPUT_CHARS:
+                half = _OUTPUT_CHARS // 2
+                text = f"{text[:half]}\n[... {len(text) - 2 * half:,} characters ...]\n{text[-half:]}"
+            lines.append(f"result{' (error)' if result.is_error else ''}: {text}")
+    return "\n".join(lines)
+
+
 def _call(
     endpoint: str,
     model: str,
@@ -187,7 +207,7 @@ def _call(
     messages: Sequence[Any],
 ) -> str:
     items = _as_messages(messages)
-    transcript = json.dumps(to_openai(items), ensure_ascii=False)
+    transcript = _transcript(items)
     body = {
         "model": model,
         "max_tokens": max_tokens,
