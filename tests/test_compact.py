@@ -364,3 +364,26 @@ def test_interrupted_result_is_not_carried_to_the_next_turn() -> None:
     assert "interrupted" in compactor.step(history)[-1]["content"]
     history.append({"role": "tool", "tool_call_id": "late", "content": "done"})
     assert compactor.step(history) == history
+
+
+def test_cost_effect_follows_the_documented_formula() -> None:
+    read, write = 0.1, 1.25
+    messages = agent_run([big(i) for i in range(14)])
+    result = tp.compact(
+        messages, model="gpt-4o", budget=1_000_000, pricing=Pricing(1.0, read, write), horizon=500
+    )
+    cost = result.actions[0].cost
+    assert cost is not None and not cost.forced
+    out = result.messages
+    last_assistant = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    cached = tp.count_messages(messages[:last_assistant], model="gpt-4o")  # sent last turn
+    first_changed = next(i for i, (a, b) in enumerate(zip(messages, out, strict=False)) if a != b)
+    kept = min(cached, tp.count_messages(out[:first_changed], model="gpt-4o"))
+    before, after = result.tokens_before, result.tokens_after
+
+    def bill(total: int, prefix: int) -> float:
+        return prefix * read + (total - prefix) * write
+
+    assert cost.extra_now == pytest.approx(bill(after, kept) - bill(before, cached))
+    assert cost.saved_per_turn == pytest.approx((before - after) * read)
+    assert cost.net == pytest.approx(cost.saved_per_turn * 500 - cost.extra_now)
