@@ -387,3 +387,13 @@ def test_cost_effect_follows_the_documented_formula() -> None:
     assert cost.extra_now == pytest.approx(bill(after, kept) - bill(before, cached))
     assert cost.saved_per_turn == pytest.approx((before - after) * read)
     assert cost.net == pytest.approx(cost.saved_per_turn * 500 - cost.extra_now)
+
+
+def test_estimated_counts_are_labelled_and_kept_under_the_safe_budget() -> None:
+    messages = agent_run([big(i, 60) for i in range(30)])
+    result = tp.compact(messages, model="claude-sonnet-4-5", budget=20_000)
+    assert result.exact is False and result.as_dict()["exact"] is False
+    safe = tp.tokenizer_for("claude-sonnet-4-5").safe_budget(20_000)
+    assert (
+        tp.count_messages(result.messages, model="claude-sonnet-4-5") == result.tokens_after <= safe < 20_000
+    )

@@ -220,6 +220,7 @@ class Compactor:
             budget=self.budget,
             target=self.target,
             compacted=compacted,
+            exact=self.tokenizer.exact,
         )
 
     def _parse_incremental(self, messages: list[Any], fmt: str) -> Conversation:

@@ -65,6 +65,9 @@ class CompactResult:
     budget: int
     target: int
     compacted: bool
+    # Whether the counts are exact for the model's tokenizer, or estimates (then the budget was
+    # enforced with the tokenizer's safety margin).
+    exact: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report (without the messages)."""
@@ -75,5 +78,6 @@ class CompactResult:
             "tokens_before": self.tokens_before,
             "tokens_after": self.tokens_after,
             "compacted": self.compacted,
+            "exact": self.exact,
             "actions": [a.as_dict() for a in self.actions],
         }
