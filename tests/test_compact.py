@@ -397,3 +397,26 @@ def test_estimated_counts_are_labelled_and_kept_under_the_safe_budget() -> None:
     assert (
         tp.count_messages(result.messages, model="claude-sonnet-4-5") == result.tokens_after <= safe < 20_000
     )
+
+
+@FAST
+@given(
+    openai_conversation(images=False),
+    st.integers(min_value=1_500, max_value=20_000),
+    st.sampled_from([NO_CACHE, ANTHROPIC]),
+)
+def test_compactor_turn_after_turn_is_always_valid_and_under_budget(
+    messages: list[dict[str, Any]], budget: int, pricing: Pricing
+) -> None:
+    compactor = Compactor(model="gpt-4o", budget=budget, pricing=pricing)
+    for t, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        try:
+            prompt = compactor.step(messages[:t])
+        except tp.BudgetError:
+            assert tp.count_messages(messages[:2], model="gpt-4o") > compactor.target
+            return
+        assert tp.validate(prompt, "openai") == ()
+        assert tp.count_messages(prompt, model="gpt-4o") <= budget
+        assert prompt[:2] == messages[:2]
