@@ -17,6 +17,7 @@ from tokenpilot._exceptions import (
     TokenpilotError,
 )
 from tokenpilot.budget import Budget, Reservation, Usage
+from tokenpilot.compact import Action, Compactor, CompactResult, Pricing, Problem, compact, validate
 from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 from tokenpilot.models import ModelInfo, get_model, list_models
 from tokenpilot.plan import (
@@ -40,11 +41,14 @@ from tokenpilot.trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "Alert",
     "Budget",
     "BudgetError",
     "BudgetExceeded",
     "CallPlan",
+    "CompactResult",
+    "Compactor",
     "ConfigError",
     "EndpointError",
     "FailoverDecision",
@@ -55,6 +59,8 @@ __all__ = [
     "ModelInfo",
     "Omitted",
     "OmittedSpan",
+    "Pricing",
+    "Problem",
     "PromptRegistry",
     "PromptSection",
     "RateLimits",
@@ -68,6 +74,7 @@ __all__ = [
     "Usage",
     "__version__",
     "check_response",
+    "compact",
     "count_messages",
     "count_tokens",
     "failover",
@@ -82,4 +89,5 @@ __all__ = [
     "trim_output",
     "trim_stream",
     "truncate_to_tokens",
+    "validate",
 ]

@@ -9,7 +9,7 @@ import typer
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import budget, count, ledger, models, plan, report, trim
+from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, trim
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("count")(count.count)
+app.command("compact")(compact.compact)
 app.add_typer(models.app, name="models")
 app.command("plan")(plan.plan)
 app.add_typer(plan.cost_app, name="cost")

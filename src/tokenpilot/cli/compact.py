@@ -1,0 +1,90 @@
+"""`tokenpilot compact`: a conversation (messages array or request body) compacted to fit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tokenpilot._exceptions import InputError
+from tokenpilot.cli._output import print_json, stderr
+from tokenpilot.compact import compact as compact_conversation
+
+
+def _read(source: str) -> Any:
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(f"no such file: {source}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {source}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{source}: not valid JSON ({exc})") from exc
+
+
+def _number(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise InputError(f"{name} must be a number (a fraction <= 1, or tokens), got {value!r}") from exc
+    return int(number) if number > 1 else number
+
+
+def compact(
+    source: str = typer.Argument(
+        "-", metavar="[FILE|-]", help="JSON messages array or request body; '-' for stdin."
+    ),
+    budget: int | None = typer.Option(
+        None, "--budget", "-b", help="Token budget (default: the model's window)."
+    ),
+    trigger: str | None = typer.Option(None, "--trigger", help="Compact at this size (fraction or tokens)."),
+    target: str | None = typer.Option(
+        None, "--target", help="Compact down to this size (fraction or tokens)."
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model: tokenizer, window and prices."),
+    policy: str = typer.Option(
+        "default", "--policy", "-p", help="default, aggressive, mask-only, window-only."
+    ),
+    format: str = typer.Option("auto", "--format", help="auto, openai or anthropic."),
+    report: Path | None = typer.Option(None, "--report", help="Write the JSON report of what was done here."),
+    as_json: bool = typer.Option(False, "--json", help="Print {messages, report} instead of the messages."),
+) -> None:
+    """Compact a conversation to fit its budget; prints the same shape (array or body), compacted."""
+    if budget is None and trigger is None and target is None:
+        raise InputError("give --budget N, or --trigger X --target Y")
+    data = _read(source)
+    model = model or (
+        data.get("model") if isinstance(data, dict) and isinstance(data.get("model"), str) else None
+    )
+    thresholds: dict[str, Any] = {
+        k: v
+        for k, v in (("trigger", _number(trigger, "--trigger")), ("target", _number(target, "--target")))
+        if v is not None
+    }
+    result = compact_conversation(
+        data, model=model, budget=budget, policy=policy, format=format, **thresholds
+    )
+    if report is not None:
+        try:
+            report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the report to {report}: {exc}") from exc
+    if as_json:
+        print_json({"messages": result.messages, "report": result.as_dict()})
+        return
+    print_json(result.messages)
+    stderr.print(
+        f"{result.tokens_before:,} -> {result.tokens_after:,} tokens ({result.format}, "
+        f"{len(result.actions)} actions)"
+    )
