@@ -150,13 +150,13 @@ def test_dedupe_replaces_an_earlier_identical_output() -> None:
     assert tools[1:] == [big(2), big(1)]
 
 
-def test_clamp_reduces_a_huge_output_to_head_and_tail() -> None:
+def test_clamp_reduces_a_huge_output_with_trims_reducers() -> None:
     messages = agent_run([big(0, lines=3_000)])
     result = tp.compact(messages, model="gpt-4o", budget=1_000_000, clamp=1_000)
     output = result.messages[-1]["content"]
     assert tp.count_tokens(output, "gpt-4o") <= 1_000
     assert output.startswith("line 0 of output 0") and output.rstrip().endswith("compute(2999)")
-    assert "[tokenpilot: clamped" in output
+    assert "tokens omitted …]" in output  # trim's marker says what was elided
     assert result.actions[0].kind == "clamp"
 
 
@@ -354,7 +354,7 @@ def test_clamp_keeps_the_images_of_a_result() -> None:
     body = _anthropic_run_with_screenshots(1, big(0, lines=3_000))
     result = tp.compact(body, model="gpt-4o", budget=1_000_000, clamp=500)
     content = result.messages["messages"][2]["content"][0]["content"]
-    assert "[tokenpilot: clamped" in content[0]["text"] and content[1]["type"] == "image"
+    assert "tokens omitted …]" in content[0]["text"] and content[1]["type"] == "image"
 
 
 def test_interrupted_result_is_not_carried_to_the_next_turn() -> None:

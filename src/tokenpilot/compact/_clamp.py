@@ -1,6 +1,9 @@
-"""Reducing one oversized tool output to a token budget: head and tail around a marker.
+"""Reducing one oversized text to a token budget.
 
-`reduce_output` is the single point the `trim` feature's smarter reducers plug into.
+`reduce_output` (tool outputs) uses the `trim` feature's reducers: the format is detected from the
+tool's command and the content, and what an engineer would keep (failures, the exception, each
+distinct diagnostic) survives. `head_tail` (summaries and other prose) keeps the head and tail
+around a marker.
 """
 
 from __future__ import annotations
@@ -17,26 +20,47 @@ def clamp_marker(lines: int, tokens: int) -> str:
     return f"\n{MARKER_PREFIX} clamped, {lines:,} lines / {tokens:,} tokens elided from the middle]\n"
 
 
-def reduce_output(text: str, max_tokens: int, tokenizer: Tokenizer) -> str:
-    """`text` cut to at most `max_tokens` tokens: about 40% head and 60% tail, whole lines where
-    possible, with a marker saying what was elided. Unchanged when it already fits.
+def reduce_output(text: str, max_tokens: int, tokenizer: Tokenizer, tool: str | None = None) -> str:
+    """A tool output cut to at most `max_tokens` tokens by `tokenpilot.trim` (smart, by format;
+    no spill file), with markers saying what was elided. Unchanged when it already fits.
 
     >>> from tokenpilot.tokens._tokenizer import bundled_tokenizer
-    >>> out = reduce_output("line\\n" * 5000, 100, bundled_tokenizer("o200k_base"))
-    >>> "clamped" in out and bundled_tokenizer("o200k_base").count(out) <= 100
+    >>> log = "progress ok\\n" * 3000 + "ERROR: disk full\\n" + "progress ok\\n" * 3000
+    >>> out = reduce_output(log, 100, bundled_tokenizer("o200k_base"))
+    >>> "ERROR: disk full" in out and bundled_tokenizer("o200k_base").count(out) <= 100
     True
     """
     if len(text) <= max_tokens or tokenizer.count(text) <= max_tokens:
         return text
     if tokenizer.exact and tokenizer.name in ("o200k_base", "cl100k_base"):
         # Deterministic, so cached: an agent loop re-sends the same outputs every turn.
-        return _reduce_cached(text, max_tokens, tokenizer.name)
-    return _reduce(text, max_tokens, tokenizer)
+        return _trim_cached(text, max_tokens, tokenizer.name, tool)
+    return _trim(text, max_tokens, tokenizer, tool)
+
+
+def _trim(text: str, max_tokens: int, tokenizer: Tokenizer, tool: str | None) -> str:
+    from tokenpilot.trim import trim_output
+
+    return trim_output(text, max_tokens, tool=tool, tokenizer=tokenizer, spill=False).text
 
 
 @lru_cache(maxsize=256)
-def _reduce_cached(text: str, max_tokens: int, encoding: str) -> str:
-    return _reduce(text, max_tokens, get_tokenizer(encoding))
+def _trim_cached(text: str, max_tokens: int, encoding: str, tool: str | None) -> str:
+    return _trim(text, max_tokens, get_tokenizer(encoding), tool)
+
+
+def head_tail(text: str, max_tokens: int, tokenizer: Tokenizer) -> str:
+    """`text` cut to at most `max_tokens` tokens: about 40% head and 60% tail, whole lines where
+    possible, with a marker saying what was elided. Unchanged when it already fits.
+
+    >>> from tokenpilot.tokens._tokenizer import bundled_tokenizer
+    >>> out = head_tail("line\\n" * 5000, 100, bundled_tokenizer("o200k_base"))
+    >>> "clamped" in out and bundled_tokenizer("o200k_base").count(out) <= 100
+    True
+    """
+    if len(text) <= max_tokens or tokenizer.count(text) <= max_tokens:
+        return text
+    return _reduce(text, max_tokens, tokenizer)
 
 
 def _reduce(text: str, max_tokens: int, tokenizer: Tokenizer) -> str:

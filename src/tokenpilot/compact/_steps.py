@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenpilot.compact._clamp import MARKER_PREFIX, reduce_output
+from tokenpilot.compact._clamp import MARKER_PREFIX, head_tail, reduce_output
 from tokenpilot.compact._count import MessageCounter
 from tokenpilot.compact._report import Action
 from tokenpilot.messages import Block, Message, Text, ToolCall, ToolResult
@@ -86,6 +86,14 @@ def calls_by_id(entries: Sequence[Entry]) -> dict[str, ToolCall]:
     return {call.id: call for e in entries for call in e.message.tool_calls}
 
 
+def tool_label(call: ToolCall | None) -> str | None:
+    """What tells trim the output's format: a shell command line, else the tool's name."""
+    if call is None:
+        return None
+    command = call.argument_values().get("command")
+    return command if isinstance(command, str) and command else call.name
+
+
 def describe_call(call: ToolCall | None) -> str:
     """`execute_bash(command="pytest -x")`: the tool and its main arguments, shortened."""
     if call is None:
@@ -137,6 +145,7 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
     out: list[Entry] = []
     actions: list[Action] = []
     tokenizer = ctx.counter.tokenizer
+    calls = calls_by_id(entries)
     for entry in entries:
         message = entry.message
         if not message.tool_results:
@@ -147,7 +156,9 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
             text = result.text
             if len(text) < ctx.clamp_tokens or is_marker(text):  # a token is at least one character
                 return None
-            reduced = reduce_output(text, ctx.clamp_tokens, tokenizer)
+            reduced = reduce_output(
+                text, ctx.clamp_tokens, tokenizer, tool=tool_label(calls.get(result.call_id))
+            )
             return None if reduced == text else _with_text(result, reduced, keep_images=True)
 
         new = ctx.remember("clamp", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
@@ -445,7 +456,7 @@ def _summary_for(dropped: Sequence[Entry], ctx: StepContext) -> Message | None:
     if ctx.summarize is None:
         return None
     text = ctx.summarize([e.message for e in dropped])
-    text = reduce_output(text, ctx.summary_tokens, ctx.counter.tokenizer) if text else ""
+    text = head_tail(text, ctx.summary_tokens, ctx.counter.tokenizer) if text else ""
     tokens = sum(ctx.counter.tokens(e.message) for e in dropped)
     n = sum(1 for e in dropped if e.origin >= 0)
     return summary_message(text, n, tokens)

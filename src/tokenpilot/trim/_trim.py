@@ -66,6 +66,7 @@ def trim_output(
     stderr: str | None = None,
     exit_code: int | None = None,
     spill: bool | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> TrimResult:
     """Fit a tool's output into `budget` tokens of `model`, keeping what an engineer would keep.
 
@@ -73,7 +74,8 @@ def trim_output(
     default per format). `mode` is auto | full | head_tail | errors_only | smart; `auto` takes
     the tool's configured mode, else `smart`. An output that fits is returned unchanged. When
     something is cut and spilling is on (default; `[trim] spill`), the whole output is written to
-    a content-addressed file named in the last line and in `spill_path`.
+    a content-addressed file named in the last line and in `spill_path`. `tokenizer` (instead
+    of `model`) counts with a tokenizer the caller already holds.
 
     >>> result = trim_output("ok\\n" * 5000, 20, model="gpt-4o", spill=False)
     >>> result.tokens <= 20, result.omitted.lines > 0
@@ -82,7 +84,7 @@ def trim_output(
     if not isinstance(text, str) or (stderr is not None and not isinstance(stderr, str)):
         raise InputError("trim_output needs text (and stderr) as str")
     check_arguments(budget, mode)
-    tokenizer = tokenizer_for(model)
+    tokenizer = tokenizer or tokenizer_for(model)
     whole = combine(text, stderr, exit_code)
     if budget is not None:
         # Cheap path for outputs that already fit: one count, no detection, no config.
