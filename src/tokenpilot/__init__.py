@@ -18,6 +18,7 @@ from tokenpilot._exceptions import (
     TokenpilotError,
 )
 from tokenpilot.models import ModelInfo, get_model, list_models
+from tokenpilot.pack import PackedFile, PackResult, pack
 from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
 
 try:
@@ -32,6 +33,8 @@ __all__ = [
     "EndpointError",
     "InputError",
     "ModelInfo",
+    "PackResult",
+    "PackedFile",
     "Tokenizer",
     "TokenizerError",
     "TokenpilotError",
@@ -40,6 +43,7 @@ __all__ = [
     "count_tokens",
     "get_model",
     "list_models",
+    "pack",
     "tokenizer_for",
     "truncate_to_tokens",
 ]

@@ -10,6 +10,7 @@ import typer
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
 from tokenpilot.cli import count, models
+from tokenpilot.cli import pack as pack_command
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.command("count")(count.count)
 app.add_typer(models.app, name="models")
+app.command("pack")(pack_command.pack)
 
 
 def _version(value: bool) -> None:
