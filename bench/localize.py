@@ -176,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repo-map", type=Path, required=True)
     parser.add_argument("--budgets", default="13000,27000,50000")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--every", type=int, default=1, help="keep every K-th instance (a spread-out subset)")
     parser.add_argument("--repos", default=None, help="comma-separated owner/name to keep")
     parser.add_argument("--trees", default="/tmp/tokenpilot-trees")
     parser.add_argument("--cache", default="/tmp/tokenpilot-bench/pack-cache.sqlite3")
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repos:
         keep = set(args.repos.split(","))
         rows = [r for r in rows if r["repo"] in keep]
+    rows = rows[:: args.every]
     if args.limit:
         rows = rows[: args.limit]
     started = time.time()

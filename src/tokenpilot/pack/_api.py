@@ -21,6 +21,7 @@ from tokenpilot.models import get_model
 from tokenpilot.pack import render as rendering
 from tokenpilot.pack.cache import PackCache, default_cache_path
 from tokenpilot.pack.discover import DEFAULT_MAX_BYTES, Exclusion, SourceFile, discover
+from tokenpilot.pack.outline import fit_outline
 from tokenpilot.pack.outline import outline as make_outline
 from tokenpilot.pack.rank import FileFeatures, file_features, rank
 from tokenpilot.pack.secrets import Finding, find_secrets, redact
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # value of showing a file at a tier, as a share of the value of its full text
 TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
+# relevance is sharpened before it becomes value, so the best files win their full text over
+# outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
+RELEVANCE_SHARPNESS = 3.0
 SECRET_MODES = ("redact", "drop")
 # files looked at closely (secrets, outline, exact counts) go down the ranking until their outlines
 # would fill this many budgets; the rest can only be shown as a path
@@ -41,6 +45,10 @@ _DEEP_MAX_FILES = 400
 _OUTLINE_SHARE_ESTIMATE = 0.15
 _CHARS_PER_TOKEN_ESTIMATE = 3.5
 _REPAIR_ROUNDS = 50
+# an outline may take at most this share of the budget; longer ones keep the definitions the task
+# names and the top-level ones (see outline.fit_outline)
+OUTLINE_BUDGET_SHARE = 0.08
+_OUTLINE_MIN_TOKENS = 200
 _FEATURES_KIND = "features:1"
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"
@@ -238,7 +246,7 @@ def pack(
         scores = rank([f.path for f in files], features, task, mentions, focus=focus, include=include)
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
-        packer = _Packer(fmt, limit, allowed, task, tokenizer, files, store, settings.secrets)
+        packer = _Packer(fmt, limit, allowed, task, tokenizer, files, store, settings.secrets, mentions.identifiers)
         result = packer.run(order, [s.score for s in scores], progress)
         lap("select_render")
     finally:
@@ -320,6 +328,7 @@ class _Packer:
         files: Sequence[SourceFile],
         store: PackCache,
         secrets_mode: str,
+        names: Sequence[str] = (),
     ) -> None:
         self.fmt = fmt
         self.budget = budget
@@ -329,6 +338,7 @@ class _Packer:
         self.files = files
         self.store = store
         self.secrets_mode = secrets_mode
+        self.names = names
 
     def _count_many(self, texts: Sequence[str]) -> list[int]:
         many = getattr(self.tokenizer, "count_many", None)
@@ -371,10 +381,11 @@ class _Packer:
             body_costs[(i, "full")] = counted[2 * n]
             body_costs[(i, "outline")] = counted[2 * n + 1]
         deep_set = {i for i, _ in deep_bodies}
+        best = max((scores[i] for i in order[:1]), default=0.0) or 1.0
         for rank_position, i in enumerate(order):
             if paths[i] in dropped or scores[i] <= 0 and i not in deep_set:
                 continue
-            value = max(scores[i], 0.0) + 1e-9 * (len(order) - rank_position)
+            value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS + 1e-9 * (len(order) - rank_position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in deep_set:
                 for tier in ("outline", "full"):
@@ -487,7 +498,9 @@ class _Packer:
                 # outlines are made from the redacted text, so no tier can show a secret
                 outline_text = make_outline(f.path, full)
                 new_outlines[okey] = outline_text
-            out[f.digest] = _Prepared(findings, full, outline_text)
+            cap = max(_OUTLINE_MIN_TOKENS, int(self.budget * OUTLINE_BUDGET_SHARE))
+            fitted = fit_outline(outline_text, cap, self._count_many, self.names)
+            out[f.digest] = _Prepared(findings, full, fitted)
         self.store.put_many(_SECRETS_KIND, new_secrets)
         self.store.put_many(_OUTLINE_KIND, new_outlines)
         return out

@@ -19,6 +19,7 @@ import importlib
 import logging
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
@@ -349,3 +350,52 @@ def fallback_outline(text: str) -> str:
     if not entries:
         return ELISION
     return _join(entries, len(lines))
+
+
+_ENTRY = re.compile(r"^(\d+)│(.*)$")
+
+
+def fit_outline(text: str, max_tokens: int, count_lines: Callable[[list[str]], list[int]], names: Iterable[str] = ()) -> str:
+    """An outline cut to about `max_tokens`, keeping what matters most, in line order.
+
+    Lines naming one of `names` (the identifiers a task mentions) come first, then top-level
+    definitions, then the rest; whatever does not fit is elided with `⋮` and a closing note says how
+    many definitions were left out.
+
+        >>> fit_outline("1│def a():\\n⋮\\n9│def b():", 100, lambda ls: [len(l) for l in ls])
+        '1│def a():\\n⋮\\n9│def b():'
+    """
+    lines = text.split("\n")
+    entries = [(n, m) for n, line in enumerate(lines) if (m := _ENTRY.match(line))]
+    if not entries:
+        return text
+    costs = count_lines([line + "\n" for line in lines])
+    if sum(costs) <= max_tokens:
+        return text
+    wanted = [name for name in names if len(name) >= 3]
+
+    def priority(entry: tuple[int, re.Match[str]]) -> int:
+        body = entry[1].group(2)
+        if any(name in body for name in wanted):
+            return 0
+        return 1 if not body[:1].isspace() else 2
+
+    kept: set[int] = set()
+    used = 0
+    for index, _ in sorted(entries, key=lambda e: (priority(e), e[0])):
+        if used + costs[index] + 2 > max_tokens:
+            continue
+        kept.add(index)
+        used += costs[index] + 1  # and its share of elision marks
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if index in kept:
+            out.append(line)
+        elif not out or out[-1] != ELISION:
+            out.append(ELISION)
+    left_out = len(entries) - len(kept)
+    if left_out:
+        if out and out[-1] == ELISION:
+            out.pop()
+        out.append(f"{ELISION} ({left_out} more definitions not shown)")
+    return "\n".join(out)
