@@ -47,8 +47,8 @@ _CHARS_PER_TOKEN_ESTIMATE = 3.5
 _REPAIR_ROUNDS = 50
 # an outline may take at most this share of the budget; longer ones keep the definitions the task
 # names and the top-level ones (see outline.fit_outline)
-OUTLINE_BUDGET_SHARE = 0.08
-_OUTLINE_MIN_TOKENS = 200
+OUTLINE_BUDGET_SHARE = 0.02
+_OUTLINE_MIN_TOKENS = 120
 _FEATURES_KIND = "features:1"
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"

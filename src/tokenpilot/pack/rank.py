@@ -27,12 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot.pack.terms import Mentions, text_terms
+from tokenpilot.pack.terms import Mentions, path_terms, text_terms
 
 K1 = 1.2
+PATH_TERM_WEIGHT = 5
 B = 0.75
-W_BM25 = 1.0
-W_PATH = 1.5
+W_BM25 = 1.5
+W_PATH = 0.5
 W_MODULE = 1.0
 W_DEFINES = 0.8
 W_STEM = 0.3
@@ -94,24 +95,30 @@ def query_terms(task: str) -> dict[str, float]:
     return {term: 1.0 + math.log(count) for term, count in text_terms(task).items()}
 
 
-def bm25_scores(query: Mapping[str, float], features: Sequence[FileFeatures]) -> list[float]:
-    """Okapi BM25 of the query against every file."""
+def bm25_scores(
+    query: Mapping[str, float], features: Sequence[FileFeatures], paths: Sequence[str] | None = None
+) -> list[float]:
+    """Okapi BM25 of the query against every file; a file's path terms count PATH_TERM_WEIGHT times."""
     n = len(features)
     if n == 0 or not query:
         return [0.0] * n
-    average = sum(f.length for f in features) / n or 1.0
+    extra = [
+        {t: PATH_TERM_WEIGHT for t in path_terms(p) if t in query} if paths is not None else {} for p in (paths or [""] * n)
+    ]
+    lengths = [f.length + PATH_TERM_WEIGHT * len(e) for f, e in zip(features, extra, strict=True)]
+    average = sum(lengths) / n or 1.0
     df: Counter[str] = Counter()
-    for f in features:
+    for f, e in zip(features, extra, strict=True):
         for term in query:
-            if term in f.terms:
+            if term in f.terms or term in e:
                 df[term] += 1
     idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) * w for t, w in query.items() if df[t]}
     scores = []
-    for f in features:
-        norm = K1 * (1.0 - B + B * f.length / average)
+    for f, e, length in zip(features, extra, lengths, strict=True):
+        norm = K1 * (1.0 - B + B * length / average)
         total = 0.0
         for term, weight in idf.items():
-            tf = f.terms.get(term)
+            tf = f.terms.get(term, 0) + e.get(term, 0)
             if tf:
                 total += weight * tf * (K1 + 1.0) / (tf + norm)
         scores.append(total)
@@ -171,7 +178,7 @@ def rank(
     """Score every file for the task (same order as `paths`)."""
     from tokenpilot.pack.discover import matching_glob
 
-    bm25 = bm25_scores(query_terms(task), features)
+    bm25 = bm25_scores(query_terms(task), features, paths)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
     module_hits = _named_modules(paths, mentions)
