@@ -1,6 +1,6 @@
 """Materialise a commit of a bare git clone as a plain directory tree, skipping blobs the snapshot lacks.
 
-    python bench/_materialise.py /work/.mirror/sympy+sympy/repo SHA /tmp/trees/sympy-SHA
+python bench/_materialise.py /work/.mirror/sympy+sympy/repo SHA /tmp/trees/sympy-SHA
 """
 
 from __future__ import annotations

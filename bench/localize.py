@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import re
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -30,10 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _materialise import materialise  # noqa: E402
-
-import tokenpilot as tp  # noqa: E402
-from tokenpilot._walk import list_files, read_text  # noqa: E402
+import tokenpilot as tp
+from _materialise import materialise
+from tokenpilot._walk import list_files, read_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCES = REPO_ROOT.parent / "shared" / "bench" / "swebench_dev.jsonl"
@@ -48,8 +46,41 @@ _GOLD = re.compile(r"^diff --git a/(\S+) b/", re.MULTILINE)
 # of PATH]", each file that would overflow the budget skipped.
 _BASELINE_WORD = re.compile(r"[a-z0-9]+")
 _BASELINE_STOP = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
-    "these they this to was will with".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
 )
 _BASELINE_K1 = 0.9
 _BASELINE_B = 0.4
@@ -86,11 +117,19 @@ def baseline_shown(tree: Path, task: str, budgets: Sequence[int], count: Any) ->
             tf = terms.get(term, 0)
             if tf:
                 idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
-                total += qtf * idf * tf * (_BASELINE_K1 + 1) / (tf + _BASELINE_K1 * (1 - _BASELINE_B + _BASELINE_B * length / average))
+                total += (
+                    qtf
+                    * idf
+                    * tf
+                    * (_BASELINE_K1 + 1)
+                    / (tf + _BASELINE_K1 * (1 - _BASELINE_B + _BASELINE_B * length / average))
+                )
         scores.append((-total, relative))
     ranked = sorted(range(n), key=lambda i: scores[i])[:_BASELINE_MAX_CONSIDERED]
     task_tokens = count(task + "\n")
-    block_tokens = {i: count(f"[start of {docs[i][0]}]\n{docs[i][1]}\n[end of {docs[i][0]}]\n") for i in ranked}
+    block_tokens = {
+        i: count(f"[start of {docs[i][0]}]\n{docs[i][1]}\n[end of {docs[i][0]}]\n") for i in ranked
+    }
     shown: dict[int, list[str]] = {}
     for budget in budgets:
         used = task_tokens
@@ -104,12 +143,24 @@ def baseline_shown(tree: Path, task: str, budgets: Sequence[int], count: Any) ->
 
 
 # --- one instance -------------------------------------------------------------------------------------
-def run_instance(row: dict[str, Any], repo_path: str, trees: str, budgets: Sequence[int], cache: str) -> dict[str, Any]:
-    tree = materialise(Path(repo_path), row["base_commit"], Path(trees) / f"{row['repo'].replace('/', '+')}-{row['base_commit'][:12]}")
+def run_instance(
+    row: dict[str, Any], repo_path: str, trees: str, budgets: Sequence[int], cache: str
+) -> dict[str, Any]:
+    tree = materialise(
+        Path(repo_path),
+        row["base_commit"],
+        Path(trees) / f"{row['repo'].replace('/', '+')}-{row['base_commit'][:12]}",
+    )
     gold = sorted(set(_GOLD.findall(row["patch"])))
     task = row["problem_statement"]
     tokenizer = tp.tokenizer_for(MODEL)
-    out: dict[str, Any] = {"instance_id": row["instance_id"], "repo": row["repo"], "gold": gold, "pack": {}, "bm25": {}}
+    out: dict[str, Any] = {
+        "instance_id": row["instance_id"],
+        "repo": row["repo"],
+        "gold": gold,
+        "pack": {},
+        "bm25": {},
+    }
     for budget in budgets:
         started = time.perf_counter()
         result = tp.pack(tree, task, budget, MODEL, cache=cache)
@@ -128,7 +179,10 @@ def run_instance(row: dict[str, Any], repo_path: str, trees: str, budgets: Seque
         }
     shown = baseline_shown(tree, task, budgets, tokenizer.count)
     for budget in budgets:
-        out["bm25"][str(budget)] = {"full_recall": _recall(gold, shown[budget]), "any_recall": _recall(gold, shown[budget])}
+        out["bm25"][str(budget)] = {
+            "full_recall": _recall(gold, shown[budget]),
+            "any_recall": _recall(gold, shown[budget]),
+        }
     return out
 
 
@@ -157,21 +211,27 @@ def markdown(summary: dict[str, Any], budgets: Sequence[int], n: int, command: s
         "",
         f"Command: `{command}`",
         "",
-        "| method | shown | " + " | ".join(f"{m} @{b // 1000}k" for m in ("Avg", "All", "Any") for b in budgets) + " |",
+        "| method | shown | "
+        + " | ".join(f"{m} @{b // 1000}k" for m in ("Avg", "All", "Any") for b in budgets)
+        + " |",
         "|---|---|" + "---:|" * (3 * len(budgets)),
     ]
     for method, label in (("bm25", "SWE-bench BM25 baseline"), ("pack", "tokenpilot pack")):
         for kind in ("full", "any"):
             if method == "bm25" and kind == "any":
                 continue
-            cells = [f"{summary[f'{method}/{kind}/{b}'][m]:.2f}" for m in ("avg", "all", "any") for b in budgets]
+            cells = [
+                f"{summary[f'{method}/{kind}/{b}'][m]:.2f}" for m in ("avg", "all", "any") for b in budgets
+            ]
             shown = "full text" if kind == "full" else "any tier"
             lines.append(f"| {label} | {shown} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--instances", type=Path, default=DEFAULT_INSTANCES)
     parser.add_argument("--repo-map", type=Path, required=True)
     parser.add_argument("--budgets", default="13000,27000,50000")
@@ -195,12 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     results: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_instance, r, repo_map[r["repo"]], args.trees, budgets, args.cache) for r in rows]
+        futures = [
+            pool.submit(run_instance, r, repo_map[r["repo"]], args.trees, budgets, args.cache) for r in rows
+        ]
         for n, future in enumerate(futures, start=1):
             result = future.result()
             results.append(result)
             line = " ".join(
-                f"{b // 1000}k:{result['pack'][str(b)]['full_recall']:.1f}/{result['pack'][str(b)]['any_recall']:.1f}"
+                f"{b // 1000}k:{result['pack'][str(b)]['full_recall']:.1f}"
+                f"/{result['pack'][str(b)]['any_recall']:.1f}"
                 f"(bm25 {result['bm25'][str(b)]['full_recall']:.1f})"
                 for b in budgets
             )
@@ -210,8 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(
         json.dumps(
-            {"command": command, "model": MODEL, "budgets": budgets, "instances": len(results),
-             "seconds": round(time.time() - started, 1), "summary": summary, "results": results},
+            {
+                "command": command,
+                "model": MODEL,
+                "budgets": budgets,
+                "instances": len(results),
+                "seconds": round(time.time() - started, 1),
+                "summary": summary,
+                "results": results,
+            },
             indent=1,
         )
         + "\n"

@@ -23,9 +23,11 @@ _LINES = st.lists(
     max_size=12,
 )
 _TREES = st.dictionaries(
-    st.tuples(st.sampled_from(["", "pkg/", "pkg/sub/", "tests/"]), _NAMES, st.sampled_from([".py", ".md", ".js", ".txt"])).map(
-        lambda t: f"{t[0]}{t[1]}{t[2]}"
-    ),
+    st.tuples(
+        st.sampled_from(["", "pkg/", "pkg/sub/", "tests/"]),
+        _NAMES,
+        st.sampled_from([".py", ".md", ".js", ".txt"]),
+    ).map(lambda t: f"{t[0]}{t[1]}{t[2]}"),
     _LINES.map("".join),
     min_size=0,
     max_size=8,
@@ -91,10 +93,14 @@ def test_every_shown_file_appears_once_in_the_tree(tmp_path: Path) -> None:
     _write_tree(tmp_path, {f"pkg/m{i}.py": f"def g{i}():\n    return {i}\n" for i in range(6)})
     result = tp.pack(tmp_path, "g2", 2000, "gpt-4", cache=False)
     tree = result.text.split("<tree>\n", 1)[1].split("</tree>", 1)[0]
-    assert sorted(line for line in tree.splitlines() if not line.startswith("(")) == sorted(f.path for f in result.files)
+    assert sorted(line for line in tree.splitlines() if not line.startswith("(")) == sorted(
+        f.path for f in result.files
+    )
 
 
-@pytest.mark.parametrize(("text", "expected"), [("20000", 20000), ("20k", 20000), ("1.5m", 1_500_000), ("2_000", 2000)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("20000", 20000), ("20k", 20000), ("1.5m", 1_500_000), ("2_000", 2000)]
+)
 def test_parse_budget_accepts_plain_k_and_m_forms(text: str, expected: int) -> None:
     assert parse_budget(text) == expected
 

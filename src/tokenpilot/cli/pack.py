@@ -19,9 +19,13 @@ _PROGRESS_MIN_FILES = 500
 def pack(
     path: Path = typer.Argument(Path("."), help="Repository or directory to pack (default: .)."),
     task: str | None = typer.Option(None, "--task", "-t", help="What the context is for."),
-    task_file: Path | None = typer.Option(None, "--task-file", help="Read the task from a file ('-': stdin)."),
+    task_file: Path | None = typer.Option(
+        None, "--task-file", help="Read the task from a file ('-': stdin)."
+    ),
     budget: str = typer.Option(..., "--budget", "-b", help="Token budget: 20000, 20k, 1.5m."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model whose tokenizer counts (default: gpt-4o)."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model whose tokenizer counts (default: gpt-4o)."
+    ),
     fmt: str = typer.Option("xml", "--format", "-f", help="xml, markdown or plain."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the packed text here."),
     manifest: Path | None = typer.Option(None, "--manifest", help="Write the JSON manifest here."),
@@ -44,7 +48,7 @@ def pack(
             raise InputError(f"cannot read the task file {task_file}: {exc}") from None
     assert task is not None
     limit = parse_budget(budget)
-    progress = _progress_bar() if sys.stderr.isatty() else None
+    progress = _ProgressBar() if sys.stderr.isatty() else None
     try:
         result = pack_repository(
             path,
@@ -73,7 +77,8 @@ def pack(
         sys.stdout.write(result.text)
     else:
         stderr.print(
-            f"wrote {output}: {result.tokens:,} of {result.budget:,} tokens ({result.model}, {result.tokenizer}), "
+            f"wrote {output}: {result.tokens:,} of {result.budget:,} tokens "
+            f"({result.model}, {result.tokenizer}), "
             f"{sum(f.tier == 'full' for f in result.files)} full, "
             f"{sum(f.tier == 'outline' for f in result.files)} outline, "
             f"{sum(f.tier == 'path' for f in result.files)} path"
@@ -88,14 +93,14 @@ def _write(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-class _progress_bar:  # noqa: N801 - used like a function
+class _ProgressBar:
     """A rich progress bar on stderr, shown only once a stage has many files."""
 
     def __init__(self) -> None:
-        from rich.progress import Progress
+        from rich.progress import Progress, TaskID
 
         self._progress = Progress(console=stderr, transient=True)
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
         self._started = False
 
     def update(self, stage: str, done: int, total: int) -> None:

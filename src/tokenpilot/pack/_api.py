@@ -246,13 +246,19 @@ def pack(
         scores = rank([f.path for f in files], features, task, mentions, focus=focus, include=include)
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
-        packer = _Packer(fmt, limit, allowed, task, tokenizer, files, store, settings.secrets, mentions.identifiers)
+        packer = _Packer(
+            fmt, limit, allowed, task, tokenizer, files, store, settings.secrets, mentions.identifiers
+        )
         result = packer.run(order, [s.score for s in scores], progress)
         lap("select_render")
     finally:
         store.close()
     shown = {f.path for f in result.files}
-    omitted = tuple(Exclusion(f.path, "left out: budget") for f in files if f.path not in shown and f.path not in result.dropped)
+    omitted = tuple(
+        Exclusion(f.path, "left out: budget")
+        for f in files
+        if f.path not in shown and f.path not in result.dropped
+    )
     dropped = tuple(Exclusion(path, reason) for path, reason in sorted(result.dropped.items()))
     notes = tuple(Exclusion(f.path, f.note) for f in files if f.note)
     return PackResult(
@@ -290,7 +296,8 @@ def _features(files: Sequence[SourceFile], store: PackCache) -> list[FileFeature
         computed = file_features(f.text)
         out.append(computed)
         fresh[f.digest] = json.dumps(
-            {"t": computed.terms, "n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
+            {"t": computed.terms, "n": computed.length, "d": list(computed.definitions)},
+            separators=(",", ":"),
         )
     store.put_many(_FEATURES_KIND, fresh)
     return out
@@ -353,7 +360,9 @@ class _Packer:
             self.fmt, budget=self.budget, tokens=tokens, task=self.task, files=shown, omitted=omitted
         )
 
-    def run(self, order: Sequence[int], scores: Sequence[float], progress: ProgressCallback | None) -> _Packed:
+    def run(
+        self, order: Sequence[int], scores: Sequence[float], progress: ProgressCallback | None
+    ) -> _Packed:
         fixed = self.tokenizer.count(self._render([], self.budget))
         if fixed > self.allowed:
             raise BudgetError(
@@ -375,7 +384,11 @@ class _Packer:
                 continue
             deep_bodies.append((i, p))
         counted = self._count_many(
-            [rendering.file_block(self.fmt, paths[i], t, getattr(p, t)) for i, p in deep_bodies for t in ("full", "outline")]
+            [
+                rendering.file_block(self.fmt, paths[i], t, getattr(p, t))
+                for i, p in deep_bodies
+                for t in ("full", "outline")
+            ]
         )
         for n, (i, _) in enumerate(deep_bodies):
             body_costs[(i, "full")] = counted[2 * n]
@@ -383,7 +396,7 @@ class _Packer:
         deep_set = {i for i, _ in deep_bodies}
         best = max((scores[i] for i in order[:1]), default=0.0) or 1.0
         for rank_position, i in enumerate(order):
-            if paths[i] in dropped or scores[i] <= 0 and i not in deep_set:
+            if paths[i] in dropped or (scores[i] <= 0 and i not in deep_set):
                 continue
             value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS + 1e-9 * (len(order) - rank_position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
@@ -475,7 +488,9 @@ class _Packer:
             estimated += len(self.files[i].text) / _CHARS_PER_TOKEN_ESTIMATE * _OUTLINE_SHARE_ESTIMATE
         return deep
 
-    def _prepare(self, files: Sequence[SourceFile], progress: ProgressCallback | None) -> dict[str, _Prepared]:
+    def _prepare(
+        self, files: Sequence[SourceFile], progress: ProgressCallback | None
+    ) -> dict[str, _Prepared]:
         digests = [f.digest for f in files]
         secrets_cached = self.store.get_many(_SECRETS_KIND, digests)
         outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]

@@ -9,6 +9,7 @@ database error turns the cache off for that run (logged); it never fails a pack.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,9 +38,9 @@ def default_cache_path() -> Path:
 class PackCache:
     """A key-value store of strings by (kind, key); `PackCache(None)` is a cache that keeps nothing.
 
-        >>> cache = PackCache(None)
-        >>> cache.get_many("terms:1", ["abc"])
-        {}
+    >>> cache = PackCache(None)
+    >>> cache.get_many("terms:1", ["abc"])
+    {}
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -113,8 +114,6 @@ class PackCache:
 
     def close(self) -> None:
         if self._db is not None:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-            except sqlite3.Error:
-                pass
             self._db = None

@@ -96,7 +96,15 @@ GRAMMARS: dict[str, Grammar] = {
         "tree_sitter_rust",
         "language",
         frozenset(
-            {"function_item", "struct_item", "enum_item", "trait_item", "impl_item", "mod_item", "macro_definition"}
+            {
+                "function_item",
+                "struct_item",
+                "enum_item",
+                "trait_item",
+                "impl_item",
+                "mod_item",
+                "macro_definition",
+            }
         ),
         frozenset({"use_declaration"}),
         frozenset({"declaration_list"}),
@@ -151,7 +159,8 @@ LANGUAGE_OF_SUFFIX = {
 }
 # fallback: lines that look like a heading or a top-level definition in common text formats
 _FALLBACK_DEFINITION = re.compile(
-    r"^(#{1,6} |\[[^\]]+\]\s*$|[A-Za-z_][\w.-]*\s*[:=]|(def|class|function|func|fn|sub|module|interface|type)\s)"
+    r"^(#{1,6} |\[[^\]]+\]\s*$|[A-Za-z_][\w.-]*\s*[:=]"
+    r"|(def|class|function|func|fn|sub|module|interface|type)\s)"
 )
 _local = threading.local()
 
@@ -192,12 +201,12 @@ def _parser(name: str) -> tree_sitter.Parser | None:
 def outline(path: str, text: str) -> str:
     """An outline of `text`: imports in brief, definitions with line numbers, `⋮` for elisions.
 
-        >>> print(outline("m.py", "import os\\n\\ndef f(x):\\n    '''Do f.'''\\n    return x\\n"))
-        1│import os
-        ⋮
-        3│def f(x):
-        4│    '''Do f.'''
-        ⋮
+    >>> print(outline("m.py", "import os\\n\\ndef f(x):\\n    '''Do f.'''\\n    return x\\n"))
+    1│import os
+    ⋮
+    3│def f(x):
+    4│    '''Do f.'''
+    ⋮
     """
     language = language_of(path)
     parser = _parser(language) if language else None
@@ -355,7 +364,9 @@ def fallback_outline(text: str) -> str:
 _ENTRY = re.compile(r"^(\d+)│(.*)$")
 
 
-def fit_outline(text: str, max_tokens: int, count_lines: Callable[[list[str]], list[int]], names: Iterable[str] = ()) -> str:
+def fit_outline(
+    text: str, max_tokens: int, count_lines: Callable[[list[str]], list[int]], names: Iterable[str] = ()
+) -> str:
     """An outline cut to about `max_tokens`, keeping what matters most, in line order.
 
     Lines naming one of `names` (the identifiers a task mentions) come first, then top-level

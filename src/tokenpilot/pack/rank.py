@@ -50,7 +50,9 @@ _DEFINITION = re.compile(
     r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
     re.MULTILINE,
 )
-_TEST_PATH = re.compile(r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$")
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
+)
 _DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
 
 
@@ -103,7 +105,8 @@ def bm25_scores(
     if n == 0 or not query:
         return [0.0] * n
     extra = [
-        {t: PATH_TERM_WEIGHT for t in path_terms(p) if t in query} if paths is not None else {} for p in (paths or [""] * n)
+        {t: PATH_TERM_WEIGHT for t in path_terms(p) if t in query} if paths is not None else {}
+        for p in (paths or [""] * n)
     ]
     lengths = [f.length + PATH_TERM_WEIGHT * len(e) for f, e in zip(features, extra, strict=True)]
     average = sum(lengths) / n or 1.0
@@ -159,9 +162,9 @@ def _named_modules(paths: Sequence[str], mentions: Mentions) -> set[int]:
         parts = dotted.split(".")
         # the longest prefix that is a module: `a.b.c.func` → a/b/c.py when it exists
         for end in range(len(parts), 1, -1):
-            index = by_module.get(".".join(parts[:end]))
-            if index is not None:
-                hits.add(index)
+            found = by_module.get(".".join(parts[:end]))
+            if found is not None:
+                hits.add(found)
                 break
     return hits
 

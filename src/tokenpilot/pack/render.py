@@ -134,7 +134,9 @@ def file_block(fmt: str, path: str, tier: str, body: str) -> str:
     if fmt == "markdown":
         longest = max((len(run) for run in _BACKTICKS.findall(text)), default=2)
         fence = "`" * max(3, longest + 1)
-        language = "text" if tier == "outline" else _FENCE_LANGUAGE.get(PurePosixPath(path).suffix.lower(), "")
+        language = (
+            "text" if tier == "outline" else _FENCE_LANGUAGE.get(PurePosixPath(path).suffix.lower(), "")
+        )
         label = "" if tier == "full" else f" ({tier})"
         return f"## {path}{label}\n\n{fence}{language}\n{text}{fence}\n\n"
     return f"=== {path} ({tier}) ===\n{text}\n"
@@ -155,7 +157,10 @@ def render(
 ) -> str:
     """The whole packed text. `files` in relevance order; the tree is sorted by path."""
     counts = {tier: sum(1 for f in files if f.tier == tier) for tier in TIERS}
-    parts = [header(fmt, budget=budget, tokens=tokens, counts=counts, omitted=omitted), task_section(fmt, task)]
+    parts = [
+        header(fmt, budget=budget, tokens=tokens, counts=counts, omitted=omitted),
+        task_section(fmt, task),
+    ]
     parts.append(tree_open(fmt))
     parts.extend(tree_line(f.path) for f in sorted(files, key=lambda f: f.path))
     parts.append(tree_close(fmt, omitted))

@@ -74,7 +74,23 @@ _UNQUOTED_KEYWORD = re.compile(
     rf"""(?i)^\s*(export\s+)?[\w.-]*({_KEYWORDS})[\w.-]*\s*(=|:)\s*(?!\s*$)[^\s"'#${{(<]{{4,}}"""
 )
 _CONFIG_SUFFIXES = frozenset(
-    ".sh .bash .zsh .ini .cfg .conf .config .properties .toml .yaml .yml .env .txt .tf .tfvars".split()
+    [
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".config",
+        ".properties",
+        ".toml",
+        ".yaml",
+        ".yml",
+        ".env",
+        ".txt",
+        ".tf",
+        ".tfvars",
+    ]
 )
 # lines worth the scanner's time: a keyword, or a long token that could be a key
 _CANDIDATE_LINE = re.compile(rf"(?i)({_KEYWORDS}|-----BEGIN|[A-Za-z0-9+/=_-]{{20,}})")
@@ -105,13 +121,15 @@ def credential_file_reason(path: str) -> str | None:
 def find_secrets(path: str, text: str, *, use_scanner: bool = True) -> tuple[Finding, ...]:
     """Every line of `text` that holds a secret, sorted by line.
 
-        >>> find_secrets("a.py", 'key = "AKIAIOSFODNN7EXAMPLE"\\n')
-        (Finding(line=1, kind='AWS Access Key'),)
+    >>> find_secrets("a.py", 'key = "AKIAIOSFODNN7EXAMPLE"\\n')
+    (Finding(line=1, kind='AWS Access Key'),)
     """
     lines = text.splitlines()
     found: dict[int, str] = {}
     in_key_block = False
-    config_like = PurePosixPath(path).suffix.lower() in _CONFIG_SUFFIXES or "." not in PurePosixPath(path).name
+    config_like = (
+        PurePosixPath(path).suffix.lower() in _CONFIG_SUFFIXES or "." not in PurePosixPath(path).name
+    )
     candidates: list[tuple[int, str]] = []
     for number, line in enumerate(lines, start=1):
         if in_key_block and not _KEY_BODY.match(line):

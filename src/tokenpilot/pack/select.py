@@ -66,9 +66,9 @@ def _hull(options: Sequence[Option]) -> list[Option]:
 def select(choices: Sequence[Choice], capacity: int) -> dict[int, Option]:
     """The chosen option per file key (files not in the result are omitted); total cost <= capacity.
 
-        >>> a = Choice(0, (Option("path", 5, 0.1), Option("full", 50, 1.0)))
-        >>> select([a], 40)[0].tier
-        'path'
+    >>> a = Choice(0, (Option("path", 5, 0.1), Option("full", 50, 1.0)))
+    >>> select([a], 40)[0].tier
+    'path'
     """
     chosen: dict[int, Option] = {}
     if capacity <= 0:

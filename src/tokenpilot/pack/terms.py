@@ -17,16 +17,159 @@ from pathlib import PurePosixPath
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOPWORDS = frozenset(
-    """
-    a an and are as at be but by for from has have if in into is it its of on or that the this to was
-    were will with not no can could should would may might do does did done so than then there these
-    those they them their we our you your he she his her i me my what which who when where why how all
-    any each some such only also just more most other own same very too here out up down over under
-    again further once about above below after before between both few while because until against
-    get got use used using like one two new make made see seems seem want way work works need needs
-    self cls def return import none true false pass else elif try except finally raise lambda class
-    var let const function func fn pub end begin
-    """.split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "not",
+        "no",
+        "can",
+        "could",
+        "should",
+        "would",
+        "may",
+        "might",
+        "do",
+        "does",
+        "did",
+        "done",
+        "so",
+        "than",
+        "then",
+        "there",
+        "these",
+        "those",
+        "they",
+        "them",
+        "their",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "his",
+        "her",
+        "i",
+        "me",
+        "my",
+        "what",
+        "which",
+        "who",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "each",
+        "some",
+        "such",
+        "only",
+        "also",
+        "just",
+        "more",
+        "most",
+        "other",
+        "own",
+        "same",
+        "very",
+        "too",
+        "here",
+        "out",
+        "up",
+        "down",
+        "over",
+        "under",
+        "again",
+        "further",
+        "once",
+        "about",
+        "above",
+        "below",
+        "after",
+        "before",
+        "between",
+        "both",
+        "few",
+        "while",
+        "because",
+        "until",
+        "against",
+        "get",
+        "got",
+        "use",
+        "used",
+        "using",
+        "like",
+        "one",
+        "two",
+        "new",
+        "make",
+        "made",
+        "see",
+        "seems",
+        "seem",
+        "want",
+        "way",
+        "work",
+        "works",
+        "need",
+        "needs",
+        "self",
+        "cls",
+        "def",
+        "return",
+        "import",
+        "none",
+        "true",
+        "false",
+        "pass",
+        "else",
+        "elif",
+        "try",
+        "except",
+        "finally",
+        "raise",
+        "lambda",
+        "class",
+        "var",
+        "let",
+        "const",
+        "function",
+        "func",
+        "fn",
+        "pub",
+        "end",
+        "begin",
+    ]
 )
 _MIN_TERM = 2
 
@@ -73,19 +216,25 @@ class Mentions:
     identifiers: tuple[str, ...]
 
 
-_PATH_MENTION = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.[A-Za-z]{1,5}|[\w-]+\.(?:py|pyx|js|ts|tsx|go|rs|java|c|h|cpp|rb))\b")
+_PATH_MENTION = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.[A-Za-z]{1,5}|[\w-]+\.(?:py|pyx|js|ts|tsx|go|rs|java|c|h|cpp|rb))\b"
+)
 _DOTTED = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\b")
 _BACKTICKED = re.compile(r"`([^`\n]{2,80})`")
 _CALLED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
-_CODE_SHAPED = re.compile(r"^(?:_*[a-z0-9]+(?:_[a-z0-9]+)+_*|_*[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|_+\w+|[a-z]+[A-Z]\w*)$")
-_FILE_SUFFIX = re.compile(r"\.(py|pyx|pyi|js|ts|tsx|go|rs|java|c|h|cpp|rb|rst|md|txt|cfg|toml|ini|yml|yaml|json)$")
+_CODE_SHAPED = re.compile(
+    r"^(?:_*[a-z0-9]+(?:_[a-z0-9]+)+_*|_*[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|_+\w+|[a-z]+[A-Z]\w*)$"
+)
+_FILE_SUFFIX = re.compile(
+    r"\.(py|pyx|pyi|js|ts|tsx|go|rs|java|c|h|cpp|rb|rst|md|txt|cfg|toml|ini|yml|yaml|json)$"
+)
 
 
 def task_mentions(task: str) -> Mentions:
     """File paths, dotted names and identifiers a task names.
 
-        >>> task_mentions("calling `parse_expr` in sympy/parsing/sympy_parser.py fails").paths
-        ('sympy/parsing/sympy_parser.py',)
+    >>> task_mentions("calling `parse_expr` in sympy/parsing/sympy_parser.py fails").paths
+    ('sympy/parsing/sympy_parser.py',)
     """
     paths = [m.group(1).lstrip("./") for m in _PATH_MENTION.finditer(task)]
     dotted = [d for d in _DOTTED.findall(task) if not _FILE_SUFFIX.search(d) and not d[0].isdigit()]
