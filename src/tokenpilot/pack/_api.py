@@ -45,6 +45,7 @@ _DEEP_MAX_FILES = 400
 _OUTLINE_SHARE_ESTIMATE = 0.15
 _CHARS_PER_TOKEN_ESTIMATE = 3.5
 _REPAIR_ROUNDS = 50
+_BATCH_MIN_CHARS = 400_000
 # an outline may take at most this share of the budget; longer ones keep the definitions the task
 # names and the top-level ones (see outline.fit_outline)
 OUTLINE_BUDGET_SHARE = 0.02
@@ -52,6 +53,7 @@ _OUTLINE_MIN_TOKENS = 120
 _FEATURES_KIND = "features:1"
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"
+_COUNT_KIND = "count:1"
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -349,7 +351,8 @@ class _Packer:
 
     def _count_many(self, texts: Sequence[str]) -> list[int]:
         many = getattr(self.tokenizer, "count_many", None)
-        if many is not None and len(texts) > 8:
+        # tiktoken's batch runs one thread task per text: worth it only for a lot of text
+        if many is not None and sum(len(text) for text in texts) > _BATCH_MIN_CHARS:
             counts: list[int] = many(texts)
             return counts
         return [self.tokenizer.count(text) for text in texts]
@@ -383,16 +386,13 @@ class _Packer:
                 dropped[paths[i]] = f"secrets found ({len(p.findings)} lines): dropped"
                 continue
             deep_bodies.append((i, p))
-        counted = self._count_many(
-            [
-                rendering.file_block(self.fmt, paths[i], t, getattr(p, t))
-                for i, p in deep_bodies
-                for t in ("full", "outline")
-            ]
+        full_costs = self._full_costs([(paths[i], self.files[i].digest, p.full) for i, p in deep_bodies])
+        outline_costs = self._count_many(
+            [rendering.file_block(self.fmt, paths[i], "outline", p.outline) for i, p in deep_bodies]
         )
         for n, (i, _) in enumerate(deep_bodies):
-            body_costs[(i, "full")] = counted[2 * n]
-            body_costs[(i, "outline")] = counted[2 * n + 1]
+            body_costs[(i, "full")] = full_costs[n]
+            body_costs[(i, "outline")] = outline_costs[n]
         deep_set = {i for i, _ in deep_bodies}
         best = max((scores[i] for i in order[:1]), default=0.0) or 1.0
         for rank_position, i in enumerate(order):
@@ -436,6 +436,20 @@ class _Packer:
             if option.tier == "full" or f"{finding.line}│" in prepared[self.files[i].digest].outline
         )
         return _Packed(text, tokens, files, redacted, dropped, len(deep))
+
+    def _full_costs(self, items: Sequence[tuple[str, str, str]]) -> list[int]:
+        """Tokens of each full-text block, from the cache when this file was counted before."""
+        keys = [f"{self.tokenizer.name}:{self.fmt}:{digest}:{path}" for path, digest, _ in items]
+        cached = self.store.get_many(_COUNT_KIND, keys)
+        missing = [n for n, key in enumerate(keys) if key not in cached]
+        fresh = self._count_many(
+            [rendering.file_block(self.fmt, items[n][0], "full", items[n][2]) for n in missing]
+        )
+        self.store.put_many(
+            _COUNT_KIND, {keys[n]: str(count) for n, count in zip(missing, fresh, strict=True)}
+        )
+        found = {keys[n]: count for n, count in zip(missing, fresh, strict=True)}
+        return [found[key] if key in found else int(cached[key]) for key in keys]
 
     def _body(self, prepared: Mapping[str, _Prepared], index: int, tier: str) -> str:
         if tier == "path":

@@ -376,13 +376,13 @@ def fit_outline(
         >>> fit_outline("1│def a():\\n⋮\\n9│def b():", 100, lambda ls: [len(l) for l in ls])
         '1│def a():\\n⋮\\n9│def b():'
     """
+    if count_lines([text])[0] <= max_tokens:
+        return text
     lines = text.split("\n")
     entries = [(n, m) for n, line in enumerate(lines) if (m := _ENTRY.match(line))]
     if not entries:
         return text
     costs = count_lines([line + "\n" for line in lines])
-    if sum(costs) <= max_tokens:
-        return text
     wanted = [name for name in names if len(name) >= 3]
 
     def priority(entry: tuple[int, re.Match[str]]) -> int:

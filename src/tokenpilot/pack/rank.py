@@ -44,6 +44,7 @@ FOCUS_FACTOR = 3.0
 INCLUDE_BONUS = 100.0
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
+GRAPH_HOPS = 1
 
 _DEFINITION = re.compile(
     r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
@@ -232,7 +233,9 @@ def personalised_pagerank(
     """PageRank over "file uses a name another file defines", restarting at the best-seeded files.
 
     An edge A → B for each name B defines (defined in at most a few files) that A's terms contain,
-    weighted by how often A uses it; the restart vector is the top seed scores.
+    weighted by the square root of how often A uses it; the restart vector is the top seed scores.
+    Only the part of the graph within GRAPH_HOPS of the seeds is built: with restarts, rank further
+    out is damped to almost nothing, and building the whole graph of a large repository is slow.
     """
     n = len(features)
     if n == 0:
@@ -248,33 +251,38 @@ def personalised_pagerank(
             if len(name) >= 4:
                 definers.setdefault(name.lower(), []).append(index)
     definers = {k: v for k, v in definers.items() if len(v) <= _GRAPH_MAX_DEFINERS}
-    edges: list[dict[int, float]] = []
-    for index, f in enumerate(features):
-        out: dict[int, float] = {}
-        for term, uses in f.terms.items():
-            targets = definers.get(term)
-            if targets:
-                for target in targets:
-                    if target != index:
-                        out[target] = out.get(target, 0.0) + math.sqrt(uses)
-        edges.append(out)
-    restart_vector = {i: v / total for i, v in restart.items()}
-    rank_vector = [restart_vector.get(i, 0.0) for i in range(n)]
-    for _ in range(iterations):
-        nxt = [0.0] * n
-        dangling = 0.0
-        for source, out in enumerate(edges):
-            mass = rank_vector[source]
-            if not mass:
+    edges: dict[int, dict[int, float]] = {}
+    frontier = list(restart)
+    for _ in range(GRAPH_HOPS):
+        reached: list[int] = []
+        for index in frontier:
+            if index in edges:
                 continue
-            weight = sum(out.values())
-            if not weight:
+            out: dict[int, float] = {}
+            for term, uses in features[index].terms.items():
+                targets = definers.get(term)
+                if targets:
+                    for target in targets:
+                        if target != index:
+                            out[target] = out.get(target, 0.0) + math.sqrt(uses)
+            edges[index] = out
+            reached.extend(t for t in out if t not in edges)
+        frontier = reached
+    restart_vector = {i: v / total for i, v in restart.items()}
+    rank_vector: dict[int, float] = dict(restart_vector)
+    for _ in range(iterations):
+        nxt: dict[int, float] = {}
+        dangling = 0.0
+        for source, mass in rank_vector.items():
+            out = edges.get(source)
+            weight = sum(out.values()) if out else 0.0
+            if not out or not weight:
                 dangling += mass
                 continue
             for target, w in out.items():
-                nxt[target] += damping * mass * w / weight
+                nxt[target] = nxt.get(target, 0.0) + damping * mass * w / weight
         leftover = (1.0 - damping) + damping * dangling
         for i, v in restart_vector.items():
-            nxt[i] += leftover * v
+            nxt[i] = nxt.get(i, 0.0) + leftover * v
         rank_vector = nxt
-    return rank_vector
+    return [rank_vector.get(i, 0.0) for i in range(n)]
