@@ -274,12 +274,12 @@ def personalised_pagerank(
         nxt: dict[int, float] = {}
         dangling = 0.0
         for source, mass in rank_vector.items():
-            out = edges.get(source)
-            weight = sum(out.values()) if out else 0.0
-            if not out or not weight:
+            links = edges.get(source) or {}
+            weight = sum(links.values())
+            if not weight:
                 dangling += mass
                 continue
-            for target, w in out.items():
+            for target, w in links.items():
                 nxt[target] = nxt.get(target, 0.0) + damping * mass * w / weight
         leftover = (1.0 - damping) + damping * dangling
         for i, v in restart_vector.items():
