@@ -40,7 +40,7 @@ SECRET_MODES = ("redact", "drop")
 # files looked at closely (secrets, outline, exact counts) go down the ranking until their outlines
 # would fill this many budgets; the rest can only be shown as a path
 _DEEP_BUDGETS = 3.0
-_DEEP_MIN_FILES = 30
+_DEEP_MIN_FILES = 50
 _DEEP_MAX_FILES = 400
 _OUTLINE_SHARE_ESTIMATE = 0.15
 _CHARS_PER_TOKEN_ESTIMATE = 3.5
@@ -48,7 +48,7 @@ _REPAIR_ROUNDS = 50
 _BATCH_MIN_CHARS = 400_000
 # an outline may take at most this share of the budget; longer ones keep the definitions the task
 # names and the top-level ones (see outline.fit_outline)
-OUTLINE_BUDGET_SHARE = 0.02
+OUTLINE_BUDGET_SHARE = 0.015
 _OUTLINE_MIN_TOKENS = 120
 _FEATURES_KIND = "features:1"
 _SECRETS_KIND = "secrets:1"

@@ -261,6 +261,10 @@ def _definition(
         inner = next((c for c in node.named_children if c.type in grammar.definitions), None)
         body = inner.child_by_field_name("body") if inner is not None else None
     end = body.start_byte if body is not None else node.end_byte
+    if language == "python":
+        # the header ends with its last field; comments before the body's first statement are not in it
+        fields = [node.child_by_field_name(f) for f in ("name", "parameters", "superclasses", "return_type")]
+        end = max((f.end_byte for f in fields if f is not None), default=end)
     signature = source[node.start_byte : end].decode("utf-8", "replace")
     if body is None or node.type in ("type_declaration", "macro_definition"):
         signature = signature.split("\n", 1)[0]

@@ -31,6 +31,7 @@ from tokenpilot.pack.terms import Mentions, path_terms, text_terms
 
 K1 = 1.2
 PATH_TERM_WEIGHT = 5
+NAMED_TERM_BOOST = 2.0
 B = 0.75
 W_BM25 = 1.5
 W_PATH = 0.5
@@ -93,9 +94,13 @@ def is_docs_path(path: str) -> bool:
     return _DOCS_PATH.search(path) is not None
 
 
-def query_terms(task: str) -> dict[str, float]:
-    """BM25 query: each term of the task weighted 1 + ln(count)."""
-    return {term: 1.0 + math.log(count) for term, count in text_terms(task).items()}
+def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
+    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names."""
+    named = {name.lower() for name in mentioned}
+    return {
+        term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
+        for term, count in text_terms(task).items()
+    }
 
 
 def bm25_scores(
@@ -182,7 +187,7 @@ def rank(
     """Score every file for the task (same order as `paths`)."""
     from tokenpilot.pack.discover import matching_glob
 
-    bm25 = bm25_scores(query_terms(task), features, paths)
+    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
     module_hits = _named_modules(paths, mentions)
