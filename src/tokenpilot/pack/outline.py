@@ -366,6 +366,7 @@ def fallback_outline(text: str) -> str:
 
 
 _ENTRY = re.compile(r"^(\d+)│(.*)$")
+_DOC_QUOTES = ('"', "'", 'r"', "r'", 'u"', "u'")
 
 
 def fit_outline(
@@ -388,27 +389,37 @@ def fit_outline(
         return text
     costs = count_lines([line + "\n" for line in lines])
     wanted = [name for name in names if len(name) >= 3]
+    # a docstring head belongs to the definition above it: both are kept or neither
+    groups: list[tuple[str, list[int]]] = []
+    for index, match in entries:
+        if groups and match.group(2).lstrip().startswith(_DOC_QUOTES):
+            groups[-1][1].append(index)
+        else:
+            groups.append((match.group(2), [index]))
 
-    def priority(entry: tuple[int, re.Match[str]]) -> int:
-        body = entry[1].group(2)
-        if any(name in body for name in wanted):
+    def priority(group: tuple[str, list[int]]) -> int:
+        head = group[0]
+        if any(name in head for name in wanted):
             return 0
-        return 1 if not body[:1].isspace() else 2
+        return 1 if not head[:1].isspace() else 2
 
     kept: set[int] = set()
+    kept_groups = 0
     used = 0
-    for index, _ in sorted(entries, key=lambda e: (priority(e), e[0])):
-        if used + costs[index] + 2 > max_tokens:
+    for group in sorted(groups, key=lambda g: (priority(g), g[1][0])):
+        cost = sum(costs[index] + 1 for index in group[1])  # each with its share of elision marks
+        if used + cost + 1 > max_tokens:
             continue
-        kept.add(index)
-        used += costs[index] + 1  # and its share of elision marks
+        kept.update(group[1])
+        kept_groups += 1
+        used += cost
     out: list[str] = []
     for index, line in enumerate(lines):
         if index in kept:
             out.append(line)
         elif not out or out[-1] != ELISION:
             out.append(ELISION)
-    left_out = len(entries) - len(kept)
+    left_out = len(groups) - kept_groups
     if left_out:
         if out and out[-1] == ELISION:
             out.pop()
