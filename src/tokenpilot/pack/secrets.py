@@ -92,8 +92,18 @@ _CONFIG_SUFFIXES = frozenset(
         ".tfvars",
     ]
 )
-# lines worth the scanner's time: a keyword, or a long token that could be a key
-_CANDIDATE_LINE = re.compile(rf"(?i)({_KEYWORDS}|-----BEGIN|[A-Za-z0-9+/=_-]{{20,}})")
+# a few fast passes over the whole text find the lines worth a closer look: a token prefix, a key
+# block, a URL with a password, a keyword being assigned (on the lowercased text), a long quoted
+# string, or a long token mixing letters and digits
+_SUSPECT_LITERAL = re.compile(
+    r"AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[rs]k_live_|[rs]k_test_"
+    r"|AIza|sk-|eyJ|-----BEGIN|://[^\s:/@'\"]+:[^\s@/'\"]{3,}@"
+)
+_SUSPECT_KEYWORD = re.compile(rf"(?:{_KEYWORDS})[\w.-]*[\"']?\s*(?::=|=>|=|:)")
+_SUSPECT_QUOTED = re.compile(r"[\"'][^\"'\s]{16,}[\"']")
+_SUSPECT_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+_HAS_DIGIT = re.compile(r"\d")
+_HAS_LETTER = re.compile(r"[A-Za-z]")
 _scanner_lock = threading.Lock()
 
 
@@ -119,24 +129,30 @@ def credential_file_reason(path: str) -> str | None:
 
 
 def find_secrets(path: str, text: str, *, use_scanner: bool = True) -> tuple[Finding, ...]:
-    """Every line of `text` that holds a secret, sorted by line.
+    """Every line (1-based, lines split on "\\n") of `text` that holds a secret, sorted by line.
 
     >>> find_secrets("a.py", 'key = "AKIAIOSFODNN7EXAMPLE"\\n')
     (Finding(line=1, kind='AWS Access Key'),)
     """
-    lines = text.splitlines()
+    lines = text.split("\n")
+    suspects = _suspect_lines(text)
+    if not suspects:
+        return ()
     found: dict[int, str] = {}
-    in_key_block = False
     config_like = (
         PurePosixPath(path).suffix.lower() in _CONFIG_SUFFIXES or "." not in PurePosixPath(path).name
     )
     candidates: list[tuple[int, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if in_key_block and not _KEY_BODY.match(line):
-            in_key_block = False  # the block ended without an END line: judge this line afresh
-        if in_key_block or _PRIVATE_KEY_BEGIN.search(line):
-            found[number] = "Private Key"
-            in_key_block = not _PRIVATE_KEY_END.search(line)
+    key_block_until = -1
+    for index in sorted(suspects):
+        if index <= key_block_until:
+            continue
+        line = lines[index]
+        number = index + 1
+        if _PRIVATE_KEY_BEGIN.search(line):
+            key_block_until = _key_block_end(lines, index)
+            for inside in range(index, key_block_until + 1):
+                found[inside + 1] = "Private Key"
             continue
         for kind, pattern in _PATTERNS:
             if pattern.search(line):
@@ -145,12 +161,48 @@ def find_secrets(path: str, text: str, *, use_scanner: bool = True) -> tuple[Fin
         else:
             if config_like and _UNQUOTED_KEYWORD.search(line):
                 found[number] = "Secret Keyword"
-            elif _CANDIDATE_LINE.search(line):
+            else:
                 candidates.append((number, line))
     if use_scanner and candidates:
         for number, kind in _scan(path, candidates):
             found.setdefault(number, kind)
     return tuple(Finding(line, kind) for line, kind in sorted(found.items()))
+
+
+def _suspect_lines(text: str) -> set[int]:
+    """Indexes of the lines the fast passes over the whole text find worth a closer look."""
+    starts: list[int] = []
+    starts.extend(m.start() for m in _SUSPECT_LITERAL.finditer(text))
+    starts.extend(m.start() for m in _SUSPECT_KEYWORD.finditer(text.lower()))
+    # keys mix letters and digits; long quoted words ('extended_nonnegative') are not worth a scan
+    for pattern in (_SUSPECT_QUOTED, _SUSPECT_TOKEN):
+        starts.extend(
+            m.start()
+            for m in pattern.finditer(text)
+            if _HAS_DIGIT.search(m.group(0)) and _HAS_LETTER.search(m.group(0))
+        )
+    suspects: set[int] = set()
+    line = 0
+    position = 0
+    for start in sorted(starts):
+        line += text.count("\n", position, start)
+        position = start
+        suspects.add(line)
+    return suspects
+
+
+def _key_block_end(lines: list[str], begin: int) -> int:
+    """The last line of a PEM block starting at `begin`: its END line, or the last body-like line."""
+    if _PRIVATE_KEY_END.search(lines[begin]):
+        return begin
+    last = begin
+    for index in range(begin + 1, len(lines)):
+        if _PRIVATE_KEY_END.search(lines[index]):
+            return index
+        if not _KEY_BODY.match(lines[index]):
+            break  # the block ended without an END line: the rest is judged afresh
+        last = index
+    return last
 
 
 def _scan(path: str, lines: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -173,12 +225,11 @@ def redact(text: str, findings: Sequence[Finding]) -> str:
     """`text` with each finding's line replaced by a marker that keeps the line's indentation."""
     if not findings:
         return text
-    lines = text.splitlines(keepends=True)
+    lines = text.split("\n")
     for finding in findings:
         index = finding.line - 1
         if 0 <= index < len(lines):
             original = lines[index]
             indent = original[: len(original) - len(original.lstrip())]
-            ending = "\n" if original.endswith("\n") else ""
-            lines[index] = indent + REDACTION_MARKER.format(kind=finding.kind) + ending
-    return "".join(lines)
+            lines[index] = indent + REDACTION_MARKER.format(kind=finding.kind)
+    return "\n".join(lines)
