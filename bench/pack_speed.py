@@ -71,7 +71,7 @@ def _repomix_run(tree: Path, output: Path) -> float:
 
 
 def _tree_size(tree: Path) -> tuple[int, int]:
-    files = [p for p in tree.rglob("*") if p.is_file()]
+    files = [p for p in tree.rglob("*") if p.is_file() and ".git" not in p.relative_to(tree).parts]
     return len(files), sum(p.stat().st_size for p in files)
 
 
@@ -97,6 +97,10 @@ def main() -> int:
             check=True,
         ).stdout.strip()
         args.tree = materialise(args.repo, sha, Path(tempfile.gettempdir()) / f"tokenpilot-speed-{sha[:12]}")
+        if not (args.tree / ".git").exists():
+            # a work tree as users have it: pack lists files with `git ls-files`
+            subprocess.run(["git", "init", "-q", str(args.tree)], check=True)
+            subprocess.run(["git", "-C", str(args.tree), "add", "-A"], check=True)
     tree = args.tree.resolve()
     n_files, n_bytes = _tree_size(tree)
     work = Path(tempfile.mkdtemp(prefix="tokenpilot-speed-"))

@@ -81,7 +81,7 @@ def file_features(text: str) -> FileFeatures:
     """Terms and definitions of a file's text."""
     terms = text_terms(text)
     definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
-    return FileFeatures(dict(terms), sum(terms.values()), definitions)
+    return FileFeatures(terms, sum(terms.values()), definitions)
 
 
 def is_test_path(path: str) -> bool:

@@ -172,6 +172,8 @@ STOPWORDS = frozenset(
     ]
 )
 _MIN_TERM = 2
+_WORD_TERMS: dict[str, tuple[str, ...]] = {}
+_WORD_TERMS_MAX = 500_000
 
 
 @lru_cache(maxsize=200_000)
@@ -187,13 +189,20 @@ def identifier_terms(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def text_terms(text: str) -> Counter[str]:
+def text_terms(text: str) -> dict[str, int]:
     """Term frequencies of a text (identifiers and their parts)."""
     words = Counter(_WORD.findall(text))
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}
+    known = _WORD_TERMS.get
+    # a plain dict in front of the lru cache: this loop runs for every distinct word of every file
     for word, count in words.items():
-        for term in identifier_terms(word):
-            counts[term] += count
+        terms = known(word)
+        if terms is None:
+            terms = identifier_terms(word)
+            if len(_WORD_TERMS) < _WORD_TERMS_MAX:
+                _WORD_TERMS[word] = terms
+        for term in terms:
+            counts[term] = counts.get(term, 0) + count
     return counts
 
 
