@@ -83,3 +83,15 @@ def test_cache_round_trips_values_by_kind_and_key(tmp_path: Path) -> None:
     assert store.get_many("k:1", ["a", "b", "c"]) == {"a": "1", "b": "2"}
     assert store.get_many("k:2", ["a"]) == {}
     store.close()
+
+
+def test_damaged_cache_entries_are_recomputed_not_trusted(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "repo")
+    cache = tmp_path / "cache.sqlite3"
+    first = tp.pack(root, "func_4", 700, "gpt-4", cache=cache)
+    import sqlite3
+
+    with sqlite3.connect(cache) as db:
+        db.execute("UPDATE entries SET value = 'not json' WHERE kind LIKE 'features%' OR kind LIKE 'secrets%'")
+    again = tp.pack(root, "func_4", 700, "gpt-4", cache=cache)
+    assert again.text == first.text

@@ -292,9 +292,12 @@ def _features(files: Sequence[SourceFile], store: PackCache) -> list[FileFeature
     for f in files:
         raw = cached.get(f.digest)
         if raw is not None:
-            data = json.loads(raw)
-            out.append(FileFeatures(data["t"], data["n"], tuple(data["d"])))
-            continue
+            try:
+                data = json.loads(raw)
+                out.append(FileFeatures(data["t"], data["n"], tuple(data["d"])))
+                continue
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring a damaged cache entry", extra={"path": f.path})
         computed = file_features(f.text)
         out.append(computed)
         fresh[f.digest] = json.dumps(
@@ -516,8 +519,14 @@ class _Packer:
             if progress is not None:
                 progress("outline", n, len(files))
             raw = secrets_cached.get(f.digest)
+            findings_cached: tuple[Finding, ...] | None = None
             if raw is not None:
-                findings = tuple(Finding(line, kind) for line, kind in json.loads(raw))
+                try:
+                    findings_cached = tuple(Finding(int(line), str(kind)) for line, kind in json.loads(raw))
+                except (ValueError, TypeError):
+                    log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+            if findings_cached is not None:
+                findings = findings_cached
             else:
                 findings = find_secrets(f.path, f.text)
                 new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
