@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokenpilot._walk import list_files, read_text
@@ -247,10 +248,13 @@ def discover(
     base = root.parent if root.is_file() else root
     files: list[SourceFile] = []
     excluded: list[Exclusion] = []
+    prefix = len(str(base).rstrip(os.sep)) + 1
     for index, path in enumerate(paths):
         if progress is not None:
             progress(index, len(paths))
-        relative = path.relative_to(base).as_posix()
+        # list_files gives paths under `base`; string slicing is much cheaper than relative_to
+        text_path = str(path)
+        relative = text_path[prefix:] if os.sep == "/" else path.relative_to(base).as_posix()
         reason = _exclusion_before_reading(path, relative, include, exclude, max_bytes)
         if reason is not None:
             excluded.append(Exclusion(relative, reason))
@@ -279,14 +283,9 @@ def _exclusion_before_reading(
     credential = credential_file_reason(relative)
     if credential is not None:
         return credential
-    if PurePosixPath(relative).suffix.lower() in BINARY_SUFFIXES:
+    if posixpath.splitext(relative)[1].lower() in BINARY_SUFFIXES:
         return "binary"
-    try:
-        size = os.stat(path).st_size
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
-    if size > max_bytes:
-        return f"over {max_bytes:,} bytes"
+    # the size cap is applied by read_text, which never reads more than max_bytes + 1
     if not matching_glob(relative, include):
         return soft_skip_reason(relative)
     return None

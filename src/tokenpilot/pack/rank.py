@@ -8,7 +8,9 @@
              + W_STEM    * [file stem is a name the task mentions]
              + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
                                                        the files the signals above point at
-            × (TEST_FACTOR | DOCS_FACTOR | 1)         unless the task names the file
+            × (TEST_FACTOR | DOCS_FACTOR | 1)         tests; docs, examples and files that are not
+                                                       source code (translations, changelogs, data);
+                                                       unless the task names the file
             × FOCUS_FACTOR if a --focus glob matches
           + INCLUDE_BONUS if an --include glob matches (must-include files come first)
 
@@ -52,6 +54,60 @@ _DEFINITION = re.compile(
     r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
     re.MULTILINE,
 )
+CODE_SUFFIXES = frozenset(
+    [
+        ".py",
+        ".pyi",
+        ".pyx",
+        ".pxd",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsx",
+        ".ts",
+        ".mts",
+        ".cts",
+        ".tsx",
+        ".go",
+        ".rs",
+        ".java",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".cxx",
+        ".hpp",
+        ".hh",
+        ".hxx",
+        ".rb",
+        ".php",
+        ".cs",
+        ".kt",
+        ".kts",
+        ".swift",
+        ".scala",
+        ".m",
+        ".mm",
+        ".lua",
+        ".pl",
+        ".pm",
+        ".r",
+        ".jl",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".hs",
+        ".ml",
+        ".clj",
+        ".dart",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".sql",
+        ".vue",
+        ".svelte",
+    ]
+)
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
 )
@@ -92,6 +148,11 @@ def is_test_path(path: str) -> bool:
 def is_docs_path(path: str) -> bool:
     """Whether a path looks like documentation or examples."""
     return _DOCS_PATH.search(path) is not None
+
+
+def is_code_path(path: str) -> bool:
+    """Whether a path is source code by its suffix (translations, changelogs, data are not)."""
+    return PurePosixPath(path).suffix.lower() in CODE_SUFFIXES
 
 
 def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
@@ -222,7 +283,7 @@ def rank(
         if not named:
             if is_test_path(path):
                 value *= TEST_FACTOR
-            elif is_docs_path(path):
+            elif is_docs_path(path) or not is_code_path(path):
                 value *= DOCS_FACTOR
         if focus and matching_glob(path, focus):
             value *= FOCUS_FACTOR

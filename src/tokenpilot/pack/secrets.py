@@ -117,10 +117,9 @@ class Finding:
 
 def credential_file_reason(path: str) -> str | None:
     """`'credentials file'` when a file's path says it holds credentials, else None."""
-    pure = PurePosixPath(path)
-    if any(part.lower() in _CREDENTIAL_DIRS for part in pure.parts[:-1]):
+    *directories, name = path.split("/")
+    if any(part.lower() in _CREDENTIAL_DIRS for part in directories):
         return "credentials file (excluded by name)"
-    name = pure.name
     if _EXAMPLE_NAMES.search(name) and not name.lower().endswith((".pem", ".key")):
         return None  # .env.example and friends document variables, they hold no values
     if _CREDENTIAL_NAMES.match(name):
