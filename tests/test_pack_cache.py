@@ -92,6 +92,8 @@ def test_damaged_cache_entries_are_recomputed_not_trusted(tmp_path: Path) -> Non
     import sqlite3
 
     with sqlite3.connect(cache) as db:
-        db.execute("UPDATE entries SET value = 'not json' WHERE kind LIKE 'features%' OR kind LIKE 'secrets%'")
+        db.execute(
+            "UPDATE entries SET value = 'not json' WHERE kind LIKE 'features%' OR kind LIKE 'secrets%'"
+        )
     again = tp.pack(root, "func_4", 700, "gpt-4", cache=cache)
     assert again.text == first.text

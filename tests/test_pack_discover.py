@@ -124,3 +124,13 @@ def test_include_does_not_override_credentials(tmp_path: Path) -> None:
     kept, reasons = _reasons(tmp_path, include=[".env"])
     assert ".env" not in kept
     assert "credentials" in reasons[".env"]
+
+
+@pytest.mark.parametrize("root_form", [".", "./", "repo", "repo/"])
+def test_paths_are_relative_to_the_root_however_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_form: str
+) -> None:
+    _write(tmp_path / "repo", {"requests/sessions.py": "x = 1\n", "README.md": "hi\n"})
+    monkeypatch.chdir(tmp_path / "repo" if root_form.startswith(".") else tmp_path)
+    kept, _ = _reasons(Path(root_form))
+    assert kept == {"requests/sessions.py", "README.md"}

@@ -68,3 +68,12 @@ def test_rank_scores_every_file_with_a_finite_non_negative_score(task: str) -> N
     scores = rank(paths, [file_features(FILES[p]) for p in paths], task, task_mentions(task))
     assert [s.path for s in scores] == paths
     assert all(0.0 <= s.score < float("inf") for s in scores)
+
+
+def test_files_that_are_not_source_code_count_less_than_code() -> None:
+    files = {
+        "pkg/http/adapters.py": FILES["pkg/http/adapters.py"],
+        "locale/fr/messages.po": 'msgid "HTTPAdapter send retries"\nmsgstr "HTTPAdapter envoi"\n' * 20,
+        "CHANGES": "HTTPAdapter send retries fixed\n" * 20,
+    }
+    assert _rank(files, "HTTPAdapter send ignores retries")[0] == "pkg/http/adapters.py"

@@ -248,13 +248,16 @@ def discover(
     base = root.parent if root.is_file() else root
     files: list[SourceFile] = []
     excluded: list[Exclusion] = []
-    prefix = len(str(base).rstrip(os.sep)) + 1
+    base_prefix = str(base).rstrip(os.sep) + os.sep
     for index, path in enumerate(paths):
         if progress is not None:
             progress(index, len(paths))
         # list_files gives paths under `base`; string slicing is much cheaper than relative_to
         text_path = str(path)
-        relative = text_path[prefix:] if os.sep == "/" else path.relative_to(base).as_posix()
+        if os.sep == "/" and text_path.startswith(base_prefix):
+            relative = text_path[len(base_prefix) :]
+        else:  # e.g. root "." gives paths without the "./" prefix
+            relative = path.relative_to(base).as_posix()
         reason = _exclusion_before_reading(path, relative, include, exclude, max_bytes)
         if reason is not None:
             excluded.append(Exclusion(relative, reason))
