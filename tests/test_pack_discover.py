@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,21 @@ def test_paths_are_relative_to_the_root_however_it_is_written(
     monkeypatch.chdir(tmp_path / "repo" if root_form.startswith(".") else tmp_path)
     kept, _ = _reasons(Path(root_form))
     assert kept == {"requests/sessions.py", "README.md"}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_work_tree_lists_untracked_files_and_never_a_symlink_out_of_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("outside\n")
+    root = tmp_path / "repo"
+    _write(root, {"a.py": "x = 1\n", ".gitignore": "ignored.py\n", "ignored.py": "y\n", "new.py": "z\n"})
+    os.symlink(outside, root / "link.txt")
+    os.symlink(root / "a.py", root / "inner_link.py")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(
+        ["git", "-C", str(root), "add", "a.py", ".gitignore", "link.txt", "inner_link.py"], check=True
+    )
+    kept, _ = _reasons(root)
+    assert {"a.py", "new.py", "inner_link.py"} <= kept
+    assert "link.txt" not in kept
+    assert "ignored.py" not in kept
