@@ -20,6 +20,7 @@ from tokenpilot.budget import Budget, Reservation, Usage
 from tokenpilot.compact import Action, Compactor, CompactResult, Pricing, Problem, compact, validate
 from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 from tokenpilot.models import ModelInfo, get_model, list_models
+from tokenpilot.pack import PackedFile, PackResult, pack
 from tokenpilot.plan import (
     CallPlan,
     FailoverDecision,
@@ -59,6 +60,8 @@ __all__ = [
     "ModelInfo",
     "Omitted",
     "OmittedSpan",
+    "PackResult",
+    "PackedFile",
     "Pricing",
     "Problem",
     "PromptRegistry",
@@ -82,6 +85,7 @@ __all__ = [
     "list_models",
     "next_attempt",
     "open_ledger",
+    "pack",
     "parse_rate_limits",
     "plan_call",
     "route",

@@ -62,7 +62,9 @@ def _git_files(root: Path) -> list[Path] | None:
             continue
         path = root / name
         # ls-files lists deleted-but-tracked files and symlinks too; keep real files in the root.
-        if path.is_file() and _inside(path, root):
+        # Git never lists a path beyond a symlinked directory, so only a symlink itself can lead
+        # out of the root: resolving every path (slow on large trees) is not needed.
+        if path.is_file() and (not path.is_symlink() or _inside(path, root)):
             files.append(path)
     return files
 

@@ -10,6 +10,7 @@ import typer
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
 from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, trim
+from tokenpilot.cli import pack as pack_command
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("trim")(trim.trim)
 app.add_typer(budget.app, name="budget")
 app.add_typer(ledger.app, name="ledger")
 app.command("report")(report.report)
+app.command("pack")(pack_command.pack)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,354 @@
+"""Stage 4: how relevant each file is to the task.
+
+    score = (  W_BM25    * bm25 / max bm25            lexical match, code-aware terms
+             + W_PATH    * [task names this file's path]
+             + W_MODULE  * [task names this file's module, longest match]
+             + W_DEFINES * min(1, Σ 1/n(x))           x: identifiers the task names that this file
+                                                       defines (n(x): files defining x)
+             + W_STEM    * [file stem is a name the task mentions]
+             + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
+                                                       the files the signals above point at
+            × (TEST_FACTOR | DOCS_FACTOR | 1)         tests; docs, examples and files that are not
+                                                       source code (translations, changelogs, data);
+                                                       unless the task names the file
+            × FOCUS_FACTOR if a --focus glob matches
+          + INCLUDE_BONUS if an --include glob matches (must-include files come first)
+
+BM25 is Okapi BM25 (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5)/(df + 0.5))) with each query term
+weighted 1 + ln(its count in the task). Definitions come from a fast per-language regular expression
+over every file (tree-sitter parsing all of a large repository would take seconds, see docs/pack.md).
+The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from tokenpilot.pack.terms import Mentions, path_terms, text_terms
+
+K1 = 1.2
+PATH_TERM_WEIGHT = 5
+NAMED_TERM_BOOST = 2.0
+B = 0.75
+W_BM25 = 1.5
+W_PATH = 0.5
+W_MODULE = 1.0
+W_DEFINES = 0.8
+W_STEM = 0.3
+W_GRAPH = 0.3
+TEST_FACTOR = 0.3
+DOCS_FACTOR = 0.4
+FOCUS_FACTOR = 3.0
+INCLUDE_BONUS = 100.0
+_GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
+_GRAPH_SEEDS = 20
+GRAPH_HOPS = 1
+
+_DEFINITION = re.compile(
+    r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
+    re.MULTILINE,
+)
+CODE_SUFFIXES = frozenset(
+    [
+        ".py",
+        ".pyi",
+        ".pyx",
+        ".pxd",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsx",
+        ".ts",
+        ".mts",
+        ".cts",
+        ".tsx",
+        ".go",
+        ".rs",
+        ".java",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".cxx",
+        ".hpp",
+        ".hh",
+        ".hxx",
+        ".rb",
+        ".php",
+        ".cs",
+        ".kt",
+        ".kts",
+        ".swift",
+        ".scala",
+        ".m",
+        ".mm",
+        ".lua",
+        ".pl",
+        ".pm",
+        ".r",
+        ".jl",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".hs",
+        ".ml",
+        ".clj",
+        ".dart",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".sql",
+        ".vue",
+        ".svelte",
+    ]
+)
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
+)
+_DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
+
+
+@dataclass(frozen=True, slots=True)
+class FileFeatures:
+    """What ranking needs of one file's content (cached by content hash)."""
+
+    terms: Mapping[str, int]
+    length: int
+    definitions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileScore:
+    """A file's relevance and the parts it is made of (for the manifest and for tuning)."""
+
+    path: str
+    score: float
+    bm25: float
+    named: bool  # the task names this file (path or module)
+
+
+def file_features(text: str) -> FileFeatures:
+    """Terms and definitions of a file's text."""
+    terms = text_terms(text)
+    definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
+    return FileFeatures(terms, sum(terms.values()), definitions)
+
+
+def is_test_path(path: str) -> bool:
+    """Whether a path looks like a test file or lives in a test directory."""
+    return _TEST_PATH.search(path) is not None
+
+
+def is_docs_path(path: str) -> bool:
+    """Whether a path looks like documentation or examples."""
+    return _DOCS_PATH.search(path) is not None
+
+
+def is_code_path(path: str) -> bool:
+    """Whether a path is source code by its suffix (translations, changelogs, data are not)."""
+    return PurePosixPath(path).suffix.lower() in CODE_SUFFIXES
+
+
+def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
+    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names."""
+    named = {name.lower() for name in mentioned}
+    return {
+        term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
+        for term, count in text_terms(task).items()
+    }
+
+
+def bm25_scores(
+    query: Mapping[str, float], features: Sequence[FileFeatures], paths: Sequence[str] | None = None
+) -> list[float]:
+    """Okapi BM25 of the query against every file; a file's path terms count PATH_TERM_WEIGHT times."""
+    n = len(features)
+    if n == 0 or not query:
+        return [0.0] * n
+    extra = [
+        {t: PATH_TERM_WEIGHT for t in path_terms(p) if t in query} if paths is not None else {}
+        for p in (paths or [""] * n)
+    ]
+    lengths = [f.length + PATH_TERM_WEIGHT * len(e) for f, e in zip(features, extra, strict=True)]
+    average = sum(lengths) / n or 1.0
+    df: Counter[str] = Counter()
+    for f, e in zip(features, extra, strict=True):
+        for term in query:
+            if term in f.terms or term in e:
+                df[term] += 1
+    idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) * w for t, w in query.items() if df[t]}
+    scores = []
+    for f, e, length in zip(features, extra, lengths, strict=True):
+        norm = K1 * (1.0 - B + B * length / average)
+        total = 0.0
+        for term, weight in idf.items():
+            tf = f.terms.get(term, 0) + e.get(term, 0)
+            if tf:
+                total += weight * tf * (K1 + 1.0) / (tf + norm)
+        scores.append(total)
+    return scores
+
+
+def module_names(path: str) -> tuple[str, ...]:
+    """Dotted module names a file could be imported as (with and without a src/lib prefix)."""
+    pure = PurePosixPath(path)
+    if pure.suffix not in (".py", ".pyi", ".pyx"):
+        return ()
+    parts = list(pure.with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    names = [".".join(parts)] if parts else []
+    if len(parts) > 1 and parts[0] in ("src", "lib", "python"):
+        names.append(".".join(parts[1:]))
+    return tuple(names)
+
+
+def _named_paths(paths: Sequence[str], mentions: Mentions) -> set[int]:
+    hits: set[int] = set()
+    for mention in mentions.paths:
+        suffix = "/" + mention
+        for index, path in enumerate(paths):
+            if path == mention or path.endswith(suffix):
+                hits.add(index)
+    return hits
+
+
+def _named_modules(paths: Sequence[str], mentions: Mentions) -> set[int]:
+    by_module: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        for name in module_names(path):
+            by_module.setdefault(name, index)
+    hits: set[int] = set()
+    for dotted in mentions.dotted:
+        parts = dotted.split(".")
+        # the longest prefix that is a module: `a.b.c.func` → a/b/c.py when it exists
+        for end in range(len(parts), 1, -1):
+            found = by_module.get(".".join(parts[:end]))
+            if found is not None:
+                hits.add(found)
+                break
+    return hits
+
+
+def rank(
+    paths: Sequence[str],
+    features: Sequence[FileFeatures],
+    task: str,
+    mentions: Mentions,
+    *,
+    focus: Sequence[str] = (),
+    include: Sequence[str] = (),
+) -> list[FileScore]:
+    """Score every file for the task (same order as `paths`)."""
+    from tokenpilot.pack.discover import matching_glob
+
+    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths)
+    top = max(bm25, default=0.0) or 1.0
+    path_hits = _named_paths(paths, mentions)
+    module_hits = _named_modules(paths, mentions)
+    definers: dict[str, list[int]] = {}
+    mentioned = set(mentions.identifiers)
+    for index, f in enumerate(features):
+        for name in f.definitions:
+            if name in mentioned:
+                definers.setdefault(name, []).append(index)
+    defines = [0.0] * len(paths)
+    for indices in definers.values():
+        for index in indices:
+            defines[index] += 1.0 / len(indices)
+    mentioned_lower = {m.lower() for m in mentioned}
+    base: list[float] = []
+    for index, path in enumerate(paths):
+        stem = PurePosixPath(path).stem.lower()
+        value = (
+            W_BM25 * bm25[index] / top
+            + W_PATH * (index in path_hits)
+            + W_MODULE * (index in module_hits)
+            + W_DEFINES * min(1.0, defines[index])
+            + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
+        )
+        base.append(value)
+    graph = personalised_pagerank(features, base)
+    top_graph = max(graph, default=0.0) or 1.0
+    scores: list[FileScore] = []
+    for index, path in enumerate(paths):
+        named = index in path_hits or index in module_hits
+        value = base[index] + W_GRAPH * graph[index] / top_graph
+        if not named:
+            if is_test_path(path):
+                value *= TEST_FACTOR
+            elif is_docs_path(path) or not is_code_path(path):
+                value *= DOCS_FACTOR
+        if focus and matching_glob(path, focus):
+            value *= FOCUS_FACTOR
+        if include and matching_glob(path, include):
+            value += INCLUDE_BONUS
+        scores.append(FileScore(path, value, bm25[index], named))
+    return scores
+
+
+def personalised_pagerank(
+    features: Sequence[FileFeatures], seeds: Sequence[float], *, damping: float = 0.85, iterations: int = 30
+) -> list[float]:
+    """PageRank over "file uses a name another file defines", restarting at the best-seeded files.
+
+    An edge A → B for each name B defines (defined in at most a few files) that A's terms contain,
+    weighted by the square root of how often A uses it; the restart vector is the top seed scores.
+    Only the part of the graph within GRAPH_HOPS of the seeds is built: with restarts, rank further
+    out is damped to almost nothing, and building the whole graph of a large repository is slow.
+    """
+    n = len(features)
+    if n == 0:
+        return []
+    ranked = sorted(range(n), key=lambda i: -seeds[i])[:_GRAPH_SEEDS]
+    restart = {i: seeds[i] for i in ranked if seeds[i] > 0}
+    total = sum(restart.values())
+    if not total:
+        return [0.0] * n
+    definers: dict[str, list[int]] = {}
+    for index, f in enumerate(features):
+        for name in f.definitions:
+            if len(name) >= 4:
+                definers.setdefault(name.lower(), []).append(index)
+    definers = {k: v for k, v in definers.items() if len(v) <= _GRAPH_MAX_DEFINERS}
+    edges: dict[int, dict[int, float]] = {}
+    frontier = list(restart)
+    for _ in range(GRAPH_HOPS):
+        reached: list[int] = []
+        for index in frontier:
+            if index in edges:
+                continue
+            out: dict[int, float] = {}
+            for term, uses in features[index].terms.items():
+                targets = definers.get(term)
+                if targets:
+                    for target in targets:
+                        if target != index:
+                            out[target] = out.get(target, 0.0) + math.sqrt(uses)
+            edges[index] = out
+            reached.extend(t for t in out if t not in edges)
+        frontier = reached
+    restart_vector = {i: v / total for i, v in restart.items()}
+    rank_vector: dict[int, float] = dict(restart_vector)
+    for _ in range(iterations):
+        nxt: dict[int, float] = {}
+        dangling = 0.0
+        for source, mass in rank_vector.items():
+            links = edges.get(source) or {}
+            weight = sum(links.values())
+            if not weight:
+                dangling += mass
+                continue
+            for target, w in links.items():
+                nxt[target] = nxt.get(target, 0.0) + damping * mass * w / weight
+        leftover = (1.0 - damping) + damping * dangling
+        for i, v in restart_vector.items():
+            nxt[i] = nxt.get(i, 0.0) + leftover * v
+        rank_vector = nxt
+    return [rank_vector.get(i, 0.0) for i in range(n)]

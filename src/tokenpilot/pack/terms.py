@@ -1,0 +1,258 @@
+"""Code-aware terms: what BM25 and the name matching see in a task and in a file.
+
+An identifier gives itself (lowercased) and, when it is compound, its parts: `parse_expr` →
+`parse_expr`, `parse`, `expr`; `HTTPAdapter` → `httpadapter`, `http`, `adapter`. Dotted names and
+paths give their segments the same way (`sympy.core.expr` → `sympy`, `core`, `expr`). Very common
+English and keyword words are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import PurePosixPath
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "not",
+        "no",
+        "can",
+        "could",
+        "should",
+        "would",
+        "may",
+        "might",
+        "do",
+        "does",
+        "did",
+        "done",
+        "so",
+        "than",
+        "then",
+        "there",
+        "these",
+        "those",
+        "they",
+        "them",
+        "their",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "his",
+        "her",
+        "i",
+        "me",
+        "my",
+        "what",
+        "which",
+        "who",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "each",
+        "some",
+        "such",
+        "only",
+        "also",
+        "just",
+        "more",
+        "most",
+        "other",
+        "own",
+        "same",
+        "very",
+        "too",
+        "here",
+        "out",
+        "up",
+        "down",
+        "over",
+        "under",
+        "again",
+        "further",
+        "once",
+        "about",
+        "above",
+        "below",
+        "after",
+        "before",
+        "between",
+        "both",
+        "few",
+        "while",
+        "because",
+        "until",
+        "against",
+        "get",
+        "got",
+        "use",
+        "used",
+        "using",
+        "like",
+        "one",
+        "two",
+        "new",
+        "make",
+        "made",
+        "see",
+        "seems",
+        "seem",
+        "want",
+        "way",
+        "work",
+        "works",
+        "need",
+        "needs",
+        "self",
+        "cls",
+        "def",
+        "return",
+        "import",
+        "none",
+        "true",
+        "false",
+        "pass",
+        "else",
+        "elif",
+        "try",
+        "except",
+        "finally",
+        "raise",
+        "lambda",
+        "class",
+        "var",
+        "let",
+        "const",
+        "function",
+        "func",
+        "fn",
+        "pub",
+        "end",
+        "begin",
+    ]
+)
+_MIN_TERM = 2
+_WORD_TERMS: dict[str, tuple[str, ...]] = {}
+_WORD_TERMS_MAX = 500_000
+
+
+@lru_cache(maxsize=200_000)
+def identifier_terms(word: str) -> tuple[str, ...]:
+    """The terms of one identifier: itself lowercased, then its parts if it is compound."""
+    lowered = word.lower().strip("_")
+    if len(lowered) < _MIN_TERM:
+        return ()
+    out = [] if lowered in STOPWORDS else [lowered]
+    parts = [p.lower() for chunk in word.split("_") for p in _CAMEL.findall(chunk)]
+    if len(parts) > 1:
+        out.extend(p for p in parts if len(p) >= _MIN_TERM and p not in STOPWORDS and p != lowered)
+    return tuple(out)
+
+
+def text_terms(text: str) -> dict[str, int]:
+    """Term frequencies of a text (identifiers and their parts)."""
+    words = Counter(_WORD.findall(text))
+    counts: dict[str, int] = {}
+    known = _WORD_TERMS.get
+    # a plain dict in front of the lru cache: this loop runs for every distinct word of every file
+    for word, count in words.items():
+        terms = known(word)
+        if terms is None:
+            terms = identifier_terms(word)
+            if len(_WORD_TERMS) < _WORD_TERMS_MAX:
+                _WORD_TERMS[word] = terms
+        for term in terms:
+            counts[term] = counts.get(term, 0) + count
+    return counts
+
+
+def path_terms(path: str) -> tuple[str, ...]:
+    """Terms of a file's path: every directory and the stem, split like identifiers."""
+    pure = PurePosixPath(path)
+    out: list[str] = []
+    for part in [*pure.parts[:-1], pure.stem]:
+        for word in _WORD.findall(part):
+            out.extend(identifier_terms(word))
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    """What a task names: file paths, dotted names and code identifiers (original spelling)."""
+
+    paths: tuple[str, ...]
+    dotted: tuple[str, ...]
+    identifiers: tuple[str, ...]
+
+
+_PATH_MENTION = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.[A-Za-z]{1,5}|[\w-]+\.(?:py|pyx|js|ts|tsx|go|rs|java|c|h|cpp|rb))\b"
+)
+_DOTTED = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\b")
+_BACKTICKED = re.compile(r"`([^`\n]{2,80})`")
+_CALLED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
+_CODE_SHAPED = re.compile(
+    r"^(?:_*[a-z0-9]+(?:_[a-z0-9]+)+_*|_*[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|_+\w+|[a-z]+[A-Z]\w*)$"
+)
+_FILE_SUFFIX = re.compile(
+    r"\.(py|pyx|pyi|js|ts|tsx|go|rs|java|c|h|cpp|rb|rst|md|txt|cfg|toml|ini|yml|yaml|json)$"
+)
+
+
+def task_mentions(task: str) -> Mentions:
+    """File paths, dotted names and identifiers a task names.
+
+    >>> task_mentions("calling `parse_expr` in sympy/parsing/sympy_parser.py fails").paths
+    ('sympy/parsing/sympy_parser.py',)
+    """
+    paths = [m.group(1).lstrip("./") for m in _PATH_MENTION.finditer(task)]
+    dotted = [d for d in _DOTTED.findall(task) if not _FILE_SUFFIX.search(d) and not d[0].isdigit()]
+    identifiers: list[str] = []
+    for snippet in _BACKTICKED.findall(task):
+        identifiers.extend(w for w in _WORD.findall(snippet) if len(w) >= 3)
+    identifiers.extend(w for w in _CALLED.findall(task) if len(w) >= 3)
+    identifiers.extend(w for w in _WORD.findall(task) if len(w) >= 4 and _CODE_SHAPED.match(w))
+    for name in dotted:
+        identifiers.extend(part for part in name.split(".") if len(part) >= 3)
+    unique_ids = [w for w in dict.fromkeys(identifiers) if w.lower() not in STOPWORDS]
+    return Mentions(tuple(dict.fromkeys(paths)), tuple(dict.fromkeys(dotted)), tuple(unique_ids))

@@ -1,0 +1,79 @@
+"""Ranking: the files a task points at come first."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tokenpilot.pack.rank import file_features, rank
+from tokenpilot.pack.terms import identifier_terms, task_mentions
+
+
+def _rank(files: dict[str, str], task: str, **kwargs: object) -> list[str]:
+    paths = sorted(files)
+    scores = rank(paths, [file_features(files[p]) for p in paths], task, task_mentions(task), **kwargs)  # type: ignore[arg-type]
+    return [s.path for s in sorted(scores, key=lambda s: (-s.score, s.path))]
+
+
+FILES = {
+    "pkg/http/adapters.py": "class HTTPAdapter:\n    def send(self, request):\n        return self.retries\n",
+    "pkg/models.py": "class Request:\n    def prepare_body(self, data):\n        return data\n",
+    "pkg/utils.py": "def parse_header_links(value):\n    return value.split(',')\n",
+    "tests/test_adapters.py": "def test_send():\n    HTTPAdapter().send(None)\n    HTTPAdapter().send(1)\n",
+    "docs/adapters.rst": "HTTPAdapter send retries HTTPAdapter send retries\n",
+}
+
+
+def test_identifier_terms_split_snake_and_camel_case() -> None:
+    assert identifier_terms("parse_expr") == ("parse_expr", "parse", "expr")
+    assert identifier_terms("HTTPAdapter") == ("httpadapter", "http", "adapter")
+
+
+def test_task_mentions_find_paths_dotted_names_and_identifiers() -> None:
+    mentions = task_mentions("In `pkg/models.py`, Request.prepare_body fails; see parse_header_links()")
+    assert "pkg/models.py" in mentions.paths
+    assert "Request.prepare_body" in mentions.dotted
+    assert {"prepare_body", "parse_header_links"} <= set(mentions.identifiers)
+
+
+def test_file_named_by_path_in_task_ranks_first() -> None:
+    assert (
+        _rank(FILES, "something is off in pkg/utils.py with retries in HTTPAdapter send")[0] == "pkg/utils.py"
+    )
+
+
+def test_file_defining_a_mentioned_identifier_ranks_first() -> None:
+    assert _rank(FILES, "prepare_body() drops the data")[0] == "pkg/models.py"
+
+
+def test_tests_and_docs_count_less_than_source_unless_named() -> None:
+    order = _rank(FILES, "HTTPAdapter send ignores retries")
+    assert order[0] == "pkg/http/adapters.py"
+    assert order.index("tests/test_adapters.py") > 0 and order.index("docs/adapters.rst") > 0
+    named = _rank(FILES, "tests/test_adapters.py fails on HTTPAdapter send")
+    assert named[0] == "tests/test_adapters.py"
+
+
+def test_focus_glob_lifts_a_file_and_include_glob_puts_it_first() -> None:
+    task = "HTTPAdapter send ignores retries"
+    assert _rank(FILES, task, include=["pkg/utils.py"])[0] == "pkg/utils.py"
+    plain = _rank(FILES, task)
+    focused = _rank(FILES, task, focus=["pkg/models.py"])
+    assert focused.index("pkg/models.py") <= plain.index("pkg/models.py")
+
+
+@given(st.text(max_size=200))
+def test_rank_scores_every_file_with_a_finite_non_negative_score(task: str) -> None:
+    paths = sorted(FILES)
+    scores = rank(paths, [file_features(FILES[p]) for p in paths], task, task_mentions(task))
+    assert [s.path for s in scores] == paths
+    assert all(0.0 <= s.score < float("inf") for s in scores)
+
+
+def test_files_that_are_not_source_code_count_less_than_code() -> None:
+    files = {
+        "pkg/http/adapters.py": FILES["pkg/http/adapters.py"],
+        "locale/fr/messages.po": 'msgid "HTTPAdapter send retries"\nmsgstr "HTTPAdapter envoi"\n' * 20,
+        "CHANGES": "HTTPAdapter send retries fixed\n" * 20,
+    }
+    assert _rank(files, "HTTPAdapter send ignores retries")[0] == "pkg/http/adapters.py"
