@@ -14,8 +14,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q -e '.[test,hf,pack,postgres,plot]'
 	touch $@
 
+DEMO_TASK := How does tokenpilot resolve a model's context window and prices from env, config and bundled data?
+
+# The main job: pack this repository for a task into 12k tokens (exact, gpt-4o), then show the top of it.
 demo: $(VENV)/.installed
-	$(BIN)/tokenpilot count src
+	$(BIN)/tokenpilot pack . --task "$(DEMO_TASK)" --budget 12k -o $(VENV)/demo-pack.xml --manifest $(VENV)/demo-manifest.json
+	@head -n 12 $(VENV)/demo-pack.xml
+	@echo "…  (full text: $(VENV)/demo-pack.xml, manifest: $(VENV)/demo-manifest.json)"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
