@@ -78,6 +78,14 @@ class Config:
                 return f.default_context_window, str(f.path)
         return None
 
+    def source_of(self, table: str, key: str) -> str:
+        """The file that supplied `[table] key` (the user file first, as in `section`), for errors."""
+        for f in self.files:
+            section = f.sections.get(table)
+            if isinstance(section, dict) and key in section:
+                return str(f.path)
+        return f"[{table}]"
+
     def section(self, name: str) -> dict[str, Any]:
         """A feature's table, user values over project values (shallow merge)."""
         merged: dict[str, Any] = {}

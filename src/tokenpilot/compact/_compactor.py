@@ -93,13 +93,11 @@ class Compactor:
         info = get_model(model)
         self.tokenizer = tokenizer_for(info.name)
         self.preset = resolve_policy(policy)
-        config = load_config().section("compact")
-        from_config = {
-            k: v
-            for k, v in config.items()
-            if k not in ("summarizer", "llm_url", "llm_model", "llm_api_key_env")
-        }
-        settings: Settings = self.preset.settings.updated(from_config, source="[compact] config")
+        config = load_config()
+        settings: Settings = self.preset.settings
+        for key, value in config.section("compact").items():
+            if key not in ("summarizer", "llm_url", "llm_model", "llm_api_key_env"):
+                settings = settings.updated({key: value}, source=config.source_of("compact", key))
         self.settings = settings.updated(thresholds)
         if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0):
             raise InputError(f"budget must be a positive number of tokens, got {budget!r}")

@@ -25,6 +25,7 @@ from tokenpilot.ledger._exchange import ImportResult
 from tokenpilot.ledger._records import STATUSES, LedgerRecord
 
 if TYPE_CHECKING:
+    from tokenpilot._config import Config
     from tokenpilot.budget._store import Store
     from tokenpilot.ledger._report import Report
     from tokenpilot.ledger._writes import CallInfo
@@ -571,10 +572,14 @@ class Ledger:
             )
 
 
-def _config_number(table: dict[str, Any], key: str, default: float) -> float:
-    value = table.get(key, default)
+def _config_number(config: Config, key: str, default: float) -> float:
+    value = config.section("ledger").get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"must be a positive number of seconds, got {value!r}", source="[ledger]", key=key)
+        raise ConfigError(
+            f"must be a positive number of seconds, got {value!r}",
+            source=config.source_of("ledger", key),
+            key=f"ledger.{key}",
+        )
     return float(value)
 
 
@@ -598,26 +603,33 @@ def open_ledger(
     from tokenpilot._config import load_config
     from tokenpilot.budget._store import DEFAULT_BUSY_TIMEOUT, Store, default_db_path, env_url
 
-    table = load_config().section("ledger")
+    config = load_config()
+    table = config.section("ledger")
     known = {"url", "reservation_ttl", "busy_timeout", "timezone"}
     for key in table:
         if key not in known:
-            raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", source="[ledger]", key=key)
+            raise ConfigError(
+                f"unknown key (known: {', '.join(sorted(known))})",
+                source=config.source_of("ledger", key),
+                key=f"ledger.{key}",
+            )
     configured_url = table.get("url")
     if configured_url is not None and not isinstance(configured_url, str):
-        raise ConfigError("must be a string", source="[ledger]", key="url")
+        raise ConfigError("must be a string", source=config.source_of("ledger", "url"), key="ledger.url")
     tz = timezone or table.get("timezone") or "UTC"
     if not isinstance(tz, str):
-        raise ConfigError("must be a time zone name", source="[ledger]", key="timezone")
+        raise ConfigError(
+            "must be a time zone name", source=config.source_of("ledger", "timezone"), key="ledger.timezone"
+        )
     zone(tz)
     store = Store(
         url or env_url() or configured_url,
         default_path=default_db_path(),
-        busy_timeout=busy_timeout or _config_number(table, "busy_timeout", DEFAULT_BUSY_TIMEOUT),
+        busy_timeout=busy_timeout or _config_number(config, "busy_timeout", DEFAULT_BUSY_TIMEOUT),
     )
     return Ledger(
         store,
-        ttl=ttl or _config_number(table, "reservation_ttl", DEFAULT_TTL),
+        ttl=ttl or _config_number(config, "reservation_ttl", DEFAULT_TTL),
         timezone=tz,
         clock=clock or time.time,
     )

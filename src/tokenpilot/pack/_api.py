@@ -133,24 +133,34 @@ class _Settings:
 
 
 def _settings(cache: bool | str | Path | None, secrets: str | None, max_file_bytes: int | None) -> _Settings:
-    table = load_config().section("pack")
-    source = "[pack]"
+    config = load_config()
+    table = config.section("pack")
+
+    def source(key: str) -> str:
+        return config.source_of("pack", key)
+
     known = {"max_file_bytes", "secrets", "cache", "cache_path"}
     for key in table:
         if key not in known:
-            raise ConfigError(f"unknown setting (known: {', '.join(sorted(known))})", source=source, key=key)
+            raise ConfigError(
+                f"unknown setting (known: {', '.join(sorted(known))})", source=source(key), key=f"pack.{key}"
+            )
     size = max_file_bytes if max_file_bytes is not None else table.get("max_file_bytes", DEFAULT_MAX_BYTES)
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise ConfigError("must be a positive integer", source=source, key="max_file_bytes")
+        raise ConfigError(
+            "must be a positive integer", source=source("max_file_bytes"), key="pack.max_file_bytes"
+        )
     mode = secrets if secrets is not None else table.get("secrets", "redact")
     if mode not in SECRET_MODES:
-        raise ConfigError(f"must be one of {', '.join(SECRET_MODES)}", source=source, key="secrets")
+        raise ConfigError(
+            f"must be one of {', '.join(SECRET_MODES)}", source=source("secrets"), key="pack.secrets"
+        )
     enabled = table.get("cache", True)
     if not isinstance(enabled, bool):
-        raise ConfigError("must be true or false", source=source, key="cache")
+        raise ConfigError("must be true or false", source=source("cache"), key="pack.cache")
     configured_path = table.get("cache_path")
     if configured_path is not None and not isinstance(configured_path, str):
-        raise ConfigError("must be a path", source=source, key="cache_path")
+        raise ConfigError("must be a path", source=source("cache_path"), key="pack.cache_path")
     path: Path | None
     if cache is False or (cache is None and not enabled):
         path = None

@@ -106,15 +106,6 @@ class RoutingSettings:
     configured: bool = False
 
 
-def _source(config: Config, table: str, key: str) -> str:
-    """The file that gave `[table] key` (user file first, as in `Config.section`)."""
-    for config_file in config.files:
-        section = config_file.sections.get(table)
-        if isinstance(section, dict) and key in section:
-            return str(config_file.path)
-    return f"[{table}]"
-
-
 def _number(
     value: Any, kind: type, source: str, key: str, *, minimum: float = 0, strict: bool = False
 ) -> Any:
@@ -225,7 +216,7 @@ def plan_settings(config: Config | None = None) -> PlanSettings:
     }  # fmt: skip
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        source = _source(config, "plan", key)
+        source = config.source_of("plan", key)
         if key not in known:
             raise ConfigError(
                 f"unknown key (known: {', '.join(sorted(known))})", source=source, key=f"plan.{key}"
@@ -272,7 +263,7 @@ def routing_settings(config: Config | None = None) -> RoutingSettings:
     known = {"tiers", "rules", "chains", "budget_warning", "max_wait_seconds"}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        source = _source(config, "routing", key)
+        source = config.source_of("routing", key)
         dotted = f"routing.{key}"
         if key not in known:
             raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", source=source, key=dotted)
@@ -321,7 +312,7 @@ def routing_settings(config: Config | None = None) -> RoutingSettings:
     for task_type, by_complexity in settings.rules.items():
         for complexity, tier in by_complexity.items():
             if tier not in settings.tiers:
-                source = _source(config, "routing", "rules" if "rules" in raw else "tiers")
+                source = config.source_of("routing", "rules" if "rules" in raw else "tiers")
                 raise ConfigError(
                     f"tier {tier!r} is not in [routing.tiers] (known: {', '.join(sorted(settings.tiers))})",
                     source=source,
