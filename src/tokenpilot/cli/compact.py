@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from tokenpilot._exceptions import InputError
+from tokenpilot.cli._input import read_source
 from tokenpilot.cli._output import print_json, stderr
 from tokenpilot.compact import compact as compact_conversation
 
 
 def _read(source: str) -> Any:
-    if source == "-":
-        text = sys.stdin.read()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"no such file: {source}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {source}: {exc}") from exc
+    text = read_source(source)
     try:
         return json.loads(text)
     except ValueError as exc:

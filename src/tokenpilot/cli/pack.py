@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from tokenpilot._exceptions import InputError
+from tokenpilot.cli._input import read_source
 from tokenpilot.cli._output import print_json, stderr
 from tokenpilot.pack import pack as pack_repository
 from tokenpilot.pack import parse_budget
@@ -42,10 +43,7 @@ def pack(
     if (task is None) == (task_file is None):
         raise InputError("give exactly one of --task TEXT or --task-file FILE")
     if task_file is not None:
-        try:
-            task = sys.stdin.read() if str(task_file) == "-" else task_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the task file {task_file}: {exc}") from None
+        task = read_source(task_file, "task file")
     assert task is not None
     limit = parse_budget(budget)
     progress = _ProgressBar() if sys.stderr.isatty() else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tokenpilot._exceptions import InputError
+from tokenpilot.cli._input import read_source
 from tokenpilot.cli._output import print_json, stderr, stdout
 from tokenpilot.ledger import open_ledger
 from tokenpilot.plan import compare_costs, load_workload, plan_call, routing_settings
@@ -22,16 +22,7 @@ cost_app = typer.Typer(help="Price token usage across models and routing policie
 
 
 def _read_request(source: str) -> Any:
-    if source == "-":
-        text = sys.stdin.read()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"no such request file: {source}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {source}: {exc}") from None
+    text = read_source(source, "request file")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
