@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -221,6 +219,9 @@ def _call(
     key = os.environ.get(api_key_env) if api_key_env else None
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    import urllib.error  # here, not at import: urllib pulls in http, ssl and email
+    import urllib.request
+
     request = urllib.request.Request(endpoint, data=json.dumps(body).encode(), headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

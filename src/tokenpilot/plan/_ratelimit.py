@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,8 @@ def parse_retry_after(text: str, now: datetime) -> float | None:
         return max(0.0, float(text))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # here, not at import: email is heavy
+
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
