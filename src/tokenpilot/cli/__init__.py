@@ -20,16 +20,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("count")(count.count)
+# In the order of the README: fit, plan, account, then the foundation.
+app.command("pack")(pack_command.pack)
 app.command("compact")(compact.compact)
-app.add_typer(models.app, name="models")
+app.command("trim")(trim.trim)
 app.command("plan")(plan.plan)
 app.add_typer(plan.cost_app, name="cost")
-app.command("trim")(trim.trim)
 app.add_typer(budget.app, name="budget")
 app.add_typer(ledger.app, name="ledger")
 app.command("report")(report.report)
-app.command("pack")(pack_command.pack)
+app.command("count")(count.count)
+app.add_typer(models.app, name="models")
 
 
 def _version(value: bool) -> None:
@@ -41,7 +42,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False, "--version", callback=_version, is_eager=True, is_flag=True, help="Print the version and exit."
     ),
 ) -> None:
     """Keep LLM agents inside their token budgets, and account for every token."""
