@@ -130,3 +130,10 @@ def test_models_list_filters_by_provider() -> None:
 
 def test_version() -> None:
     assert run("--version").stdout.strip() == f"tokenpilot {__version__}"
+
+
+def test_usage_errors_exit_2_without_traceback() -> None:
+    for args in (["models", "show"], ["count", "--model"], ["no-such-command"]):
+        result = run(*args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr, args

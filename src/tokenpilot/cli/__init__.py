@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from tokenpilot import __version__
@@ -49,16 +48,12 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry: library errors become one line on stderr and an exit code."""
+    """Console-script entry: library errors become one line on stderr and an exit code.
+
+    Typer runs in standalone mode, so usage errors print the usage and exit 2 by themselves.
+    """
     try:
-        code = app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        fail("aborted", 1)
+        app()
     except TokenpilotError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -66,4 +61,3 @@ def main() -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
