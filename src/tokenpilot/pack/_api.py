@@ -21,6 +21,7 @@ from tokenpilot.models import get_model
 from tokenpilot.pack import render as rendering
 from tokenpilot.pack.cache import PackCache, default_cache_path
 from tokenpilot.pack.discover import DEFAULT_MAX_BYTES, Exclusion, SourceFile, discover
+from tokenpilot.pack.lexical import lexical_index
 from tokenpilot.pack.outline import fit_outline
 from tokenpilot.pack.outline import outline as make_outline
 from tokenpilot.pack.rank import FileFeatures, file_features, rank
@@ -245,7 +246,10 @@ def pack(
         features = _features(files, store)
         lap("features")
         mentions = task_mentions(task)
-        scores = rank([f.path for f in files], features, task, mentions, focus=focus, include=include)
+        paths = [f.path for f in files]
+        index = lexical_index(paths, [f.digest for f in files], features, _index_dir(store))
+        lap("index")
+        scores = rank(paths, features, task, mentions, focus=focus, include=include, bm25_index=index)
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
         packer = _Packer(
@@ -283,6 +287,13 @@ def pack(
             cache="on" if store.path is not None else "off",
         ),
     )
+
+
+def _index_dir(store: PackCache) -> Path | None:
+    """Where BM25 indexes are kept: beside the cache database (none when the cache is off)."""
+    if store.path is None or not store.enabled:
+        return None
+    return store.path.with_name(store.path.name + ".bm25")
 
 
 def _features(files: Sequence[SourceFile], store: PackCache) -> list[FileFeatures]:

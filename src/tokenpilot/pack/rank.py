@@ -14,8 +14,9 @@
             × FOCUS_FACTOR if a --focus glob matches
           + INCLUDE_BONUS if an --include glob matches (must-include files come first)
 
-BM25 is Okapi BM25 (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5)/(df + 0.5))) with each query term
-weighted 1 + ln(its count in the task). Definitions come from a fast per-language regular expression
+BM25 is Lucene's BM25 from the bm25s library (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5)/(df + 0.5)),
+path terms counted PATH_TERM_WEIGHT times; see `lexical`), each query term weighted 1 + ln(its count in
+the task). Definitions come from a fast per-language regular expression
 over every file (tree-sitter parsing all of a large repository would take seconds, see docs/pack.md).
 The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
 """
@@ -24,17 +25,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot.pack.terms import Mentions, path_terms, text_terms
+from tokenpilot.pack.lexical import LexicalIndex
+from tokenpilot.pack.terms import Mentions, text_terms
 
-K1 = 1.2
-PATH_TERM_WEIGHT = 5
 NAMED_TERM_BOOST = 2.0
-B = 0.75
 W_BM25 = 1.5
 W_PATH = 0.5
 W_MODULE = 1.0
@@ -165,34 +163,17 @@ def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
 
 
 def bm25_scores(
-    query: Mapping[str, float], features: Sequence[FileFeatures], paths: Sequence[str] | None = None
+    query: Mapping[str, float],
+    features: Sequence[FileFeatures],
+    paths: Sequence[str],
+    index: LexicalIndex | None = None,
 ) -> list[float]:
-    """Okapi BM25 of the query against every file; a file's path terms count PATH_TERM_WEIGHT times."""
-    n = len(features)
-    if n == 0 or not query:
-        return [0.0] * n
-    extra = [
-        {t: PATH_TERM_WEIGHT for t in path_terms(p) if t in query} if paths is not None else {}
-        for p in (paths or [""] * n)
-    ]
-    lengths = [f.length + PATH_TERM_WEIGHT * len(e) for f, e in zip(features, extra, strict=True)]
-    average = sum(lengths) / n or 1.0
-    df: Counter[str] = Counter()
-    for f, e in zip(features, extra, strict=True):
-        for term in query:
-            if term in f.terms or term in e:
-                df[term] += 1
-    idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) * w for t, w in query.items() if df[t]}
-    scores = []
-    for f, e, length in zip(features, extra, lengths, strict=True):
-        norm = K1 * (1.0 - B + B * length / average)
-        total = 0.0
-        for term, weight in idf.items():
-            tf = f.terms.get(term, 0) + e.get(term, 0)
-            if tf:
-                total += weight * tf * (K1 + 1.0) / (tf + norm)
-        scores.append(total)
-    return scores
+    """BM25 (bm25s, see `lexical`) of the weighted query against every file."""
+    if not features or not query:
+        return [0.0] * len(features)
+    if index is None:
+        index = LexicalIndex.build(paths, features)
+    return index.scores(query)
 
 
 def module_names(path: str) -> tuple[str, ...]:
@@ -244,11 +225,12 @@ def rank(
     *,
     focus: Sequence[str] = (),
     include: Sequence[str] = (),
+    bm25_index: LexicalIndex | None = None,
 ) -> list[FileScore]:
-    """Score every file for the task (same order as `paths`)."""
+    """Score every file for the task (same order as `paths`); `bm25_index`: a prebuilt index of them."""
     from tokenpilot.pack.discover import matching_glob
 
-    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths)
+    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths, bm25_index)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
     module_hits = _named_modules(paths, mentions)
