@@ -27,7 +27,7 @@ from tokenpilot.pack.outline import outline as make_outline
 from tokenpilot.pack.rank import FileFeatures, file_features, rank
 from tokenpilot.pack.secrets import Finding, find_secrets, redact
 from tokenpilot.pack.select import Choice, Option, select
-from tokenpilot.pack.terms import task_mentions
+from tokenpilot.pack.terms import task_mentions, text_terms
 from tokenpilot.tokens import Tokenizer, tokenizer_for
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ _BATCH_MIN_CHARS = 400_000
 # names and the top-level ones (see outline.fit_outline)
 OUTLINE_BUDGET_SHARE = 0.015
 _OUTLINE_MIN_TOKENS = 120
-_FEATURES_KIND = "features:1"
+_FEATURES_KIND = "features:2"  # length and definitions
+_TERMS_KIND = "terms:1"
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"
 _COUNT_KIND = "count:1"
@@ -243,13 +244,22 @@ def pack(
         )
         lap("discover")
         files = list(found.files)
-        features = _features(files, store)
+        table = _Features(files, store)
         lap("features")
         mentions = task_mentions(task)
         paths = [f.path for f in files]
-        index = lexical_index(paths, [f.digest for f in files], features, _index_dir(store))
+        index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
         lap("index")
-        scores = rank(paths, features, task, mentions, focus=focus, include=include, bm25_index=index)
+        scores = rank(
+            paths,
+            table.features,
+            task,
+            mentions,
+            focus=focus,
+            include=include,
+            bm25_index=index,
+            terms_of=table.terms_of,
+        )
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
         packer = _Packer(
@@ -296,27 +306,62 @@ def _index_dir(store: PackCache) -> Path | None:
     return store.path.with_name(store.path.name + ".bm25")
 
 
-def _features(files: Sequence[SourceFile], store: PackCache) -> list[FileFeatures]:
-    cached = store.get_many(_FEATURES_KIND, [f.digest for f in files])
-    out: list[FileFeatures] = []
-    fresh: dict[str, str] = {}
-    for f in files:
-        raw = cached.get(f.digest)
-        if raw is not None:
-            try:
-                data = json.loads(raw)
-                out.append(FileFeatures(data["t"], data["n"], tuple(data["d"])))
-                continue
-            except (ValueError, KeyError, TypeError):
-                log.warning("ignoring a damaged cache entry", extra={"path": f.path})
-        computed = file_features(f.text)
-        out.append(computed)
-        fresh[f.digest] = json.dumps(
-            {"t": computed.terms, "n": computed.length, "d": list(computed.definitions)},
-            separators=(",", ":"),
-        )
-    store.put_many(_FEATURES_KIND, fresh)
-    return out
+class _Features:
+    """Per-file ranking features from the cache; the (large) term tables only when needed.
+
+    Lengths and definitions of every file are always loaded. The term tables feed the BM25 index,
+    so when the index of this exact tree is already on disk (a warm run) only the few files the
+    graph stage reads need theirs: decoding every table is most of a warm run's ranking time.
+    """
+
+    def __init__(self, files: Sequence[SourceFile], store: PackCache) -> None:
+        self.files = files
+        self.store = store
+        self._terms: dict[int, Mapping[str, int]] = {}
+        cached = store.get_many(_FEATURES_KIND, [f.digest for f in files])
+        fresh_meta: dict[str, str] = {}
+        fresh_terms: dict[str, str] = {}
+        self.features: list[FileFeatures] = []
+        for n, f in enumerate(files):
+            raw = cached.get(f.digest)
+            if raw is not None:
+                try:
+                    data = json.loads(raw)
+                    self.features.append(FileFeatures({}, int(data["n"]), tuple(data["d"])))
+                    continue
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+            computed = file_features(f.text)
+            self._terms[n] = computed.terms
+            self.features.append(computed)
+            fresh_meta[f.digest] = json.dumps(
+                {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
+            )
+            fresh_terms[f.digest] = json.dumps(computed.terms, separators=(",", ":"))
+        store.put_many(_TERMS_KIND, fresh_terms)
+        store.put_many(_FEATURES_KIND, fresh_meta)
+
+    def terms_of(self, indices: Sequence[int]) -> list[Mapping[str, int]]:
+        """The term tables of these files (cache, else computed from the text)."""
+        missing = [i for i in indices if i not in self._terms]
+        cached = self.store.get_many(_TERMS_KIND, [self.files[i].digest for i in missing])
+        for i in missing:
+            raw = cached.get(self.files[i].digest)
+            terms: Mapping[str, int] | None = None
+            if raw is not None:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, dict):
+                        terms = loaded
+                except ValueError:
+                    log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
+            self._terms[i] = terms if terms is not None else text_terms(self.files[i].text)
+        return [self._terms[i] for i in indices]
+
+    def complete(self) -> list[FileFeatures]:
+        """Features with every file's term table (for building the BM25 index)."""
+        tables = self.terms_of(range(len(self.files)))
+        return [FileFeatures(t, f.length, f.definitions) for f, t in zip(self.features, tables, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

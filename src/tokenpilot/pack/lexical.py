@@ -24,7 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,12 +135,23 @@ class LexicalIndex:
 def lexical_index(
     paths: Sequence[str],
     digests: Sequence[str],
-    features: Sequence[FileFeatures],
+    features: Sequence[FileFeatures] | Callable[[], Sequence[FileFeatures]],
     cache_dir: Path | None,
 ) -> LexicalIndex:
-    """The index of these files: loaded from `cache_dir` when built before, else built (and saved)."""
+    """The index of these files: loaded from `cache_dir` when built before, else built (and saved).
+
+    `features` may be a function giving them, called only when the index has to be built.
+    """
+    if callable(features):
+        make = features
+    else:
+        given = features
+
+        def make() -> Sequence[FileFeatures]:
+            return given
+
     if cache_dir is None:
-        return LexicalIndex.build(paths, features)
+        return LexicalIndex.build(paths, make())
     directory = cache_dir / fingerprint(paths, digests)
     if directory.is_dir():
         try:
@@ -151,7 +162,7 @@ def lexical_index(
                 return index
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring a damaged BM25 index: %s", exc, extra={"index": str(directory)})
-    index = LexicalIndex.build(paths, features)
+    index = LexicalIndex.build(paths, make())
     try:
         if directory.exists():
             shutil.rmtree(directory, ignore_errors=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -110,6 +110,9 @@ _TEST_PATH = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
 )
 _DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
+
+
+TermsLoader = Callable[[Sequence[int]], Sequence[Mapping[str, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +229,13 @@ def rank(
     focus: Sequence[str] = (),
     include: Sequence[str] = (),
     bm25_index: LexicalIndex | None = None,
+    terms_of: TermsLoader | None = None,
 ) -> list[FileScore]:
-    """Score every file for the task (same order as `paths`); `bm25_index`: a prebuilt index of them."""
+    """Score every file for the task (same order as `paths`).
+
+    `bm25_index`: a prebuilt BM25 index of these files; with it, `features[i].terms` may be left
+    empty and `terms_of` gives the terms of the few files the graph stage reads.
+    """
     from tokenpilot.pack.discover import matching_glob
 
     bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths, bm25_index)
@@ -256,7 +264,7 @@ def rank(
             + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
         )
         base.append(value)
-    graph = personalised_pagerank(features, base)
+    graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []
     for index, path in enumerate(paths):
@@ -276,7 +284,12 @@ def rank(
 
 
 def personalised_pagerank(
-    features: Sequence[FileFeatures], seeds: Sequence[float], *, damping: float = 0.85, iterations: int = 30
+    features: Sequence[FileFeatures],
+    seeds: Sequence[float],
+    *,
+    damping: float = 0.85,
+    iterations: int = 30,
+    terms_of: TermsLoader | None = None,
 ) -> list[float]:
     """PageRank over "file uses a name another file defines", restarting at the best-seeded files.
 
@@ -303,11 +316,11 @@ def personalised_pagerank(
     frontier = list(restart)
     for _ in range(GRAPH_HOPS):
         reached: list[int] = []
-        for index in frontier:
-            if index in edges:
-                continue
+        frontier = [i for i in dict.fromkeys(frontier) if i not in edges]
+        frontier_terms = terms_of(frontier) if terms_of else [features[i].terms for i in frontier]
+        for index, terms in zip(frontier, frontier_terms, strict=True):
             out: dict[int, float] = {}
-            for term, uses in features[index].terms.items():
+            for term, uses in terms.items():
                 targets = definers.get(term)
                 if targets:
                     for target in targets:
