@@ -37,6 +37,7 @@ TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
 RELEVANCE_SHARPNESS = 3.0
+RANK_DECAY = 0.0
 SECRET_MODES = ("redact", "drop")
 # files looked at closely (secrets, outline, exact counts) go down the ranking until their outlines
 # would fill this many budgets; the rest can only be shown as a path
@@ -457,7 +458,8 @@ class _Packer:
         for rank_position, i in enumerate(order):
             if paths[i] in dropped or (scores[i] <= 0 and i not in deep_set):
                 continue
-            value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS + 1e-9 * (len(order) - rank_position)
+            value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS / (1.0 + rank_position) ** RANK_DECAY
+            value += 1e-9 * (len(order) - rank_position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in deep_set:
                 for tier in ("outline", "full"):

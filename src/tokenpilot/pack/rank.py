@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from tokenpilot.pack.lexical import LexicalIndex
-from tokenpilot.pack.terms import Mentions, text_terms
+from tokenpilot.pack.terms import Mentions, text_terms, without_urls
 
 NAMED_TERM_BOOST = 2.0
 W_BM25 = 1.5
@@ -157,11 +157,14 @@ def is_code_path(path: str) -> bool:
 
 
 def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
-    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names."""
+    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names.
+
+    Links are left out: their hosts and routes (`github`, `blob`, `html`) match the wrong files.
+    """
     named = {name.lower() for name in mentioned}
     return {
         term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
-        for term, count in text_terms(task).items()
+        for term, count in text_terms(without_urls(task)).items()
     }
 
 
@@ -180,11 +183,16 @@ def bm25_scores(
 
 
 def module_names(path: str) -> tuple[str, ...]:
-    """Dotted module names a file could be imported as (with and without a src/lib prefix)."""
-    pure = PurePosixPath(path)
-    if pure.suffix not in (".py", ".pyi", ".pyx"):
+    """Dotted module names a file could be imported as (with and without a src/lib prefix).
+
+    >>> module_names("src/pkg/mod/__init__.py")
+    ('src.pkg.mod', 'pkg.mod')
+    """
+    stem, dot, suffix = path.rpartition(".")
+    # plain string work: this runs for every file of the tree on every pack
+    if not dot or suffix not in ("py", "pyi", "pyx") or "/" in suffix:
         return ()
-    parts = list(pure.with_suffix("").parts)
+    parts = [p for p in stem.split("/") if p]
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     names = [".".join(parts)] if parts else []
@@ -194,12 +202,29 @@ def module_names(path: str) -> tuple[str, ...]:
 
 
 def _named_paths(paths: Sequence[str], mentions: Mentions) -> set[int]:
+    """Files the task names: a repository path ending a mentioned path, or ending with one.
+
+    A mention longer than any repository path (an absolute path in a traceback, a link to the
+    file on a forge) names the longest repository path it ends with; a shorter mention (`mod.py`,
+    `pkg/mod.py`) names every file whose path ends with it.
+    """
+    by_path = {path: index for index, path in enumerate(paths)}
     hits: set[int] = set()
     for mention in mentions.paths:
+        found = by_path.get(mention)
+        if found is not None:
+            hits.add(found)
+            continue
+        parts = mention.split("/")
+        longer = next(
+            (by_path["/".join(parts[k:])] for k in range(1, len(parts)) if "/".join(parts[k:]) in by_path),
+            None,
+        )
+        if longer is not None and "/" in paths[longer]:
+            hits.add(longer)
+            continue
         suffix = "/" + mention
-        for index, path in enumerate(paths):
-            if path == mention or path.endswith(suffix):
-                hits.add(index)
+        hits.update(index for index, path in enumerate(paths) if path.endswith(suffix))
     return hits
 
 
