@@ -331,23 +331,27 @@ def personalised_pagerank(
     total = sum(restart.values())
     if not total:
         return [0.0] * n
-    definers: dict[str, list[int]] = {}
-    for index, f in enumerate(features):
-        for name in f.definitions:
-            if len(name) >= 4:
-                definers.setdefault(name.lower(), []).append(index)
-    definers = {k: v for k, v in definers.items() if len(v) <= _GRAPH_MAX_DEFINERS}
     edges: dict[int, dict[int, float]] = {}
     frontier = list(restart)
     for _ in range(GRAPH_HOPS):
-        reached: list[int] = []
         frontier = [i for i in dict.fromkeys(frontier) if i not in edges]
         frontier_terms = terms_of(frontier) if terms_of else [features[i].terms for i in frontier]
+        # only names the frontier uses can make an edge: find their definers, not every file's
+        used = set().union(*(t.keys() for t in frontier_terms))
+        definers: dict[str, list[int]] = {}
+        for target, f in enumerate(features):
+            for name in f.definitions:
+                if len(name) >= 4:
+                    lowered = name.lower()
+                    if lowered in used:
+                        definers.setdefault(lowered, []).append(target)
+        reached: list[int] = []
         for index, terms in zip(frontier, frontier_terms, strict=True):
             out: dict[int, float] = {}
             for term, uses in terms.items():
                 targets = definers.get(term)
-                if targets:
+                # a name defined in many files says little about who uses whom
+                if targets and len(targets) <= _GRAPH_MAX_DEFINERS:
                     for target in targets:
                         if target != index:
                             out[target] = out.get(target, 0.0) + math.sqrt(uses)
