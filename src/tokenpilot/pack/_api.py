@@ -57,6 +57,7 @@ _TERMS_KIND = "terms:1"
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"
 _COUNT_KIND = "count:1"
+_OUTLINE_COUNTS_KIND = "outline-counts:1"
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -570,6 +571,11 @@ class _Packer:
         secrets_cached = self.store.get_many(_SECRETS_KIND, digests)
         outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
         outlines_cached = self.store.get_many(_OUTLINE_KIND, outline_keys)
+        # token counts of each outline's lines: fitting an outline to its cap counts them all
+        counts_cached = self.store.get_many(
+            _OUTLINE_COUNTS_KIND, [f"{self.tokenizer.name}:{key}" for key in outline_keys]
+        )
+        new_counts: dict[str, str] = {}
         new_secrets: dict[str, str] = {}
         new_outlines: dict[str, str] = {}
         out: dict[str, _Prepared] = {}
@@ -595,11 +601,44 @@ class _Packer:
                 outline_text = make_outline(f.path, full)
                 new_outlines[okey] = outline_text
             cap = max(_OUTLINE_MIN_TOKENS, int(self.budget * OUTLINE_BUDGET_SHARE))
-            fitted = fit_outline(outline_text, cap, self._count_many, self.names)
+            ckey = f"{self.tokenizer.name}:{okey}"
+            memo = _CountMemo(self._count_many, _json_counts(counts_cached.get(ckey)))
+            fitted = fit_outline(outline_text, cap, memo, self.names)
+            if memo.fresh:
+                new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
             out[f.digest] = _Prepared(findings, full, fitted)
         self.store.put_many(_SECRETS_KIND, new_secrets)
         self.store.put_many(_OUTLINE_KIND, new_outlines)
+        self.store.put_many(_OUTLINE_COUNTS_KIND, new_counts)
         return out
+
+
+class _CountMemo:
+    """A token counter that remembers (and starts from) the counts of texts it has seen."""
+
+    def __init__(self, count_many: Callable[[Sequence[str]], list[int]], known: dict[str, int]) -> None:
+        self.count_many = count_many
+        self.known = known
+        self.fresh = False
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.known))
+        if missing:
+            self.known.update(zip(missing, self.count_many(missing), strict=True))
+            self.fresh = True
+        return [self.known[t] for t in texts]
+
+
+def _json_counts(raw: str | None) -> dict[str, int]:
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, int)}
 
 
 def _suffix(path: str) -> str:
