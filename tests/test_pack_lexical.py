@@ -81,3 +81,28 @@ def test_only_the_most_recent_indexes_are_kept(tmp_path: Path) -> None:
     for n in range(lexical.KEEP_INDEXES + 3):
         lexical_index(["a.py"], [str(n)], [file_features("alpha")], tmp_path)
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == lexical.KEEP_INDEXES
+
+
+def test_best_part_score_favours_one_part_matching_the_whole_query() -> None:
+    focused = [{"parse": 2, "header": 2}, {"unrelated": 40}]
+    spread = [{"parse": 1, "filler": 20}, {"header": 1, "filler": 20}]
+    a, b, c = lexical.best_part_scores([focused, spread, [{"nothing": 1}]], {"parse": 1.0, "header": 1.0})
+    assert a > b > 0
+    assert c == 0
+
+
+def test_rerank_lifts_the_file_with_the_best_matching_definition_among_the_top() -> None:
+    from tokenpilot.pack.rank import W_PARTS, FileScore, file_parts, rerank_by_parts
+    from tokenpilot.pack.terms import task_mentions
+
+    texts = {
+        "a.py": "def parse_header(value):\n    return parse(header(value))\n",
+        "b.py": "def render():\n    pass\n",
+    }
+    scores = [FileScore("a.py", 1.0, 0.0, False), FileScore("b.py", 1.2, 0.0, False)]
+    task = "parse_header fails on an empty header"
+    out = rerank_by_parts(
+        scores, task, task_mentions(task), lambda ix: [file_parts(texts[scores[i].path]) for i in ix]
+    )
+    assert out[0].score == pytest.approx(1.0 + W_PARTS)
+    assert out[1].score == pytest.approx(1.2)

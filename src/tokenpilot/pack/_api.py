@@ -24,7 +24,7 @@ from tokenpilot.pack.discover import DEFAULT_MAX_BYTES, Exclusion, SourceFile, d
 from tokenpilot.pack.lexical import lexical_index
 from tokenpilot.pack.outline import fit_outline
 from tokenpilot.pack.outline import outline as make_outline
-from tokenpilot.pack.rank import FileFeatures, file_features, rank
+from tokenpilot.pack.rank import FileFeatures, file_features, file_parts, rank
 from tokenpilot.pack.secrets import Finding, find_secrets, redact
 from tokenpilot.pack.select import Choice, Option, select
 from tokenpilot.pack.terms import task_mentions, text_terms
@@ -54,6 +54,7 @@ OUTLINE_BUDGET_SHARE = 0.015
 _OUTLINE_MIN_TOKENS = 120
 _FEATURES_KIND = "features:2"  # length and definitions
 _TERMS_KIND = "terms:1"
+_PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"
 _COUNT_KIND = "count:1"
@@ -261,6 +262,7 @@ def pack(
             include=include,
             bm25_index=index,
             terms_of=table.terms_of,
+            parts_of=table.parts_of,
         )
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
@@ -359,6 +361,29 @@ class _Features:
                     log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
             self._terms[i] = terms if terms is not None else text_terms(self.files[i].text)
         return [self._terms[i] for i in indices]
+
+    def parts_of(self, indices: Sequence[int]) -> list[list[dict[str, int]]]:
+        """The term tables of these files' parts (cache, else computed from the text)."""
+        digests = [self.files[i].digest for i in indices]
+        cached = self.store.get_many(_PARTS_KIND, digests)
+        out: list[list[dict[str, int]]] = []
+        fresh: dict[str, str] = {}
+        for i, digest in zip(indices, digests, strict=True):
+            parts: list[dict[str, int]] | None = None
+            raw = cached.get(digest)
+            if raw is not None:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, list) and all(isinstance(p, dict) for p in loaded):
+                        parts = loaded
+                except ValueError:
+                    log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
+            if parts is None:
+                parts = file_parts(self.files[i].text)
+                fresh[digest] = json.dumps(parts, separators=(",", ":"))
+            out.append(parts)
+        self.store.put_many(_PARTS_KIND, fresh)
+        return out
 
     def complete(self) -> list[FileFeatures]:
         """Features with every file's term table (for building the BM25 index)."""

@@ -183,3 +183,25 @@ def _prune(cache_dir: Path) -> None:
             entries.append((entry.stat().st_mtime, entry.name, entry))
     for _, _, entry in sorted(entries, reverse=True)[KEEP_INDEXES:]:
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def best_part_scores(parts: Sequence[Sequence[Mapping[str, int]]], query: Mapping[str, float]) -> list[float]:
+    """For each file, the best BM25 of the query against one of its parts (bm25s, parts as documents).
+
+    `parts[i]`: the term tables of file i's parts. The parts of all the files form one small
+    corpus, so idf is taken among them.
+
+    >>> best_part_scores([[{"value": 1}, {"parse": 1}], [{"render": 1}]], {"parse": 1.0})[1]
+    0.0
+    """
+    from tokenpilot.pack.rank import FileFeatures
+
+    owners = [owner for owner, tables in enumerate(parts) for table in tables if table]
+    tables = [dict(table) for file_parts in parts for table in file_parts if table]
+    best = [0.0] * len(parts)
+    if not tables or not query:
+        return best
+    index = LexicalIndex.build([""] * len(tables), [FileFeatures(t, sum(t.values()), ()) for t in tables])
+    for owner, score in zip(owners, index.scores(query), strict=True):
+        best[owner] = max(best[owner], score)
+    return best

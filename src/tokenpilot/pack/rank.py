@@ -23,13 +23,14 @@ The weights were tuned on the SWE-bench dev split only (bench/localize.py), neve
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot.pack.lexical import LexicalIndex
+from tokenpilot.pack.lexical import LexicalIndex, best_part_scores
 from tokenpilot.pack.terms import Mentions, text_terms, without_urls
 
 NAMED_TERM_BOOST = 2.0
@@ -43,6 +44,8 @@ TEST_FACTOR = 0.3
 DOCS_FACTOR = 0.4
 FOCUS_FACTOR = 3.0
 INCLUDE_BONUS = 100.0
+RERANK_TOP = 10
+W_PARTS = 1.0
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
 GRAPH_HOPS = 1
@@ -113,6 +116,7 @@ _DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d
 
 
 TermsLoader = Callable[[Sequence[int]], Sequence[Mapping[str, int]]]
+PartsLoader = Callable[[Sequence[int]], Sequence[Sequence[Mapping[str, int]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,16 @@ def file_features(text: str) -> FileFeatures:
     terms = text_terms(text)
     definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
     return FileFeatures(terms, sum(terms.values()), definitions)
+
+
+def file_parts(text: str) -> list[dict[str, int]]:
+    """Term tables of a text's parts: the stretches between the starts of its definitions.
+
+    >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
+    [['os'], ['parse', 'parse_it']]
+    """
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer(text)), len(text)})
+    return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
 
 
 def is_test_path(path: str) -> bool:
@@ -255,11 +269,13 @@ def rank(
     include: Sequence[str] = (),
     bm25_index: LexicalIndex | None = None,
     terms_of: TermsLoader | None = None,
+    parts_of: PartsLoader | None = None,
 ) -> list[FileScore]:
     """Score every file for the task (same order as `paths`).
 
     `bm25_index`: a prebuilt BM25 index of these files; with it, `features[i].terms` may be left
-    empty and `terms_of` gives the terms of the few files the graph stage reads.
+    empty and `terms_of` gives the terms of the few files the graph stage reads. `parts_of(indices)`: file
+    i's parts (`file_parts`), for the second stage (`rerank_by_parts`); without it there is none.
     """
     from tokenpilot.pack.discover import matching_glob
 
@@ -305,7 +321,29 @@ def rank(
         if include and matching_glob(path, include):
             value += INCLUDE_BONUS
         scores.append(FileScore(path, value, bm25[index], named))
+    if parts_of is not None:
+        scores = rerank_by_parts(scores, task, mentions, parts_of)
     return scores
+
+
+def rerank_by_parts(
+    scores: Sequence[FileScore], task: str, mentions: Mentions, parts_of: PartsLoader
+) -> list[FileScore]:
+    """Second stage: the RERANK_TOP best files gain W_PARTS × (their best part's BM25 / the best).
+
+    A part is a file's text between two definitions (a function, a class, a method). A whole-file
+    BM25 dilutes the one function an issue is about in a long file; the best-matching part does not.
+    """
+    top = sorted(range(len(scores)), key=lambda i: (-scores[i].score, scores[i].path))[:RERANK_TOP]
+    if len(top) < 2:
+        return list(scores)
+    best = best_part_scores(parts_of(top), query_terms(task, mentions.identifiers))
+    most = max(best) or 1.0
+    out = list(scores)
+    for i, part in zip(top, best, strict=True):
+        s = scores[i]
+        out[i] = FileScore(s.path, s.score + W_PARTS * part / most, s.bm25, s.named)
+    return out
 
 
 def personalised_pagerank(
