@@ -94,6 +94,20 @@ def test_damaged_cache_entries_are_recomputed_not_trusted(tmp_path: Path) -> Non
     with sqlite3.connect(cache) as db:
         db.execute(
             "UPDATE entries SET value = 'not json' WHERE kind LIKE 'features%' OR kind LIKE 'secrets%'"
+            " OR kind LIKE 'terms%' OR kind LIKE 'outline-counts%'"
         )
     again = tp.pack(root, "func_4", 700, "gpt-4", cache=cache)
     assert again.text == first.text
+
+
+def test_warm_run_reuses_the_bm25_index_saved_beside_the_cache(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "repo")
+    cache = tmp_path / "cache.sqlite3"
+    cold = tp.pack(root, "what does func_3 do", 600, "gpt-4", cache=cache)
+    indexes = list((tmp_path / "cache.sqlite3.bm25").iterdir())
+    assert len(indexes) == 1
+    stamp = indexes[0].stat().st_mtime_ns
+    warm = tp.pack(root, "what does func_3 do", 600, "gpt-4", cache=cache)
+    assert warm.text == cold.text
+    assert list((tmp_path / "cache.sqlite3.bm25").iterdir()) == indexes
+    assert indexes[0].stat().st_mtime_ns >= stamp

@@ -77,3 +77,31 @@ def test_files_that_are_not_source_code_count_less_than_code() -> None:
         "CHANGES": "HTTPAdapter send retries fixed\n" * 20,
     }
     assert _rank(files, "HTTPAdapter send ignores retries")[0] == "pkg/http/adapters.py"
+
+
+def test_absolute_traceback_path_names_the_repository_file_it_ends_with() -> None:
+    task = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/me/src/project/tests/test_adapters.py", line 2, in test_send\n'
+        "ValueError: HTTPAdapter send"
+    )
+    # named, the test file is not counted down as tests are
+    assert _rank(FILES, task)[0] == "tests/test_adapters.py"
+
+
+def test_link_to_a_file_on_a_forge_names_that_file() -> None:
+    task = "The split at https://github.com/o/r/blob/0123abc/pkg/utils.py#L10-L12 drops the last value"
+    assert _rank(FILES, task)[0] == "pkg/utils.py"
+
+
+def test_a_mentioned_path_names_the_longest_repository_path_it_ends_with() -> None:
+    files = {"pkg/utils.py": "x = 1\n", "utils.py": "x = 1\n", "other/utils.py": "x = 1\n"}
+    task = "see /srv/app/pkg/utils.py for the bug"
+    assert _rank(files, task)[0] == "pkg/utils.py"
+
+
+def test_links_add_no_query_terms_or_identifiers() -> None:
+    mentions = task_mentions("Broken since https://github.com/o/r/pull/12 (see docs.example.org/api.html)")
+    assert "github" not in {m.lower() for m in mentions.identifiers}
+    files = {"pkg/github.py": "github = 'github'\n", "pkg/core.py": "def broken(): pass\n"}
+    assert _rank(files, "broken, see https://github.com/o/r/pull/12")[0] == "pkg/core.py"

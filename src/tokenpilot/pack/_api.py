@@ -21,12 +21,13 @@ from tokenpilot.models import get_model
 from tokenpilot.pack import render as rendering
 from tokenpilot.pack.cache import PackCache, default_cache_path
 from tokenpilot.pack.discover import DEFAULT_MAX_BYTES, Exclusion, SourceFile, discover
+from tokenpilot.pack.lexical import lexical_index
 from tokenpilot.pack.outline import fit_outline
 from tokenpilot.pack.outline import outline as make_outline
-from tokenpilot.pack.rank import FileFeatures, file_features, rank
+from tokenpilot.pack.rank import FileFeatures, file_features, file_parts, rank
 from tokenpilot.pack.secrets import Finding, find_secrets, redact
 from tokenpilot.pack.select import Choice, Option, select
-from tokenpilot.pack.terms import task_mentions
+from tokenpilot.pack.terms import task_mentions, text_terms
 from tokenpilot.tokens import Tokenizer, tokenizer_for
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
 RELEVANCE_SHARPNESS = 3.0
+RANK_DECAY = 0.0
 SECRET_MODES = ("redact", "drop")
 # files looked at closely (secrets, outline, exact counts) go down the ranking until their outlines
 # would fill this many budgets; the rest can only be shown as a path
@@ -50,10 +52,13 @@ _BATCH_MIN_CHARS = 400_000
 # names and the top-level ones (see outline.fit_outline)
 OUTLINE_BUDGET_SHARE = 0.015
 _OUTLINE_MIN_TOKENS = 120
-_FEATURES_KIND = "features:1"
+_FEATURES_KIND = "features:2"  # length and definitions
+_TERMS_KIND = "terms:1"
+_PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
 _SECRETS_KIND = "secrets:1"
 _OUTLINE_KIND = "outline:1"
 _COUNT_KIND = "count:1"
+_OUTLINE_COUNTS_KIND = "outline-counts:1"
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -252,10 +257,23 @@ def pack(
         )
         lap("discover")
         files = list(found.files)
-        features = _features(files, store)
+        table = _Features(files, store)
         lap("features")
         mentions = task_mentions(task)
-        scores = rank([f.path for f in files], features, task, mentions, focus=focus, include=include)
+        paths = [f.path for f in files]
+        index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
+        lap("index")
+        scores = rank(
+            paths,
+            table.features,
+            task,
+            mentions,
+            focus=focus,
+            include=include,
+            bm25_index=index,
+            terms_of=table.terms_of,
+            parts_of=table.parts_of,
+        )
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
         packer = _Packer(
@@ -295,27 +313,92 @@ def pack(
     )
 
 
-def _features(files: Sequence[SourceFile], store: PackCache) -> list[FileFeatures]:
-    cached = store.get_many(_FEATURES_KIND, [f.digest for f in files])
-    out: list[FileFeatures] = []
-    fresh: dict[str, str] = {}
-    for f in files:
-        raw = cached.get(f.digest)
-        if raw is not None:
-            try:
-                data = json.loads(raw)
-                out.append(FileFeatures(data["t"], data["n"], tuple(data["d"])))
-                continue
-            except (ValueError, KeyError, TypeError):
-                log.warning("ignoring a damaged cache entry", extra={"path": f.path})
-        computed = file_features(f.text)
-        out.append(computed)
-        fresh[f.digest] = json.dumps(
-            {"t": computed.terms, "n": computed.length, "d": list(computed.definitions)},
-            separators=(",", ":"),
-        )
-    store.put_many(_FEATURES_KIND, fresh)
-    return out
+def _index_dir(store: PackCache) -> Path | None:
+    """Where BM25 indexes are kept: beside the cache database (none when the cache is off)."""
+    if store.path is None or not store.enabled:
+        return None
+    return store.path.with_name(store.path.name + ".bm25")
+
+
+class _Features:
+    """Per-file ranking features from the cache; the (large) term tables only when needed.
+
+    Lengths and definitions of every file are always loaded. The term tables feed the BM25 index,
+    so when the index of this exact tree is already on disk (a warm run) only the few files the
+    graph stage reads need theirs: decoding every table is most of a warm run's ranking time.
+    """
+
+    def __init__(self, files: Sequence[SourceFile], store: PackCache) -> None:
+        self.files = files
+        self.store = store
+        self._terms: dict[int, Mapping[str, int]] = {}
+        cached = store.get_many(_FEATURES_KIND, [f.digest for f in files])
+        fresh_meta: dict[str, str] = {}
+        fresh_terms: dict[str, str] = {}
+        self.features: list[FileFeatures] = []
+        for n, f in enumerate(files):
+            raw = cached.get(f.digest)
+            if raw is not None:
+                try:
+                    data = json.loads(raw)
+                    self.features.append(FileFeatures({}, int(data["n"]), tuple(data["d"])))
+                    continue
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+            computed = file_features(f.text)
+            self._terms[n] = computed.terms
+            self.features.append(computed)
+            fresh_meta[f.digest] = json.dumps(
+                {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
+            )
+            fresh_terms[f.digest] = json.dumps(computed.terms, separators=(",", ":"))
+        store.put_many(_TERMS_KIND, fresh_terms)
+        store.put_many(_FEATURES_KIND, fresh_meta)
+
+    def terms_of(self, indices: Sequence[int]) -> list[Mapping[str, int]]:
+        """The term tables of these files (cache, else computed from the text)."""
+        missing = [i for i in indices if i not in self._terms]
+        cached = self.store.get_many(_TERMS_KIND, [self.files[i].digest for i in missing])
+        for i in missing:
+            raw = cached.get(self.files[i].digest)
+            terms: Mapping[str, int] | None = None
+            if raw is not None:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, dict):
+                        terms = loaded
+                except ValueError:
+                    log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
+            self._terms[i] = terms if terms is not None else text_terms(self.files[i].text)
+        return [self._terms[i] for i in indices]
+
+    def parts_of(self, indices: Sequence[int]) -> list[list[dict[str, int]]]:
+        """The term tables of these files' parts (cache, else computed from the text)."""
+        digests = [self.files[i].digest for i in indices]
+        cached = self.store.get_many(_PARTS_KIND, digests)
+        out: list[list[dict[str, int]]] = []
+        fresh: dict[str, str] = {}
+        for i, digest in zip(indices, digests, strict=True):
+            parts: list[dict[str, int]] | None = None
+            raw = cached.get(digest)
+            if raw is not None:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, list) and all(isinstance(p, dict) for p in loaded):
+                        parts = loaded
+                except ValueError:
+                    log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
+            if parts is None:
+                parts = file_parts(self.files[i].text)
+                fresh[digest] = json.dumps(parts, separators=(",", ":"))
+            out.append(parts)
+        self.store.put_many(_PARTS_KIND, fresh)
+        return out
+
+    def complete(self) -> list[FileFeatures]:
+        """Features with every file's term table (for building the BM25 index)."""
+        tables = self.terms_of(range(len(self.files)))
+        return [FileFeatures(t, f.length, f.definitions) for f, t in zip(self.features, tables, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +494,8 @@ class _Packer:
         for rank_position, i in enumerate(order):
             if paths[i] in dropped or (scores[i] <= 0 and i not in deep_set):
                 continue
-            value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS + 1e-9 * (len(order) - rank_position)
+            value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS / (1.0 + rank_position) ** RANK_DECAY
+            value += 1e-9 * (len(order) - rank_position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in deep_set:
                 for tier in ("outline", "full"):
@@ -522,6 +606,11 @@ class _Packer:
         secrets_cached = self.store.get_many(_SECRETS_KIND, digests)
         outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
         outlines_cached = self.store.get_many(_OUTLINE_KIND, outline_keys)
+        # token counts of each outline's lines: fitting an outline to its cap counts them all
+        counts_cached = self.store.get_many(
+            _OUTLINE_COUNTS_KIND, [f"{self.tokenizer.name}:{key}" for key in outline_keys]
+        )
+        new_counts: dict[str, str] = {}
         new_secrets: dict[str, str] = {}
         new_outlines: dict[str, str] = {}
         out: dict[str, _Prepared] = {}
@@ -547,11 +636,44 @@ class _Packer:
                 outline_text = make_outline(f.path, full)
                 new_outlines[okey] = outline_text
             cap = max(_OUTLINE_MIN_TOKENS, int(self.budget * OUTLINE_BUDGET_SHARE))
-            fitted = fit_outline(outline_text, cap, self._count_many, self.names)
+            ckey = f"{self.tokenizer.name}:{okey}"
+            memo = _CountMemo(self._count_many, _json_counts(counts_cached.get(ckey)))
+            fitted = fit_outline(outline_text, cap, memo, self.names)
+            if memo.fresh:
+                new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
             out[f.digest] = _Prepared(findings, full, fitted)
         self.store.put_many(_SECRETS_KIND, new_secrets)
         self.store.put_many(_OUTLINE_KIND, new_outlines)
+        self.store.put_many(_OUTLINE_COUNTS_KIND, new_counts)
         return out
+
+
+class _CountMemo:
+    """A token counter that remembers (and starts from) the counts of texts it has seen."""
+
+    def __init__(self, count_many: Callable[[Sequence[str]], list[int]], known: dict[str, int]) -> None:
+        self.count_many = count_many
+        self.known = known
+        self.fresh = False
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.known))
+        if missing:
+            self.known.update(zip(missing, self.count_many(missing), strict=True))
+            self.fresh = True
+        return [self.known[t] for t in texts]
+
+
+def _json_counts(raw: str | None) -> dict[str, int]:
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, int)}
 
 
 def _suffix(path: str) -> str:

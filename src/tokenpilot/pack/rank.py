@@ -14,27 +14,29 @@
             × FOCUS_FACTOR if a --focus glob matches
           + INCLUDE_BONUS if an --include glob matches (must-include files come first)
 
-BM25 is Okapi BM25 (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5)/(df + 0.5))) with each query term
-weighted 1 + ln(its count in the task). Definitions come from a fast per-language regular expression
+    then the RERANK_TOP best files gain W_PARTS × best part / best part of them (`rerank_by_parts`):
+    a part is the text between two definition starts, scored with BM25 among the parts of those files.
+
+BM25 is Lucene's BM25 from the bm25s library (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5)/(df + 0.5)),
+path terms counted PATH_TERM_WEIGHT times; see `lexical`), each query term weighted 1 + ln(its count in
+the task). Definitions come from a fast per-language regular expression
 over every file (tree-sitter parsing all of a large repository would take seconds, see docs/pack.md).
 The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot.pack.terms import Mentions, path_terms, text_terms
+from tokenpilot.pack.lexical import LexicalIndex, best_part_scores
+from tokenpilot.pack.terms import Mentions, text_terms, without_urls
 
-K1 = 1.2
-PATH_TERM_WEIGHT = 5
 NAMED_TERM_BOOST = 2.0
-B = 0.75
 W_BM25 = 1.5
 W_PATH = 0.5
 W_MODULE = 1.0
@@ -45,6 +47,8 @@ TEST_FACTOR = 0.3
 DOCS_FACTOR = 0.4
 FOCUS_FACTOR = 3.0
 INCLUDE_BONUS = 100.0
+RERANK_TOP = 10
+W_PARTS = 1.0
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
 GRAPH_HOPS = 1
@@ -114,6 +118,10 @@ _TEST_PATH = re.compile(
 _DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
 
 
+TermsLoader = Callable[[Sequence[int]], Sequence[Mapping[str, int]]]
+PartsLoader = Callable[[Sequence[int]], Sequence[Sequence[Mapping[str, int]]]]
+
+
 @dataclass(frozen=True, slots=True)
 class FileFeatures:
     """What ranking needs of one file's content (cached by content hash)."""
@@ -140,6 +148,16 @@ def file_features(text: str) -> FileFeatures:
     return FileFeatures(terms, sum(terms.values()), definitions)
 
 
+def file_parts(text: str) -> list[dict[str, int]]:
+    """Term tables of a text's parts: the stretches between the starts of its definitions.
+
+    >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
+    [['os'], ['parse', 'parse_it']]
+    """
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer(text)), len(text)})
+    return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
+
+
 def is_test_path(path: str) -> bool:
     """Whether a path looks like a test file or lives in a test directory."""
     return _TEST_PATH.search(path) is not None
@@ -156,51 +174,42 @@ def is_code_path(path: str) -> bool:
 
 
 def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
-    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names."""
+    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names.
+
+    Links are left out: their hosts and routes (`github`, `blob`, `html`) match the wrong files.
+    """
     named = {name.lower() for name in mentioned}
     return {
         term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
-        for term, count in text_terms(task).items()
+        for term, count in text_terms(without_urls(task)).items()
     }
 
 
 def bm25_scores(
-    query: Mapping[str, float], features: Sequence[FileFeatures], paths: Sequence[str] | None = None
+    query: Mapping[str, float],
+    features: Sequence[FileFeatures],
+    paths: Sequence[str],
+    index: LexicalIndex | None = None,
 ) -> list[float]:
-    """Okapi BM25 of the query against every file; a file's path terms count PATH_TERM_WEIGHT times."""
-    n = len(features)
-    if n == 0 or not query:
-        return [0.0] * n
-    extra = [
-        {t: PATH_TERM_WEIGHT for t in path_terms(p) if t in query} if paths is not None else {}
-        for p in (paths or [""] * n)
-    ]
-    lengths = [f.length + PATH_TERM_WEIGHT * len(e) for f, e in zip(features, extra, strict=True)]
-    average = sum(lengths) / n or 1.0
-    df: Counter[str] = Counter()
-    for f, e in zip(features, extra, strict=True):
-        for term in query:
-            if term in f.terms or term in e:
-                df[term] += 1
-    idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) * w for t, w in query.items() if df[t]}
-    scores = []
-    for f, e, length in zip(features, extra, lengths, strict=True):
-        norm = K1 * (1.0 - B + B * length / average)
-        total = 0.0
-        for term, weight in idf.items():
-            tf = f.terms.get(term, 0) + e.get(term, 0)
-            if tf:
-                total += weight * tf * (K1 + 1.0) / (tf + norm)
-        scores.append(total)
-    return scores
+    """BM25 (bm25s, see `lexical`) of the weighted query against every file."""
+    if not features or not query:
+        return [0.0] * len(features)
+    if index is None:
+        index = LexicalIndex.build(paths, features)
+    return index.scores(query)
 
 
 def module_names(path: str) -> tuple[str, ...]:
-    """Dotted module names a file could be imported as (with and without a src/lib prefix)."""
-    pure = PurePosixPath(path)
-    if pure.suffix not in (".py", ".pyi", ".pyx"):
+    """Dotted module names a file could be imported as (with and without a src/lib prefix).
+
+    >>> module_names("src/pkg/mod/__init__.py")
+    ('src.pkg.mod', 'pkg.mod')
+    """
+    stem, dot, suffix = path.rpartition(".")
+    # plain string work: this runs for every file of the tree on every pack
+    if not dot or suffix not in ("py", "pyi", "pyx") or "/" in suffix:
         return ()
-    parts = list(pure.with_suffix("").parts)
+    parts = [p for p in stem.split("/") if p]
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     names = [".".join(parts)] if parts else []
@@ -210,12 +219,29 @@ def module_names(path: str) -> tuple[str, ...]:
 
 
 def _named_paths(paths: Sequence[str], mentions: Mentions) -> set[int]:
+    """Files the task names: a repository path ending a mentioned path, or ending with one.
+
+    A mention longer than any repository path (an absolute path in a traceback, a link to the
+    file on a forge) names the longest repository path it ends with; a shorter mention (`mod.py`,
+    `pkg/mod.py`) names every file whose path ends with it.
+    """
+    by_path = {path: index for index, path in enumerate(paths)}
     hits: set[int] = set()
     for mention in mentions.paths:
+        found = by_path.get(mention)
+        if found is not None:
+            hits.add(found)
+            continue
+        parts = mention.split("/")
+        longer = next(
+            (by_path["/".join(parts[k:])] for k in range(1, len(parts)) if "/".join(parts[k:]) in by_path),
+            None,
+        )
+        if longer is not None and "/" in paths[longer]:
+            hits.add(longer)
+            continue
         suffix = "/" + mention
-        for index, path in enumerate(paths):
-            if path == mention or path.endswith(suffix):
-                hits.add(index)
+        hits.update(index for index, path in enumerate(paths) if path.endswith(suffix))
     return hits
 
 
@@ -244,11 +270,19 @@ def rank(
     *,
     focus: Sequence[str] = (),
     include: Sequence[str] = (),
+    bm25_index: LexicalIndex | None = None,
+    terms_of: TermsLoader | None = None,
+    parts_of: PartsLoader | None = None,
 ) -> list[FileScore]:
-    """Score every file for the task (same order as `paths`)."""
+    """Score every file for the task (same order as `paths`).
+
+    `bm25_index`: a prebuilt BM25 index of these files; with it, `features[i].terms` may be left
+    empty and `terms_of` gives the terms of the few files the graph stage reads. `parts_of(indices)`: file
+    i's parts (`file_parts`), for the second stage (`rerank_by_parts`); without it there is none.
+    """
     from tokenpilot.pack.discover import matching_glob
 
-    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths)
+    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths, bm25_index)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
     module_hits = _named_modules(paths, mentions)
@@ -274,7 +308,7 @@ def rank(
             + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
         )
         base.append(value)
-    graph = personalised_pagerank(features, base)
+    graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []
     for index, path in enumerate(paths):
@@ -290,11 +324,38 @@ def rank(
         if include and matching_glob(path, include):
             value += INCLUDE_BONUS
         scores.append(FileScore(path, value, bm25[index], named))
+    if parts_of is not None:
+        scores = rerank_by_parts(scores, task, mentions, parts_of)
     return scores
 
 
+def rerank_by_parts(
+    scores: Sequence[FileScore], task: str, mentions: Mentions, parts_of: PartsLoader
+) -> list[FileScore]:
+    """Second stage: the RERANK_TOP best files gain W_PARTS × (their best part's BM25 / the best).
+
+    A part is a file's text between two definitions (a function, a class, a method). A whole-file
+    BM25 dilutes the one function an issue is about in a long file; the best-matching part does not.
+    """
+    top = sorted(range(len(scores)), key=lambda i: (-scores[i].score, scores[i].path))[:RERANK_TOP]
+    if len(top) < 2:
+        return list(scores)
+    best = best_part_scores(parts_of(top), query_terms(task, mentions.identifiers))
+    most = max(best) or 1.0
+    out = list(scores)
+    for i, part in zip(top, best, strict=True):
+        s = scores[i]
+        out[i] = FileScore(s.path, s.score + W_PARTS * part / most, s.bm25, s.named)
+    return out
+
+
 def personalised_pagerank(
-    features: Sequence[FileFeatures], seeds: Sequence[float], *, damping: float = 0.85, iterations: int = 30
+    features: Sequence[FileFeatures],
+    seeds: Sequence[float],
+    *,
+    damping: float = 0.85,
+    iterations: int = 30,
+    terms_of: TermsLoader | None = None,
 ) -> list[float]:
     """PageRank over "file uses a name another file defines", restarting at the best-seeded files.
 
@@ -311,23 +372,27 @@ def personalised_pagerank(
     total = sum(restart.values())
     if not total:
         return [0.0] * n
-    definers: dict[str, list[int]] = {}
-    for index, f in enumerate(features):
-        for name in f.definitions:
-            if len(name) >= 4:
-                definers.setdefault(name.lower(), []).append(index)
-    definers = {k: v for k, v in definers.items() if len(v) <= _GRAPH_MAX_DEFINERS}
     edges: dict[int, dict[int, float]] = {}
     frontier = list(restart)
     for _ in range(GRAPH_HOPS):
+        frontier = [i for i in dict.fromkeys(frontier) if i not in edges]
+        frontier_terms = terms_of(frontier) if terms_of else [features[i].terms for i in frontier]
+        # only names the frontier uses can make an edge: find their definers, not every file's
+        used = set().union(*(t.keys() for t in frontier_terms))
+        definers: dict[str, list[int]] = {}
+        for target, f in enumerate(features):
+            for name in f.definitions:
+                if len(name) >= 4:
+                    lowered = name.lower()
+                    if lowered in used:
+                        definers.setdefault(lowered, []).append(target)
         reached: list[int] = []
-        for index in frontier:
-            if index in edges:
-                continue
+        for index, terms in zip(frontier, frontier_terms, strict=True):
             out: dict[int, float] = {}
-            for term, uses in features[index].terms.items():
+            for term, uses in terms.items():
                 targets = definers.get(term)
-                if targets:
+                # a name defined in many files says little about who uses whom
+                if targets and len(targets) <= _GRAPH_MAX_DEFINERS:
                     for target in targets:
                         if target != index:
                             out[target] = out.get(target, 0.0) + math.sqrt(uses)

@@ -225,8 +225,11 @@ class Mentions:
     identifiers: tuple[str, ...]
 
 
+# a path may be absolute or start anywhere in a longer one: tracebacks name
+# `/home/u/.venv/lib/python3.10/site-packages/pkg/mod.py`, links name
+# `https://github.com/o/r/blob/<sha>/pkg/mod.py#L10`; rank matches the repository path they end with
 _PATH_MENTION = re.compile(
-    r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.[A-Za-z]{1,5}|[\w-]+\.(?:py|pyx|js|ts|tsx|go|rs|java|c|h|cpp|rb))\b"
+    r"(?<![\w.-])(/?(?:[\w.-]+/)+[\w.-]+\.[A-Za-z]{1,5}|[\w-]+\.(?:py|pyx|js|ts|tsx|go|rs|java|c|h|cpp|rb))\b"
 )
 _DOTTED = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\b")
 _BACKTICKED = re.compile(r"`([^`\n]{2,80})`")
@@ -239,6 +242,18 @@ _FILE_SUFFIX = re.compile(
 )
 
 
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]`'\"]+")
+
+
+def without_urls(text: str) -> str:
+    """The text with its links blanked out.
+
+    >>> without_urls("see https://github.com/o/r/issues/1 for `parse`")
+    'see   for `parse`'
+    """
+    return _URL.sub(" ", text)
+
+
 def task_mentions(task: str) -> Mentions:
     """File paths, dotted names and identifiers a task names.
 
@@ -246,6 +261,9 @@ def task_mentions(task: str) -> Mentions:
     ('sympy/parsing/sympy_parser.py',)
     """
     paths = [m.group(1).lstrip("./") for m in _PATH_MENTION.finditer(task)]
+    # a link's host and route (`github.com`, `blob`, `html`) name no code; the file a link points
+    # at was taken as a path above
+    task = without_urls(task)
     dotted = [d for d in _DOTTED.findall(task) if not _FILE_SUFFIX.search(d) and not d[0].isdigit()]
     identifiers: list[str] = []
     for snippet in _BACKTICKED.findall(task):
