@@ -36,6 +36,7 @@ code_generation = { low = "cheap", medium = "standard", high = "strong" }
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def _number(
     return float(value)
 
 
-def _per_complexity(value: Any, kind: type, source: str, key: str, check: Any) -> dict[str, Any]:
+def _per_complexity(value: Any, source: str, key: str, check: Any) -> dict[str, Any]:
     """`x` (every complexity) or `{low = x, medium = y, high = z}` (missing ones from medium)."""
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(COMPLEXITIES))
@@ -134,6 +135,22 @@ def _per_complexity(value: Any, kind: type, source: str, key: str, check: Any) -
         checked = {c: check(v, source, f"{key}.{c}") for c, v in value.items()}
         return checked
     return dict.fromkeys(COMPLEXITIES, check(value, source, key))
+
+
+def _task_table(
+    value: Any, defaults: Mapping[str, Mapping[str, Any]], source: str, key: str, check: Any
+) -> dict[str, dict[str, Any]]:
+    """A `[… .TASK_TYPE]` table of per-complexity values over `defaults`, each value `check`ed."""
+    if not isinstance(value, dict):
+        raise ConfigError("must be a table of task types", source=source, key=key)
+    table = {t: dict(v) for t, v in defaults.items()}
+    for task_type, spec in value.items():
+        if task_type not in TASK_TYPES:
+            raise ConfigError(
+                f"unknown task type (known: {', '.join(TASK_TYPES)})", source=source, key=f"{key}.{task_type}"
+            )
+        table[task_type].update(_per_complexity(spec, source, f"{key}.{task_type}", check))
+    return table
 
 
 def _positive_int(value: Any, source: str, key: str) -> int:
@@ -223,20 +240,7 @@ def plan_settings(config: Config | None = None) -> PlanSettings:
             )
         dotted = f"plan.{key}"
         if key == "max_tokens":
-            if not isinstance(value, dict):
-                raise ConfigError("must be a table of task types", source=source, key=dotted)
-            table = {t: dict(v) for t, v in DEFAULT_MAX_TOKENS.items()}
-            for task_type, spec in value.items():
-                if task_type not in TASK_TYPES:
-                    raise ConfigError(
-                        f"unknown task type (known: {', '.join(TASK_TYPES)})",
-                        source=source,
-                        key=f"{dotted}.{task_type}",
-                    )
-                table[task_type].update(
-                    _per_complexity(spec, int, source, f"{dotted}.{task_type}", _positive_int)
-                )
-            values[key] = table
+            values[key] = _task_table(value, DEFAULT_MAX_TOKENS, source, dotted, _positive_int)
         elif key == "prompt_sections":
             base = Path(source).parent if Path(source).is_file() else None
             values[key] = _sections(value, source, base)
@@ -276,21 +280,7 @@ def routing_settings(config: Config | None = None) -> RoutingSettings:
             values["tiers"] = dict(value)
             values["configured"] = True
         elif key == "rules":
-            if not isinstance(value, dict):
-                raise ConfigError("must be a table of task types", source=source, key=dotted)
-            rules = {t: dict(v) for t, v in DEFAULT_RULES.items()}
-            for task_type, spec in value.items():
-                if task_type not in TASK_TYPES:
-                    raise ConfigError(
-                        f"unknown task type (known: {', '.join(TASK_TYPES)})",
-                        source=source,
-                        key=f"{dotted}.{task_type}",
-                    )
-
-                rules[task_type].update(
-                    _per_complexity(spec, str, source, f"{dotted}.{task_type}", _tier_name)
-                )
-            values["rules"] = rules
+            values["rules"] = _task_table(value, DEFAULT_RULES, source, dotted, _tier_name)
         elif key == "chains":
             if not isinstance(value, dict):
                 raise ConfigError("must be a table of model = [next models]", source=source, key=dotted)
