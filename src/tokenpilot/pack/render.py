@@ -20,25 +20,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from tokenpilot._exceptions import InputError
+from tokenpilot.pack.outline import LANGUAGE_OF_SUFFIX
 
 FORMATS = ("xml", "markdown", "plain")
 TIERS = ("full", "outline", "path")
+# Markdown fences: every outline language, plus text formats and a few names fences spell differently.
 _FENCE_LANGUAGE = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
+    **LANGUAGE_OF_SUFFIX,
     ".jsx": "jsx",
-    ".ts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
     ".rb": "ruby",
     ".sh": "bash",
     ".md": "markdown",
