@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokenpilot.pack.rank import file_features, rank
-from tokenpilot.pack.terms import identifier_terms, task_mentions
+from tokenpilot.pack.terms import identifier_terms, task_mentions, without_reports
 
 
 def _rank(files: dict[str, str], task: str, **kwargs: object) -> list[str]:
@@ -105,3 +105,56 @@ def test_links_add_no_query_terms_or_identifiers() -> None:
     assert "github" not in {m.lower() for m in mentions.identifiers}
     files = {"pkg/github.py": "github = 'github'\n", "pkg/core.py": "def broken(): pass\n"}
     assert _rank(files, "broken, see https://github.com/o/r/pull/12")[0] == "pkg/core.py"
+
+
+VERSIONS_PRINTER = {
+    "pkg/core.py": "def weighted_mean(values, weights):\n    return sum(values) / sum(weights)\n",
+    "pkg/print_versions.py": (
+        "def show_versions():\n"
+        "    for name in ('numpy', 'pandas', 'scipy', 'netCDF4', 'dask', 'matplotlib', 'setuptools'):\n"
+        "        print(name, version(name))\n"
+    ),
+}
+REPORT = (
+    "weighted mean is wrong when weights are boolean\n"
+    "<!-- Please describe the bug: what you did, what you expected -->\n"
+    "#### Output of show_versions()\n"
+    "<details>\n"
+    "python: 3.8.1\nnumpy: 1.18.1\npandas: 1.0.3\nscipy: 1.4.1\nnetCDF4: None\ndask: 2.16.0\n"
+    "matplotlib: 3.2.1\nsetuptools: 46.1.3\n"
+    "</details>\n"
+)
+
+
+def test_environment_reports_and_html_comments_do_not_steer_the_ranking() -> None:
+    # the package names of a pasted version listing match the file that prints versions
+    assert _rank(VERSIONS_PRINTER, REPORT)[0] == "pkg/core.py"
+    cleaned = without_reports(REPORT)
+    assert "numpy" not in cleaned and "Please describe" not in cleaned
+    assert cleaned.startswith("weighted mean is wrong")
+
+
+def test_a_bare_run_of_version_lines_is_dropped_but_ordinary_lines_stay() -> None:
+    text = 'parse() fails\nnumpy==1.2\nscipy: 1.4\n"pandas": "1.0",\ndask: None\nzarr: 2.1\nstill here: yes\n'
+    cleaned = without_reports(text)
+    assert cleaned.splitlines() == ["parse() fails", "still here: yes"]
+    # four such lines are not a report: a task may well say `timeout: 30`
+    short = "retry: 3\ntimeout: 30\nbackoff: 2\nlimit: 5\n"
+    assert without_reports(short) == short
+
+
+@given(st.text(max_size=400))
+def test_without_reports_only_removes_text(task: str) -> None:
+    cleaned = without_reports(task)
+    remaining = iter(task)
+    # every character left is in the task, in order (a subsequence)
+    assert all(ch in remaining for ch in cleaned)
+
+
+def test_issue_templates_count_less_than_the_code_a_report_matches() -> None:
+    files = {
+        ".github/ISSUE_TEMPLATE/bug_report.md": "Describe the bug\nTo Reproduce\nExpected behavior\nparse\n",
+        "pkg/parser.py": "def parse(text):\n    return text.split()\n",
+    }
+    task = "Describe the bug\nparse drops the last word\nTo Reproduce\ncall parse\nExpected behavior\nall"
+    assert _rank(files, task)[0] == "pkg/parser.py"

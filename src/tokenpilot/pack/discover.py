@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -202,6 +203,12 @@ def matching_glob(path: str, globs: Sequence[str]) -> str | None:
     return None
 
 
+# `jquery-3.5.1.js`, `underscore-1.13.1.js`, `bootstrap.4.0.css`: a library copied in at a release
+_VERSIONED_ASSET = re.compile(
+    r"^[a-z][\w.-]*?[-_.]v?\d+\.\d+(?:\.\d+)*(?:[-.][a-z]\w*)?\.(?:js|mjs|cjs|css)$"
+)
+
+
 def soft_skip_reason(path: str) -> str | None:
     """Why a file is skipped by default (vendored, build, lock), from its path alone."""
     parts = path.split("/")
@@ -216,6 +223,8 @@ def soft_skip_reason(path: str) -> str | None:
         return "lock file"
     if name.endswith((".min.js", ".min.css", ".min.mjs")) or name.endswith(".map"):
         return "minified"
+    if _VERSIONED_ASSET.match(name):
+        return "vendored copy (versioned name)"
     return None
 
 

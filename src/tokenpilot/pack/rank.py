@@ -8,9 +8,12 @@
              + W_STEM    * [file stem is a name the task mentions]
              + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
                                                        the files the signals above point at
-            × (TEST_FACTOR | DOCS_FACTOR | 1)         tests; docs, examples and files that are not
-                                                       source code (translations, changelogs, data);
-                                                       unless the task names the file
+            × (META_FACTOR | TEST_FACTOR | DOCS_FACTOR | 1)
+                                                       issue/PR templates and CI settings (bug reports
+                                                       are written from the templates); tests; docs,
+                                                       examples and files that are not source code
+                                                       (translations, changelogs, data); unless the
+                                                       task names the file
             × FOCUS_FACTOR if a --focus glob matches
           + INCLUDE_BONUS if an --include glob matches (must-include files come first)
 
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from tokenpilot.pack.lexical import LexicalIndex, best_part_scores
-from tokenpilot.pack.terms import Mentions, text_terms, without_urls
+from tokenpilot.pack.terms import Mentions, text_terms, without_reports, without_urls
 
 NAMED_TERM_BOOST = 2.0
 W_BM25 = 1.5
@@ -45,6 +48,7 @@ W_STEM = 0.3
 W_GRAPH = 0.3
 TEST_FACTOR = 0.3
 DOCS_FACTOR = 0.4
+META_FACTOR = 0.1
 FOCUS_FACTOR = 3.0
 INCLUDE_BONUS = 100.0
 RERANK_TOP = 10
@@ -115,6 +119,8 @@ CODE_SUFFIXES = frozenset(
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
 )
+# issue and pull-request templates and CI settings: bug reports are written from the templates
+_META_PATH = re.compile(r"(^|/)\.(github|gitlab|circleci)/|(^|/)(ISSUE|PULL_REQUEST)_TEMPLATE", re.IGNORECASE)
 _DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
 
 
@@ -176,12 +182,13 @@ def is_code_path(path: str) -> bool:
 def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
     """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names.
 
-    Links are left out: their hosts and routes (`github`, `blob`, `html`) match the wrong files.
+    Links are left out: their hosts and routes (`github`, `blob`, `html`) match the wrong files; so
+    are HTML comments and environment reports (`without_reports`).
     """
     named = {name.lower() for name in mentioned}
     return {
         term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
-        for term, count in text_terms(without_urls(task)).items()
+        for term, count in text_terms(without_urls(without_reports(task))).items()
     }
 
 
@@ -315,7 +322,9 @@ def rank(
         named = index in path_hits or index in module_hits
         value = base[index] + W_GRAPH * graph[index] / top_graph
         if not named:
-            if is_test_path(path):
+            if _META_PATH.search(path):
+                value *= META_FACTOR
+            elif is_test_path(path):
                 value *= TEST_FACTOR
             elif is_docs_path(path) or not is_code_path(path):
                 value *= DOCS_FACTOR

@@ -254,12 +254,74 @@ def without_urls(text: str) -> str:
     return _URL.sub(" ", text)
 
 
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)|<img\b[^>]*>", re.DOTALL)
+# a heading (markdown, bold line, <summary>) over an environment report: versions, platform, packages
+_HEADING = re.compile(r"^\s*(?:#{1,6}\s|\*\*[^*]+\*\*:?\s*$|<summary>|<details>\s*<summary>)")
+_REPORT_TITLE = re.compile(
+    r"environment|versions?\b|system|installed|show_versions|platform|dependencies"
+    r"|pip (?:freeze|list)|conda list",
+    re.IGNORECASE,
+)
+# `numpy: 1.16.4`, `"version": "2.8",`, `- Python version: 3.9.0`, `scipy==1.3.0`, `cfgrib: None`,
+# and the `"idna": {` of a JSON listing
+_VERSION_LINE = re.compile(
+    r"""^\s*[-*]?\s*"?[A-Za-z][\w .\-/()]{0,40}"?\s*(?::|==|=)\s*"""
+    r"""(?:"?v?\d[\w.+\-]*"?|"?(?:None|null|installed|true|false)"?|""|\{)?,?\s*$"""
+)
+_FILLER_LINE = re.compile(r"^\s*(?:[{}\[\](),]*|-{3,}|={3,}|</?details>|```\w*)\s*$")
+_REPORT_MIN_LINES = 5
+_SECTION_MAX_LINES = 80
+
+
+def without_reports(task: str) -> str:
+    """The task without what names no code: HTML comments and environment reports.
+
+    Issue templates hide instructions in HTML comments (images say nothing either), and bug reports
+    paste version listings (`xr.show_versions()`, `python -m requests.help`, "Environment info")
+    whose package names match the one file that prints versions. Dropped: a section under a heading
+    about the environment or versions (up to the next heading or `</details>`), and any run of five
+    or more `name: version` lines.
+
+    >>> without_reports("bad parse\\n<!-- template -->\\n## Versions\\nnumpy: 1.2\\n## Steps\\ncall parse()")
+    'bad parse\\n\\n## Steps\\ncall parse()'
+    """
+    lines = _HTML_COMMENT.sub("", task).split("\n")
+    keep = [True] * len(lines)
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if _HEADING.match(line) and _REPORT_TITLE.search(line) and index > 0:
+            end = index + 1
+            while end < len(lines) and end - index <= _SECTION_MAX_LINES:
+                if _HEADING.match(lines[end]) and not _REPORT_TITLE.search(lines[end]):
+                    break
+                if lines[end].strip().lower() == "</details>":
+                    end += 1
+                    break
+                end += 1
+            keep[index:end] = [False] * (end - index)
+            index = end
+            continue
+        index += 1
+    start = 0
+    while start < len(lines):
+        end, versions = start, 0
+        while end < len(lines) and (_VERSION_LINE.match(lines[end]) or _FILLER_LINE.match(lines[end])):
+            versions += _VERSION_LINE.match(lines[end]) is not None and bool(lines[end].strip())
+            end += 1
+        if versions >= _REPORT_MIN_LINES:
+            keep[start:end] = [False] * (end - start)
+        start = max(end, start + 1)
+    return "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept)
+
+
 def task_mentions(task: str) -> Mentions:
     """File paths, dotted names and identifiers a task names.
 
     >>> task_mentions("calling `parse_expr` in sympy/parsing/sympy_parser.py fails").paths
     ('sympy/parsing/sympy_parser.py',)
     """
+    task = without_reports(task)
     paths = [m.group(1).lstrip("./") for m in _PATH_MENTION.finditer(task)]
     # a link's host and route (`github.com`, `blob`, `html`) name no code; the file a link points
     # at was taken as a path above
