@@ -7,6 +7,7 @@ same instances and budgets in the same run. Metrics as defined in ../shared/benc
 
     python bench/localize.py --instances ../shared/bench/swebench_dev.jsonl --repo-map MAP.json
         [--budgets 13000,27000,50000] [--limit N] [--repos sympy/sympy,psf/requests] [--jobs 2]
+        [--oracle --out bench/results/localize_oracle]
 
 MAP.json maps "owner/name" to a local git clone (a bare one is fine), e.g.
 {"sympy/sympy": "/work/.mirror/sympy+sympy/repo"}. Trees are extracted under --trees (default
@@ -144,7 +145,7 @@ def baseline_shown(tree: Path, task: str, budgets: Sequence[int], count: Any) ->
 
 # --- one instance -------------------------------------------------------------------------------------
 def run_instance(
-    row: dict[str, Any], repo_path: str, trees: str, budgets: Sequence[int], cache: str
+    row: dict[str, Any], repo_path: str, trees: str, budgets: Sequence[int], cache: str, oracle: bool = False
 ) -> dict[str, Any]:
     tree = materialise(
         Path(repo_path),
@@ -163,7 +164,9 @@ def run_instance(
     }
     for budget in budgets:
         started = time.perf_counter()
-        result = tp.pack(tree, task, budget, MODEL, cache=cache)
+        # the oracle gives the gold files as --include globs: ranked first, the rest unchanged, so
+        # it measures the selection and rendering with a perfect ranking
+        result = tp.pack(tree, task, budget, MODEL, cache=cache, include=gold if oracle else ())
         elapsed = time.perf_counter() - started
         assert result.tokens == tokenizer.count(result.text) <= budget, "budget broken"
         full = [f.path for f in result.files if f.tier == "full"]
@@ -205,7 +208,9 @@ def summarise(results: Sequence[dict[str, Any]], budgets: Sequence[int]) -> dict
     return summary
 
 
-def markdown(summary: dict[str, Any], budgets: Sequence[int], n: int, command: str) -> str:
+def markdown(
+    summary: dict[str, Any], budgets: Sequence[int], n: int, command: str, oracle: bool = False
+) -> str:
     lines = [
         f"# Localization on {n} SWE-bench dev instances (cl100k_base, budget includes the task)",
         "",
@@ -216,7 +221,8 @@ def markdown(summary: dict[str, Any], budgets: Sequence[int], n: int, command: s
         + " |",
         "|---|---|" + "---:|" * (3 * len(budgets)),
     ]
-    for method, label in (("bm25", "SWE-bench BM25 baseline"), ("pack", "tokenpilot pack")):
+    pack_label = "tokenpilot pack, oracle ranking (gold files included)" if oracle else "tokenpilot pack"
+    for method, label in (("bm25", "SWE-bench BM25 baseline"), ("pack", pack_label)):
         for kind in ("full", "any"):
             if method == "bm25" and kind == "any":
                 continue
@@ -242,6 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", default="/tmp/tokenpilot-bench/pack-cache.sqlite3")
     parser.add_argument("--jobs", type=int, default=1, choices=(1, 2))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "localize")
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="pass the gold files as --include (ranked first): the bound a perfect ranking would reach",
+    )
     args = parser.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]
     repo_map = json.loads(args.repo_map.read_text())
@@ -256,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(run_instance, r, repo_map[r["repo"]], args.trees, budgets, args.cache) for r in rows
+            pool.submit(run_instance, r, repo_map[r["repo"]], args.trees, budgets, args.cache, args.oracle)
+            for r in rows
         ]
         for n, future in enumerate(futures, start=1):
             result = future.result()
@@ -278,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "model": MODEL,
                 "budgets": budgets,
                 "instances": len(results),
+                "oracle": args.oracle,
                 "seconds": round(time.time() - started, 1),
                 "summary": summary,
                 "results": results,
@@ -286,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         + "\n"
     )
-    table = markdown(summary, budgets, len(results), command)
+    table = markdown(summary, budgets, len(results), command, args.oracle)
     args.out.with_suffix(".md").write_text(table)
     print(table)
     return 0
