@@ -92,7 +92,7 @@ def test_best_part_score_favours_one_part_matching_the_whole_query() -> None:
 
 
 def test_rerank_lifts_the_file_with_the_best_matching_definition_among_the_top() -> None:
-    from tokenpilot.pack.rank import W_PARTS, FileScore, file_parts, rerank_by_parts
+    from tokenpilot.pack.rank import W_PARTS, FileScore, file_parts, query_terms, rerank_by_parts
     from tokenpilot.pack.terms import task_mentions
 
     texts = {
@@ -102,7 +102,9 @@ def test_rerank_lifts_the_file_with_the_best_matching_definition_among_the_top()
     scores = [FileScore("a.py", 1.0, 0.0, False), FileScore("b.py", 1.2, 0.0, False)]
     task = "parse_header fails on an empty header"
     out = rerank_by_parts(
-        scores, task, task_mentions(task), lambda ix: [file_parts(texts[scores[i].path]) for i in ix]
+        scores,
+        query_terms(task, task_mentions(task).identifiers),
+        lambda ix: [file_parts(texts[scores[i].path]) for i in ix],
     )
     assert out[0].score == pytest.approx(1.0 + W_PARTS)
     assert out[1].score == pytest.approx(1.2)

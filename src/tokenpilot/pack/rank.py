@@ -289,7 +289,8 @@ def rank(
     """
     from tokenpilot.pack.discover import matching_glob
 
-    bm25 = bm25_scores(query_terms(task, mentions.identifiers), features, paths, bm25_index)
+    query = query_terms(task, mentions.identifiers)
+    bm25 = bm25_scores(query, features, paths, bm25_index)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
     module_hits = _named_modules(paths, mentions)
@@ -334,22 +335,23 @@ def rank(
             value += INCLUDE_BONUS
         scores.append(FileScore(path, value, bm25[index], named))
     if parts_of is not None:
-        scores = rerank_by_parts(scores, task, mentions, parts_of)
+        scores = rerank_by_parts(scores, query, parts_of)
     return scores
 
 
 def rerank_by_parts(
-    scores: Sequence[FileScore], task: str, mentions: Mentions, parts_of: PartsLoader
+    scores: Sequence[FileScore], query: Mapping[str, float], parts_of: PartsLoader
 ) -> list[FileScore]:
     """Second stage: the RERANK_TOP best files gain W_PARTS × (their best part's BM25 / the best).
 
     A part is a file's text between two definitions (a function, a class, a method). A whole-file
     BM25 dilutes the one function an issue is about in a long file; the best-matching part does not.
+    `query`: the weighted terms of the first stage (`query_terms`).
     """
     top = sorted(range(len(scores)), key=lambda i: (-scores[i].score, scores[i].path))[:RERANK_TOP]
     if len(top) < 2:
         return list(scores)
-    best = best_part_scores(parts_of(top), query_terms(task, mentions.identifiers))
+    best = best_part_scores(parts_of(top), query)
     most = max(best) or 1.0
     out = list(scores)
     for i, part in zip(top, best, strict=True):

@@ -306,8 +306,11 @@ def without_reports(task: str) -> str:
     start = 0
     while start < len(lines):
         end, versions = start, 0
-        while end < len(lines) and (_VERSION_LINE.match(lines[end]) or _FILLER_LINE.match(lines[end])):
-            versions += _VERSION_LINE.match(lines[end]) is not None and bool(lines[end].strip())
+        while end < len(lines):
+            if _VERSION_LINE.match(lines[end]):
+                versions += 1
+            elif not _FILLER_LINE.match(lines[end]):
+                break
             end += 1
         if versions >= _REPORT_MIN_LINES:
             keep[start:end] = [False] * (end - start)
