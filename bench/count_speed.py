@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench_corpus import python_sources
-from tokenpilot.tokens._tokenizer import TiktokenTokenizer, _CountCache, bundled_tokenizer
+from tokenpilot._tokens._tokenizer import TiktokenTokenizer, _CountCache, bundled_tokenizer
 
 
 def timed(fn: Callable[[], int]) -> tuple[float, int]:

@@ -2,7 +2,7 @@
 
     python bench/estimate_factors.py TOKENIZER_JSON [--corpus DIR] [--mb 2]
 
-The factors in `tokenpilot.tokens._tokenizer.FAMILY_FACTORS` should sit at or above the ratio this
+The factors in `tokenpilot._tokens._tokenizer.FAMILY_FACTORS` should sit at or above the ratio this
 prints (budgets are enforced on estimates, so over-counting is the safe side).
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from bench_corpus import python_sources
-from tokenpilot.tokens._tokenizer import bundled_tokenizer
+from tokenpilot._tokens._tokenizer import bundled_tokenizer
 
 
 def main() -> None:

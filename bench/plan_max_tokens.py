@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import tokenpilot as tp
-from tokenpilot.plan._max_tokens import learned_max_tokens, table_max_tokens
-from tokenpilot.plan._settings import PlanSettings
-from tokenpilot.tokens._tokenizer import bundled_tokenizer
+from tokenpilot._plan._max_tokens import learned_max_tokens, table_max_tokens
+from tokenpilot._plan._settings import PlanSettings
+from tokenpilot._tokens._tokenizer import bundled_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 # ../shared/bench relative to the repository root (or to a parent of it, from a worktree).

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tokenpilot.compact import Compactor, Pricing
-from tokenpilot.tokens._tokenizer import bundled_tokenizer
+from tokenpilot._compact import Compactor, Pricing
+from tokenpilot._tokens._tokenizer import bundled_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent.parent / "shared" / "bench" / "trajectories_dev.jsonl.gz"

@@ -1,4 +1,4 @@
-"""Regenerate src/tokenpilot/models/data/models.json from LiteLLM's public price map.
+"""Regenerate src/tokenpilot/_models/data/models.json from LiteLLM's public price map.
 
 The `litellm` wheel on PyPI ships a copy of the map
 (`litellm/model_prices_and_context_window_backup.json`). tokenpilot keeps only facts from it:
@@ -31,7 +31,7 @@ PROVIDERS: dict[str, str] = {
 # Providers whose automatic prompt cache bills a write at the plain input price (no surcharge).
 AUTOMATIC_CACHE_PROVIDERS = {"openai", "google", "deepseek", "xai"}
 MODES = {"chat", "responses", "completion"}
-OUT = Path(__file__).resolve().parent.parent / "src/tokenpilot/models/data/models.json"
+OUT = Path(__file__).resolve().parent.parent / "src/tokenpilot/_models/data/models.json"
 
 
 def per_mtok(value: Any) -> float | None:

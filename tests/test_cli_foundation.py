@@ -11,8 +11,8 @@ import tiktoken
 from typer.testing import CliRunner
 
 from tokenpilot import __version__
+from tokenpilot._tokens._encodings import load_encoding
 from tokenpilot.cli import app
-from tokenpilot.tokens._encodings import load_encoding
 
 runner = CliRunner()
 

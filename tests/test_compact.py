@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import tokenpilot as tp
 from conversations import anthropic_body, openai_conversation
-from tokenpilot.compact import Compactor, Pricing, extractive
+from tokenpilot._compact import Compactor, Pricing, extractive
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NO_CACHE = Pricing(1.0, 1.0, 1.0)

@@ -12,7 +12,7 @@ import pytest
 
 import tokenpilot as tp
 from conversations import bash_run
-from tokenpilot.compact import extractive, llm
+from tokenpilot._compact import extractive, llm
 
 RUN = [
     {

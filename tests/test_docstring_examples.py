@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["tokenpilot.tokens._count", "tokenpilot.models._registry"]
+MODULES = ["tokenpilot._tokens._count", "tokenpilot._models._registry"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conversations import anthropic_body, openai_conversation
 from tokenpilot import InputError
-from tokenpilot.messages import (
+from tokenpilot._messages import (
     Conversation,
     ToolCall,
     ToolResult,

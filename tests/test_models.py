@@ -8,7 +8,7 @@ import pytest
 
 import tokenpilot as tp
 from tokenpilot._config import user_config_path
-from tokenpilot.models._registry import bundled_data, env_key
+from tokenpilot._models._registry import bundled_data, env_key
 
 
 def write_user_config(text: str) -> Path:

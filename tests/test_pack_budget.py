@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenpilot as tp
-from tokenpilot.pack import parse_budget
+from tokenpilot._pack import parse_budget
 
 _NAMES = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=10)
 _LINES = st.lists(

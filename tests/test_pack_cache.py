@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import tokenpilot as tp
-from tokenpilot.pack.cache import PackCache, default_cache_path
+from tokenpilot._pack.cache import PackCache, default_cache_path
 
 
 def _tree(root: Path) -> Path:

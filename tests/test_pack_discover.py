@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenpilot.pack.discover import discover
+from tokenpilot._pack.discover import discover
 
 
 def _write(root: Path, files: dict[str, str | bytes]) -> None:

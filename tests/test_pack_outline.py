@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokenpilot.pack.outline import ELISION, fallback_outline, fit_outline, outline
+from tokenpilot._pack.outline import ELISION, fallback_outline, fit_outline, outline
 
 PYTHON = '''"""Module docs."""
 import os

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenpilot.pack.rank import file_features, rank
-from tokenpilot.pack.terms import identifier_terms, task_mentions, without_reports
+from tokenpilot._pack.rank import file_features, rank
+from tokenpilot._pack.terms import identifier_terms, task_mentions, without_reports
 
 
 def _rank(files: dict[str, str], task: str, **kwargs: object) -> list[str]:

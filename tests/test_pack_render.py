@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tokenpilot as tp
-from tokenpilot.pack.render import ShownFile, file_block, render
+from tokenpilot._pack.render import ShownFile, file_block, render
 
 FILES = [
     ShownFile("src/a.py", "full", "def a():\n    return 1\n"),

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenpilot as tp
-from tokenpilot.pack.secrets import credential_file_reason, find_secrets, redact
+from tokenpilot._pack.secrets import credential_file_reason, find_secrets, redact
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -7,7 +7,7 @@ from itertools import product
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenpilot.pack.select import Choice, Option, select, total_cost
+from tokenpilot._pack.select import Choice, Option, select, total_cost
 
 _OPTIONS = st.tuples(st.integers(1, 50), st.integers(1, 400), st.integers(1, 4000)).map(
     lambda c: (

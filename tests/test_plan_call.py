@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tokenpilot as tp
 from plan_support import FakeLedger, Record, fixture, write_project_config
-from tokenpilot.plan._max_tokens import percentile
+from tokenpilot._plan._max_tokens import percentile
 
 
 def user(text: str, model: str = "gpt-4o") -> dict[str, object]:

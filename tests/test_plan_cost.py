@@ -7,7 +7,7 @@ import json
 import pytest
 
 import tokenpilot as tp
-from tokenpilot.plan import RoutingSettings, compare_costs, parse_workload
+from tokenpilot._plan import RoutingSettings, compare_costs, parse_workload
 
 TABLE = "phase,input_tokens,output_tokens,calls\nexplore,1000000,100000,50\nplanning,200000,50000,5\n"
 

@@ -8,16 +8,16 @@ import importlib
 import pytest
 
 MODULES = [
-    "tokenpilot.plan._cost",
-    "tokenpilot.plan._max_tokens",
-    "tokenpilot.plan._output_mode",
-    "tokenpilot.plan._plan",
-    "tokenpilot.plan._ratelimit",
-    "tokenpilot.plan._request",
-    "tokenpilot.plan._response",
-    "tokenpilot.plan._routing",
-    "tokenpilot.plan._task",
-    "tokenpilot.plan._tiers",
+    "tokenpilot._plan._cost",
+    "tokenpilot._plan._max_tokens",
+    "tokenpilot._plan._output_mode",
+    "tokenpilot._plan._plan",
+    "tokenpilot._plan._ratelimit",
+    "tokenpilot._plan._request",
+    "tokenpilot._plan._response",
+    "tokenpilot._plan._routing",
+    "tokenpilot._plan._task",
+    "tokenpilot._plan._tiers",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import tokenpilot as tp
-from tokenpilot.plan import FileToWrite, choose_output_mode
+from tokenpilot._plan import FileToWrite, choose_output_mode
 
 
 def test_new_files_are_written_whole() -> None:

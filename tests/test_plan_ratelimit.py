@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenpilot.plan._ratelimit import parse_duration, parse_rate_limits
+from tokenpilot._plan._ratelimit import parse_duration, parse_rate_limits
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 OPENAI_HEADERS = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from plan_support import fixture
-from tokenpilot.plan._request import view_request
-from tokenpilot.plan._task import detect_complexity, detect_task_type, intent_of
+from tokenpilot._plan._request import view_request
+from tokenpilot._plan._task import detect_complexity, detect_task_type, intent_of
 
 
 def task_of(request: object) -> str:

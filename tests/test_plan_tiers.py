@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tokenpilot as tp
 from plan_support import fixture, write_project_config
-from tokenpilot.plan import PromptConditions, PromptRegistry, PromptSection
+from tokenpilot._plan import PromptConditions, PromptRegistry, PromptSection
 
 CORE = PromptSection("core", "You are a careful coding agent. Keep changes small.")
 CREATE = PromptSection(

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenpilot as tp
-from tokenpilot.tokens import _encodings
+from tokenpilot._tokens import _encodings
 
 SAMPLES = [
     "hello world",

@@ -131,7 +131,7 @@ def test_stream_result_matches_trim_output_for_small_inputs() -> None:
 def test_streamed_sketch_never_exceeds_budget(text: str, budget: int, mode: str) -> None:
     from unittest import mock
 
-    from tokenpilot.trim import _stream
+    from tokenpilot._trim import _stream
 
     data = (text + "\n") * 20
     with mock.patch.object(_stream, "IN_MEMORY_LIMIT", 64):  # force the bounded-memory path

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 import tokenpilot as tp
+from tokenpilot._trim._spill import cleanup, default_spill_dir
 from tokenpilot.cli import app
-from tokenpilot.trim._spill import cleanup, default_spill_dir
 
 MODEL = "gpt-4o"
 BIG = "\n".join(f"2024-05-01 12:00:{i % 60:02d} INFO worker {i} finished job" for i in range(3000)) + "\n"
@@ -119,7 +119,7 @@ def test_cli_bad_mode_is_one_line_error_not_traceback() -> None:
 def test_stream_over_memory_limit_keeps_errors_from_the_middle(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from tokenpilot.trim import _stream
+    from tokenpilot._trim import _stream
 
     monkeypatch.setattr(_stream, "IN_MEMORY_LIMIT", 4096)
     lines = [f"step {i} ok" for i in range(5000)]

@@ -6,6 +6,7 @@
 The whole public API is re-exported here; the modules behind it are private.
 """
 
+from tokenpilot._compact import Action, Compactor, CompactResult, Pricing, Problem, compact, validate
 from tokenpilot._exceptions import (
     BudgetError,
     BudgetExceeded,
@@ -16,12 +17,9 @@ from tokenpilot._exceptions import (
     TokenizerError,
     TokenpilotError,
 )
-from tokenpilot.budget import Budget, Reservation, Usage
-from tokenpilot.compact import Action, Compactor, CompactResult, Pricing, Problem, compact, validate
-from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
-from tokenpilot.models import ModelInfo, get_model, list_models
-from tokenpilot.pack import PackedFile, PackResult, pack
-from tokenpilot.plan import (
+from tokenpilot._models import ModelInfo, get_model, list_models
+from tokenpilot._pack import PackedFile, PackResult, pack
+from tokenpilot._plan import (
     CallPlan,
     FailoverDecision,
     FileToWrite,
@@ -36,8 +34,10 @@ from tokenpilot.plan import (
     plan_call,
     route,
 )
-from tokenpilot.tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
-from tokenpilot.trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_stream
+from tokenpilot._tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
+from tokenpilot._trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_stream
+from tokenpilot.budget import Budget, Reservation, Usage
+from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 
 __version__ = "0.1.0"
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import typer
 
+from tokenpilot._compact import compact as compact_conversation
 from tokenpilot._exceptions import InputError
 from tokenpilot.cli._input import read_source
 from tokenpilot.cli._output import print_json, stderr
-from tokenpilot.compact import compact as compact_conversation
 
 
 def _read(source: str) -> Any:

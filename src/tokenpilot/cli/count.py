@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from tokenpilot._exceptions import InputError
+from tokenpilot._models import get_model
+from tokenpilot._tokens import tokenizer_for
 from tokenpilot._walk import list_files, read_text
 from tokenpilot.cli._output import print_json, stdout
-from tokenpilot.models import get_model
-from tokenpilot.tokens import tokenizer_for
 
 
 def count(

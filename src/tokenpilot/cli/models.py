@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from tokenpilot._models import get_model, list_models
+from tokenpilot._models._registry import ModelInfo, bundled_data
 from tokenpilot.cli._output import print_json, stdout
-from tokenpilot.models import get_model, list_models
-from tokenpilot.models._registry import ModelInfo, bundled_data
 
 app = typer.Typer(help="Model limits, prices and tokenizers.", no_args_is_help=True)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 
 from tokenpilot._exceptions import InputError
+from tokenpilot._pack import pack as pack_repository
+from tokenpilot._pack import parse_budget
 from tokenpilot.cli._input import read_source
 from tokenpilot.cli._output import print_json, stderr
-from tokenpilot.pack import pack as pack_repository
-from tokenpilot.pack import parse_budget
 
 _PROGRESS_MIN_FILES = 500
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from tokenpilot._exceptions import InputError
+from tokenpilot._trim import TrimResult, trim_stream
 from tokenpilot.cli._output import print_json, stderr
-from tokenpilot.trim import TrimResult, trim_stream
 
 
 def trim(

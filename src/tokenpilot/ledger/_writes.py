@@ -67,7 +67,7 @@ def model_price(model: str) -> tuple[Any, str | None]:
 
 @lru_cache(maxsize=256)
 def _model_price(model: str, _config_id: int) -> tuple[Any, str | None]:
-    from tokenpilot.models import get_model
+    from tokenpilot._models import get_model
 
     try:
         info = get_model(model)

@@ -1,0 +1,430 @@
+"""Stage 4: how relevant each file is to the task.
+
+    score = (  W_BM25    * bm25 / max bm25            lexical match, code-aware terms
+             + W_PATH    * [task names this file's path]
+             + W_MODULE  * [task names this file's module, longest match]
+             + W_DEFINES * min(1, Σ 1/n(x))           x: identifiers the task names that this file
+                                                       defines (n(x): files defining x)
+             + W_STEM    * [file stem is a name the task mentions]
+             + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
+                                                       the files the signals above point at
+            × (META_FACTOR | TEST_FACTOR | DOCS_FACTOR | 1)
+                                                       issue/PR templates and CI settings (bug reports
+                                                       are written from the templates); tests; docs,
+                                                       examples and files that are not source code
+                                                       (translations, changelogs, data); unless the
+                                                       task names the file
+            × FOCUS_FACTOR if a --focus glob matches
+          + INCLUDE_BONUS if an --include glob matches (must-include files come first)
+
+    then the RERANK_TOP best files gain W_PARTS × best part / best part of them (`rerank_by_parts`):
+    a part is the text between two definition starts, scored with BM25 among the parts of those files.
+
+BM25 is Lucene's BM25 from the bm25s library (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5)/(df + 0.5)),
+path terms counted PATH_TERM_WEIGHT times; see `lexical`), each query term weighted 1 + ln(its count in
+the task). Definitions come from a fast per-language regular expression
+over every file (tree-sitter parsing all of a large repository would take seconds, see docs/pack.md).
+The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from tokenpilot._pack.lexical import LexicalIndex, best_part_scores
+from tokenpilot._pack.terms import Mentions, text_terms, without_reports, without_urls
+
+NAMED_TERM_BOOST = 2.0
+W_BM25 = 1.5
+W_PATH = 0.5
+W_MODULE = 1.0
+W_DEFINES = 0.8
+W_STEM = 0.3
+W_GRAPH = 0.3
+TEST_FACTOR = 0.3
+DOCS_FACTOR = 0.4
+META_FACTOR = 0.1
+FOCUS_FACTOR = 3.0
+INCLUDE_BONUS = 100.0
+RERANK_TOP = 10
+W_PARTS = 1.0
+_GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
+_GRAPH_SEEDS = 20
+GRAPH_HOPS = 1
+
+_DEFINITION = re.compile(
+    r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
+    re.MULTILINE,
+)
+CODE_SUFFIXES = frozenset(
+    [
+        ".py",
+        ".pyi",
+        ".pyx",
+        ".pxd",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsx",
+        ".ts",
+        ".mts",
+        ".cts",
+        ".tsx",
+        ".go",
+        ".rs",
+        ".java",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".cxx",
+        ".hpp",
+        ".hh",
+        ".hxx",
+        ".rb",
+        ".php",
+        ".cs",
+        ".kt",
+        ".kts",
+        ".swift",
+        ".scala",
+        ".m",
+        ".mm",
+        ".lua",
+        ".pl",
+        ".pm",
+        ".r",
+        ".jl",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".hs",
+        ".ml",
+        ".clj",
+        ".dart",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".sql",
+        ".vue",
+        ".svelte",
+    ]
+)
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
+)
+# issue and pull-request templates and CI settings: bug reports are written from the templates
+_META_PATH = re.compile(r"(^|/)\.(github|gitlab|circleci)/|(^|/)(ISSUE|PULL_REQUEST)_TEMPLATE", re.IGNORECASE)
+_DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
+
+
+TermsLoader = Callable[[Sequence[int]], Sequence[Mapping[str, int]]]
+PartsLoader = Callable[[Sequence[int]], Sequence[Sequence[Mapping[str, int]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class FileFeatures:
+    """What ranking needs of one file's content (cached by content hash)."""
+
+    terms: Mapping[str, int]
+    length: int
+    definitions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileScore:
+    """A file's relevance and the parts it is made of (for the manifest and for tuning)."""
+
+    path: str
+    score: float
+    bm25: float
+    named: bool  # the task names this file (path or module)
+
+
+def file_features(text: str) -> FileFeatures:
+    """Terms and definitions of a file's text."""
+    terms = text_terms(text)
+    definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
+    return FileFeatures(terms, sum(terms.values()), definitions)
+
+
+def file_parts(text: str) -> list[dict[str, int]]:
+    """Term tables of a text's parts: the stretches between the starts of its definitions.
+
+    >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
+    [['os'], ['parse', 'parse_it']]
+    """
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer(text)), len(text)})
+    return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
+
+
+def is_test_path(path: str) -> bool:
+    """Whether a path looks like a test file or lives in a test directory."""
+    return _TEST_PATH.search(path) is not None
+
+
+def is_docs_path(path: str) -> bool:
+    """Whether a path looks like documentation or examples."""
+    return _DOCS_PATH.search(path) is not None
+
+
+def is_code_path(path: str) -> bool:
+    """Whether a path is source code by its suffix (translations, changelogs, data are not)."""
+    return PurePosixPath(path).suffix.lower() in CODE_SUFFIXES
+
+
+def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
+    """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names.
+
+    Links are left out: their hosts and routes (`github`, `blob`, `html`) match the wrong files; so
+    are HTML comments and environment reports (`without_reports`).
+    """
+    named = {name.lower() for name in mentioned}
+    return {
+        term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
+        for term, count in text_terms(without_urls(without_reports(task))).items()
+    }
+
+
+def bm25_scores(
+    query: Mapping[str, float],
+    features: Sequence[FileFeatures],
+    paths: Sequence[str],
+    index: LexicalIndex | None = None,
+) -> list[float]:
+    """BM25 (bm25s, see `lexical`) of the weighted query against every file."""
+    if not features or not query:
+        return [0.0] * len(features)
+    if index is None:
+        index = LexicalIndex.build(paths, features)
+    return index.scores(query)
+
+
+def module_names(path: str) -> tuple[str, ...]:
+    """Dotted module names a file could be imported as (with and without a src/lib prefix).
+
+    >>> module_names("src/pkg/mod/__init__.py")
+    ('src.pkg.mod', 'pkg.mod')
+    """
+    stem, dot, suffix = path.rpartition(".")
+    # plain string work: this runs for every file of the tree on every pack
+    if not dot or suffix not in ("py", "pyi", "pyx") or "/" in suffix:
+        return ()
+    parts = [p for p in stem.split("/") if p]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    names = [".".join(parts)] if parts else []
+    if len(parts) > 1 and parts[0] in ("src", "lib", "python"):
+        names.append(".".join(parts[1:]))
+    return tuple(names)
+
+
+def _named_paths(paths: Sequence[str], mentions: Mentions) -> set[int]:
+    """Files the task names: a repository path ending a mentioned path, or ending with one.
+
+    A mention longer than any repository path (an absolute path in a traceback, a link to the
+    file on a forge) names the longest repository path it ends with; a shorter mention (`mod.py`,
+    `pkg/mod.py`) names every file whose path ends with it.
+    """
+    by_path = {path: index for index, path in enumerate(paths)}
+    hits: set[int] = set()
+    for mention in mentions.paths:
+        found = by_path.get(mention)
+        if found is not None:
+            hits.add(found)
+            continue
+        parts = mention.split("/")
+        longer = next(
+            (by_path["/".join(parts[k:])] for k in range(1, len(parts)) if "/".join(parts[k:]) in by_path),
+            None,
+        )
+        if longer is not None and "/" in paths[longer]:
+            hits.add(longer)
+            continue
+        suffix = "/" + mention
+        hits.update(index for index, path in enumerate(paths) if path.endswith(suffix))
+    return hits
+
+
+def _named_modules(paths: Sequence[str], mentions: Mentions) -> set[int]:
+    by_module: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        for name in module_names(path):
+            by_module.setdefault(name, index)
+    hits: set[int] = set()
+    for dotted in mentions.dotted:
+        parts = dotted.split(".")
+        # the longest prefix that is a module: `a.b.c.func` → a/b/c.py when it exists
+        for end in range(len(parts), 1, -1):
+            found = by_module.get(".".join(parts[:end]))
+            if found is not None:
+                hits.add(found)
+                break
+    return hits
+
+
+def rank(
+    paths: Sequence[str],
+    features: Sequence[FileFeatures],
+    task: str,
+    mentions: Mentions,
+    *,
+    focus: Sequence[str] = (),
+    include: Sequence[str] = (),
+    bm25_index: LexicalIndex | None = None,
+    terms_of: TermsLoader | None = None,
+    parts_of: PartsLoader | None = None,
+) -> list[FileScore]:
+    """Score every file for the task (same order as `paths`).
+
+    `bm25_index`: a prebuilt BM25 index of these files; with it, `features[i].terms` may be left
+    empty and `terms_of` gives the terms of the few files the graph stage reads. `parts_of(indices)`: file
+    i's parts (`file_parts`), for the second stage (`rerank_by_parts`); without it there is none.
+    """
+    from tokenpilot._pack.discover import matching_glob
+
+    query = query_terms(task, mentions.identifiers)
+    bm25 = bm25_scores(query, features, paths, bm25_index)
+    top = max(bm25, default=0.0) or 1.0
+    path_hits = _named_paths(paths, mentions)
+    module_hits = _named_modules(paths, mentions)
+    definers: dict[str, list[int]] = {}
+    mentioned = set(mentions.identifiers)
+    for index, f in enumerate(features):
+        for name in f.definitions:
+            if name in mentioned:
+                definers.setdefault(name, []).append(index)
+    defines = [0.0] * len(paths)
+    for indices in definers.values():
+        for index in indices:
+            defines[index] += 1.0 / len(indices)
+    mentioned_lower = {m.lower() for m in mentioned}
+    base: list[float] = []
+    for index, path in enumerate(paths):
+        stem = PurePosixPath(path).stem.lower()
+        value = (
+            W_BM25 * bm25[index] / top
+            + W_PATH * (index in path_hits)
+            + W_MODULE * (index in module_hits)
+            + W_DEFINES * min(1.0, defines[index])
+            + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
+        )
+        base.append(value)
+    graph = personalised_pagerank(features, base, terms_of=terms_of)
+    top_graph = max(graph, default=0.0) or 1.0
+    scores: list[FileScore] = []
+    for index, path in enumerate(paths):
+        named = index in path_hits or index in module_hits
+        value = base[index] + W_GRAPH * graph[index] / top_graph
+        if not named:
+            if _META_PATH.search(path):
+                value *= META_FACTOR
+            elif is_test_path(path):
+                value *= TEST_FACTOR
+            elif is_docs_path(path) or not is_code_path(path):
+                value *= DOCS_FACTOR
+        if focus and matching_glob(path, focus):
+            value *= FOCUS_FACTOR
+        if include and matching_glob(path, include):
+            value += INCLUDE_BONUS
+        scores.append(FileScore(path, value, bm25[index], named))
+    if parts_of is not None:
+        scores = rerank_by_parts(scores, query, parts_of)
+    return scores
+
+
+def rerank_by_parts(
+    scores: Sequence[FileScore], query: Mapping[str, float], parts_of: PartsLoader
+) -> list[FileScore]:
+    """Second stage: the RERANK_TOP best files gain W_PARTS × (their best part's BM25 / the best).
+
+    A part is a file's text between two definitions (a function, a class, a method). A whole-file
+    BM25 dilutes the one function an issue is about in a long file; the best-matching part does not.
+    `query`: the weighted terms of the first stage (`query_terms`).
+    """
+    top = sorted(range(len(scores)), key=lambda i: (-scores[i].score, scores[i].path))[:RERANK_TOP]
+    if len(top) < 2:
+        return list(scores)
+    best = best_part_scores(parts_of(top), query)
+    most = max(best) or 1.0
+    out = list(scores)
+    for i, part in zip(top, best, strict=True):
+        s = scores[i]
+        out[i] = FileScore(s.path, s.score + W_PARTS * part / most, s.bm25, s.named)
+    return out
+
+
+def personalised_pagerank(
+    features: Sequence[FileFeatures],
+    seeds: Sequence[float],
+    *,
+    damping: float = 0.85,
+    iterations: int = 30,
+    terms_of: TermsLoader | None = None,
+) -> list[float]:
+    """PageRank over "file uses a name another file defines", restarting at the best-seeded files.
+
+    An edge A → B for each name B defines (defined in at most a few files) that A's terms contain,
+    weighted by the square root of how often A uses it; the restart vector is the top seed scores.
+    Only the part of the graph within GRAPH_HOPS of the seeds is built: with restarts, rank further
+    out is damped to almost nothing, and building the whole graph of a large repository is slow.
+    """
+    n = len(features)
+    if n == 0:
+        return []
+    ranked = sorted(range(n), key=lambda i: -seeds[i])[:_GRAPH_SEEDS]
+    restart = {i: seeds[i] for i in ranked if seeds[i] > 0}
+    total = sum(restart.values())
+    if not total:
+        return [0.0] * n
+    edges: dict[int, dict[int, float]] = {}
+    frontier = list(restart)
+    for _ in range(GRAPH_HOPS):
+        frontier = [i for i in dict.fromkeys(frontier) if i not in edges]
+        frontier_terms = terms_of(frontier) if terms_of else [features[i].terms for i in frontier]
+        # only names the frontier uses can make an edge: find their definers, not every file's
+        used = set().union(*(t.keys() for t in frontier_terms))
+        definers: dict[str, list[int]] = {}
+        for target, f in enumerate(features):
+            for name in f.definitions:
+                if len(name) >= 4:
+                    lowered = name.lower()
+                    if lowered in used:
+                        definers.setdefault(lowered, []).append(target)
+        reached: list[int] = []
+        for index, terms in zip(frontier, frontier_terms, strict=True):
+            out: dict[int, float] = {}
+            for term, uses in terms.items():
+                targets = definers.get(term)
+                # a name defined in many files says little about who uses whom
+                if targets and len(targets) <= _GRAPH_MAX_DEFINERS:
+                    for target in targets:
+                        if target != index:
+                            out[target] = out.get(target, 0.0) + math.sqrt(uses)
+            edges[index] = out
+            reached.extend(t for t in out if t not in edges)
+        frontier = reached
+    restart_vector = {i: v / total for i, v in restart.items()}
+    rank_vector: dict[int, float] = dict(restart_vector)
+    for _ in range(iterations):
+        nxt: dict[int, float] = {}
+        dangling = 0.0
+        for source, mass in rank_vector.items():
+            links = edges.get(source) or {}
+            weight = sum(links.values())
+            if not weight:
+                dangling += mass
+                continue
+            for target, w in links.items():
+                nxt[target] = nxt.get(target, 0.0) + damping * mass * w / weight
+        leftover = (1.0 - damping) + damping * dangling
+        for i, v in restart_vector.items():
+            nxt[i] = nxt.get(i, 0.0) + leftover * v
+        rank_vector = nxt
+    return [rank_vector.get(i, 0.0) for i in range(n)]

@@ -1,6 +1,0 @@
-"""Fit a repository into a token budget for a task: discover → secrets → outline → rank → select → render."""
-
-from tokenpilot.pack._api import PackedFile, PackResult, PackStats, Redaction, pack, parse_budget
-from tokenpilot.pack.discover import Exclusion
-
-__all__ = ["Exclusion", "PackResult", "PackStats", "PackedFile", "Redaction", "pack", "parse_budget"]
