@@ -74,8 +74,10 @@ def test_input_leaving_less_than_the_minimum_output_says_how_much_to_compact() -
     room = 8192 - tp.count_messages(body) - 256
     assert 0 < room < 1024
     assert not plan.fits
-    assert plan.compaction_needed == 1024 - room
-    assert f"compaction must remove at least {1024 - room:,} tokens" in plan.reasons[-1].why
+    assert plan.min_output_shortfall == 1024 - room
+    assert plan.compaction_needed == 2000 - room  # for the table's full 2,000-token answer
+    why = next(r.why for r in plan.reasons if r.choice == "max_tokens")
+    assert f"compaction must remove at least {1024 - room:,} tokens" in why
 
 
 def test_estimated_tokenizer_reduces_the_window_by_its_margin() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from tokenpilot._config import load_config
 from tokenpilot._exceptions import InputError
 from tokenpilot._models import ModelInfo, default_model_name, get_model
+from tokenpilot._plan._compaction import Alternative, advice_text, find_alternative, room_for_output
 from tokenpilot._plan._history import CallHistory
 from tokenpilot._plan._max_tokens import MaxTokensChoice, learned_max_tokens, table_max_tokens
 from tokenpilot._plan._output_mode import FileToWrite, OutputModeChoice, choose_output_mode, files_from_paths
@@ -41,8 +42,11 @@ class Reason:
 class CallPlan:
     """How to make one call: model, max_tokens, prompt tier, output mode, and why each.
 
-    `headroom` is what the window has left after the input and max_tokens; `compaction_needed`
-    (> 0) says how many input tokens must go before the answer can have `min_output_tokens`.
+    `headroom` is what the window has left after the input and max_tokens. When the room left in
+    the window caps max_tokens below what the table, the learned p90 or the files ask for
+    (`wanted_max_tokens`), `compaction_needed` (> 0) says how many input tokens must go for the full
+    answer and `alternative` names a model whose window fits, if any; `advice` says both in a line.
+    `fits` is False only when the answer would get less than `min_output_tokens` (compact first).
     """
 
     model: str
@@ -66,11 +70,33 @@ class CallPlan:
     prompt: AssembledPrompt | None = None
     output: OutputModeChoice | None = None
     body: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    wanted_max_tokens: int = 0  # asked for before the window's cap (within the model's max output)
+    min_output_shortfall: int = 0  # input tokens to remove before the minimum answer fits
+    alternative: Alternative | None = None
 
     @property
     def fits(self) -> bool:
         """False when the input leaves less than the minimum output room (compact first)."""
-        return self.compaction_needed == 0
+        return self.min_output_shortfall == 0
+
+    @property
+    def squeezed(self) -> bool:
+        """True when the window's room caps max_tokens below what was asked for."""
+        return self.compaction_needed > 0
+
+    @property
+    def advice(self) -> str | None:
+        """What to do about a squeezed answer, one ASCII line (a proxy's header value), or None.
+
+        >>> body = {"model": "gpt-4", "messages": [{"role": "user", "content": "word " * 5000}]}
+        >>> plan_call(body, task_type="code_generation", complexity="high").advice
+        'compact 1168 input tokens for the full 4096-token answer (gpt-4 max_tokens capped at 2928), or use o1 ...'
+        """
+        if not self.compaction_needed:
+            return None
+        return advice_text(
+            self.model, self.max_tokens, self.wanted_max_tokens, self.compaction_needed, self.alternative
+        )
 
     def to_request(self) -> dict[str, Any]:
         """The request body to send: the planned system prompt, this model and max_tokens."""
@@ -98,6 +124,18 @@ class CallPlan:
             "output_cap": self.output_cap,
             "headroom": self.headroom,
             "compaction_needed": self.compaction_needed,
+            "wanted_max_tokens": self.wanted_max_tokens,
+            "fits": self.fits,
+            "advice": self.advice,
+            "alternative": None
+            if self.alternative is None
+            else {
+                "model": self.alternative.model,
+                "context_window": self.alternative.context_window,
+                "input_tokens": self.alternative.input_tokens,
+                "cost_usd": self.alternative.cost_usd,
+                "source": self.alternative.source,
+            },
             "prompt_tier": self.prompt_tier,
             "prompt": None
             if self.prompt is None
@@ -162,33 +200,48 @@ class Fit:
     headroom: int
     compaction_needed: int
     reason: str
+    full_output: int = 0  # max_tokens wanted, within the model's max output
+    min_output_shortfall: int = 0
 
 
 def fit_output(body: Mapping[str, Any], info: ModelInfo, wanted: int, settings: PlanSettings) -> Fit:
     """Count the input for `info` and cap `wanted` by the model's max output and the window's room."""
     tokenizer = tokenizer_for(info.name)
     input_tokens = count_messages(body, model=info.name)
-    room = tokenizer.safe_budget(info.context_window) - input_tokens - settings.safety_margin
+    room = room_for_output(info, input_tokens, settings.safety_margin)
     caps = [(room, "room left in the window")]
     if info.max_output_tokens is not None:
         caps.append((info.max_output_tokens, f"{info.name}'s max output"))
     output_cap, cap_label = min(caps)
     output_cap = max(0, output_cap)
     max_tokens = min(wanted, output_cap)
-    compaction_needed = max(0, settings.min_output_tokens - room)
+    full_output = min(wanted, info.max_output_tokens) if info.max_output_tokens is not None else wanted
+    shortfall = max(0, settings.min_output_tokens - room)
+    # Removing input only helps up to the model's own max output.
+    compaction_needed = max(shortfall, full_output - room, 0)
     label = "" if tokenizer.exact else " (estimated input; window reduced by the estimate margin)"
-    if compaction_needed:
+    if shortfall:
         reason = (
             f"the input ({input_tokens:,} tokens) leaves {max(room, 0):,} of {info.context_window:,} "
             f"for the answer after a {settings.safety_margin:,}-token margin{label}, under the minimum "
-            f"{settings.min_output_tokens:,}: compaction must remove at least {compaction_needed:,} tokens"
+            f"{settings.min_output_tokens:,}: compaction must remove at least {shortfall:,} tokens"
         )
     elif max_tokens < wanted:
         reason = f"capped from {wanted:,} by {cap_label} ({output_cap:,}){label}"
     else:
         reason = f"within {cap_label} ({output_cap:,}){label}"
     headroom = info.context_window - input_tokens - max_tokens
-    return Fit(input_tokens, tokenizer.exact, max_tokens, output_cap, headroom, compaction_needed, reason)
+    return Fit(
+        input_tokens,
+        tokenizer.exact,
+        max_tokens,
+        output_cap,
+        headroom,
+        compaction_needed,
+        reason,
+        full_output,
+        shortfall,
+    )
 
 
 def _choose_model(
@@ -333,6 +386,24 @@ def plan_call(
     else:
         note = ""
     reasons.append(Reason("max_tokens", str(fit.max_tokens), f"{wanted.reason}; {fit.reason}{note}"))
+    chain = chain_for(info.name, routing)
+    alternative: Alternative | None = None
+    if fit.compaction_needed:
+        alternative = find_alternative(body, info, fit.full_output, settings.safety_margin, chain)
+        why = (
+            f"the input leaves room for {fit.max_tokens:,} of the {fit.full_output:,} output tokens "
+            f"asked for: remove {fit.compaction_needed:,} input tokens for the full answer"
+        )
+        if alternative is not None:
+            price = "unknown price" if alternative.cost_usd is None else f"${alternative.cost_usd:,.4f}"
+            where = "next in the routing chain" if alternative.source == "chain" else "from the registry"
+            why += (
+                f", or use {alternative.model} ({where}: {alternative.context_window:,}-token window, "
+                f"{price} for this call)"
+            )
+        else:
+            why += "; no model in the routing chain or the registry has a window that fits"
+        reasons.append(Reason("compaction", str(fit.compaction_needed), why))
 
     return CallPlan(
         model=info.name,
@@ -351,8 +422,11 @@ def plan_call(
         output_mode=output.mode if output else "text",
         compaction_needed=fit.compaction_needed,
         reasons=tuple(reasons),
-        chain=chain_for(info.name, routing),
+        chain=chain,
         prompt=prompt,
         output=output,
         body=body,
+        wanted_max_tokens=fit.full_output,
+        min_output_shortfall=fit.min_output_shortfall,
+        alternative=alternative,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from tokenpilot._exceptions import InputError
 
-Request = Mapping[str, Any] | str
+Request = Mapping[str, Any] | Sequence[Mapping[str, Any]] | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,8 @@ def _tool_name(tool: Any) -> str:
 
 
 def view_request(request: Request) -> RequestView:
-    """Read a request body or prompt string; `InputError` when it is neither.
+    """Read a request body, a bare messages array or a prompt string; `InputError` when it is
+    none of them or its fields are nonsense (a negative max_tokens, a model that is not a string).
 
     >>> view_request({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).provider
     'openai'
@@ -112,8 +113,17 @@ def view_request(request: Request) -> RequestView:
             max_tokens=None,
             body={"messages": [{"role": "user", "content": request}]},
         )
+    if isinstance(request, Sequence) and not isinstance(request, bytes):
+        request = {"messages": list(request)}  # a bare messages array, as `compact` prints
     if not isinstance(request, Mapping):
-        raise InputError(f"a request must be a JSON object or a prompt string, got {type(request).__name__}")
+        kind = type(request).__name__
+        raise InputError(f"a request must be a JSON object, a messages array or a prompt string, got {kind}")
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = request.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InputError(f"{key} must be a whole number of tokens >= 1, got {value!r}")
+    if request.get("model") is not None and not isinstance(request.get("model"), str):
+        raise InputError(f"model must be a string, got {request.get('model')!r}")
     messages = request.get("messages")
     if not isinstance(messages, list):
         raise InputError("a request body needs a 'messages' list")

@@ -80,7 +80,7 @@ def _on_model(plan: CallPlan, model: str, wanted: int, why: str) -> CallPlan | N
     settings = plan_settings()
     info = get_model(model)
     fit = fit_output(plan.body, info, wanted, settings)
-    if fit.compaction_needed:
+    if fit.min_output_shortfall:
         return None
     rest = plan.chain[plan.chain.index(model) + 1 :] if model in plan.chain else ()
     reason = Reason(
@@ -96,7 +96,10 @@ def _on_model(plan: CallPlan, model: str, wanted: int, why: str) -> CallPlan | N
         max_tokens=fit.max_tokens,
         output_cap=fit.output_cap,
         headroom=fit.headroom,
-        compaction_needed=0,
+        compaction_needed=fit.compaction_needed,
+        wanted_max_tokens=fit.full_output,
+        min_output_shortfall=0,
+        alternative=None,
         attempt=plan.attempt + 1,
         chain=rest,
         reasons=(*plan.reasons, reason),

@@ -50,11 +50,18 @@ def plan(
         None, "--db", help="Ledger database to learn max_tokens from (URL or SQLite path)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 3 when the answer is squeezed (compaction needed), not only warn."
+    ),
 ) -> None:
-    """Plan one call: model, max_tokens, prompt tier and output mode, with the reason for each."""
+    """Plan one call: model, max_tokens, prompt tier and output mode, with the reason for each.
+
+    Exits 3 when the input leaves less than the minimum answer room; when the room only caps
+    max_tokens below what was asked for, it warns (and exits 3 with --strict).
+    """
     body = _read_request(request)
-    if not isinstance(body, dict | str):
-        raise InputError("a request is a JSON object (a request body) or a prompt")
+    if not isinstance(body, dict | list | str):
+        raise InputError("a request is a JSON object (a request body), a messages array or a prompt")
     with contextlib.ExitStack() as stack:
         history = stack.enter_context(open_ledger(db)) if db else None
         call = plan_call(
@@ -88,9 +95,14 @@ def plan(
             stdout.print(escape(f"failover chain: {' -> '.join(call.chain)}"))
     if not call.fits:
         stderr.print(
-            f"the input must shrink by {call.compaction_needed:,} tokens before this call can answer"
+            f"the input must shrink by {call.min_output_shortfall:,} tokens before this call can answer "
+            f"({call.compaction_needed:,} for the full {call.wanted_max_tokens:,}-token answer)"
         )
         raise typer.Exit(3)
+    if call.advice is not None:
+        stderr.print(escape(f"warning: the answer is squeezed: {call.advice}"))
+        if strict:
+            raise typer.Exit(3)
 
 
 def _money(value: float | None) -> str:
