@@ -17,6 +17,7 @@ from tokenpilot._exceptions import (
     TokenizerError,
     TokenpilotError,
 )
+from tokenpilot._handoff import HandoffResult, handoff
 from tokenpilot._models import ModelInfo, get_model, list_models
 from tokenpilot._pack import PackedFile, PackResult, pack
 from tokenpilot._plan import (
@@ -54,6 +55,7 @@ __all__ = [
     "EndpointError",
     "FailoverDecision",
     "FileToWrite",
+    "HandoffResult",
     "InputError",
     "Ledger",
     "LedgerRecord",
@@ -82,6 +84,7 @@ __all__ = [
     "count_tokens",
     "failover",
     "get_model",
+    "handoff",
     "list_models",
     "next_attempt",
     "open_ledger",

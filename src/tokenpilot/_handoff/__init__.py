@@ -1,0 +1,11 @@
+"""Agent lifecycle: phase hand-offs, the rules that say when to reset, sub-agent context in a budget.
+
+import tokenpilot as tp
+result = tp.handoff(messages, budget=8_000, model="gpt-4o")
+tp.should_reset(messages, phase_ended=True).reset
+tp.fit_context({"task": "…", "files": […]}, 30_000, required=("task",)).context
+"""
+
+from tokenpilot._handoff.handoff import HandoffResult, handoff
+
+__all__ = ["HandoffResult", "handoff"]

@@ -1,0 +1,307 @@
+"""Phase hand-offs: a long conversation replaced by a short, valid one that keeps what matters.
+
+`handoff(messages, budget=…)` returns a new conversation in the input's format and shape: the
+system prompt and the task (the first user message) as they were, then one hand-off message that
+records what the previous phase produced: files changed with their last edit, errors hit, next
+steps, open questions, decisions, commands run with their exit codes, files read (from
+`extract_artifacts`), the code it looked at (the definitions each viewed file showed) and the
+latest output, within the budget, counted exactly on the final conversation.
+
+The hand-off is extractive by default. When a summary model is configured (`[compact]
+summarizer = "llm"`, `llm_url`, `llm_model`), its summary leads the hand-off and the extracted
+record fills the room left; if the endpoint fails, the extractive hand-off is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenpilot._compact import extractive, validate
+from tokenpilot._compact import llm as llm_summarizer
+from tokenpilot._compact.artifacts import Artifacts, extract_artifacts, fit_sections
+from tokenpilot._config import load_config
+from tokenpilot._exceptions import BudgetError, InputError
+from tokenpilot._messages import Conversation, Message, Text, parse, render
+from tokenpilot._models import get_model
+from tokenpilot._tokens import Tokenizer, count_messages, tokenizer_for
+
+log = logging.getLogger(__name__)
+
+HANDOFF_PREFIX = "[tokenpilot handoff"
+# Share of the hand-off's room the latest output may take; the record and the code seen get the rest.
+LATEST_SHARE = 0.35
+_DEFINITION = re.compile(r"^\s*(?:\d+\t)?\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
+_GREP_HIT = re.compile(r"^((?:[\w.~-]*/)*[\w.-]+\.\w+):(\d+):")
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffResult:
+    """The new conversation (`messages`, in the input's format and shape) and what it kept.
+
+    `tokens` is the exact count of the whole new conversation with the model's tokenizer (an
+    estimate when `exact` is False; the budget was then enforced with the estimate's margin).
+    """
+
+    messages: Any
+    tokens: int
+    budget: int
+    tokenizer: str
+    exact: bool
+    tokens_before: int
+    messages_before: int
+    messages_replaced: int
+    handoff: str
+    summarizer: str  # "extractive" or "llm"
+    artifacts: Artifacts = field(repr=False, compare=False)
+    dropped: tuple[str, ...] = ()
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report (without the messages): sizes, what was kept, what was dropped."""
+        kept = {title: len(lines) for title, lines in self.artifacts.sections()}
+        return {
+            "tokens": self.tokens,
+            "budget": self.budget,
+            "tokenizer": self.tokenizer,
+            "exact": self.exact,
+            "tokens_before": self.tokens_before,
+            "messages_before": self.messages_before,
+            "messages_replaced": self.messages_replaced,
+            "summarizer": self.summarizer,
+            "recorded": kept,
+            "dropped": list(self.dropped),
+        }
+
+
+def _head_length(messages: Sequence[Message]) -> int:
+    """Leading system/developer messages and the first user message: kept as they are."""
+    for i, message in enumerate(messages):
+        if message.role == "user" and not message.tool_results:
+            return i + 1
+        if message.role not in ("system", "developer"):
+            return i
+    return len(messages)
+
+
+def code_seen(messages: Sequence[Message]) -> list[str]:
+    """Per file the agent looked at, the definitions its output showed (`path: def a, class B`)."""
+    calls = {c.id: c for m in messages for c in m.tool_calls}
+    seen: dict[str, dict[str, None]] = {}
+    for message in messages:
+        for result in message.tool_results:
+            call = calls.get(result.call_id)
+            values = call.argument_values() if call is not None else {}
+            path = values.get("path") or values.get("file_path")
+            text = result.text
+            for line in text.splitlines():
+                hit = _GREP_HIT.match(line)
+                where = hit.group(1) if hit else path
+                if not isinstance(where, str):
+                    continue
+                found = _DEFINITION.match(line[hit.end() :] if hit else line)
+                names = seen.setdefault(where, {})
+                if found:
+                    names[f"{found.group(1)} {found.group(2)}"] = None
+    return [f"{path}: {', '.join(names)}" for path, names in seen.items() if names]
+
+
+def _latest(messages: Sequence[Message]) -> list[str]:
+    """The last assistant words and the latest tool outputs, newest last."""
+    lines: list[str] = []
+    for message in messages:
+        if message.role == "assistant" and message.text.strip():
+            lines.append(f"assistant: {' '.join(message.text.split())}")
+        for result in message.tool_results:
+            text = result.text.strip()
+            if text:
+                lines.append(f"output: {text}")
+    return lines
+
+
+def _fit_latest(lines: Sequence[str], budget: int, tokenizer: Tokenizer) -> str:
+    """The newest lines that fit `budget`; the oldest one kept is cut to its end."""
+    out: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        cost = tokenizer.count(line) + 1
+        if used + cost <= budget:
+            out.append(line)
+            used += cost
+            continue
+        room = budget - used - 8
+        if room > 32:
+            tail = truncate_tail(line, room, tokenizer)
+            out.append(f"(...) {tail}")
+        break
+    return "\n".join(reversed(out))
+
+
+def truncate_tail(text: str, tokens: int, tokenizer: Tokenizer) -> str:
+    """The end of `text` in at most `tokens` tokens (whole lines when it can)."""
+    ids = tokenizer.encode(text)
+    if len(ids) <= tokens:
+        return text
+    tail = tokenizer.decode(ids[-tokens:])
+    cut = tail.find("\n")
+    return tail[cut + 1 :] if 0 <= cut < len(tail) // 2 else tail
+
+
+def _summary_model() -> tuple[str, str, str | None] | None:
+    config = load_config().section("compact")
+    if config.get("summarizer") != "llm":
+        return None
+    url, model = config.get("llm_url"), config.get("llm_model")
+    if not isinstance(url, str) or not isinstance(model, str):
+        raise InputError("the llm summarizer needs [compact] llm_url and llm_model in the config")
+    key_env = config.get("llm_api_key_env", "OPENAI_API_KEY")
+    return url, model, str(key_env) if key_env else None
+
+
+def _compose(
+    replaced: Sequence[Message],
+    record: Artifacts,
+    room: int,
+    tokenizer: Tokenizer,
+    instructions: str | None,
+    summary: str | None,
+    header: str,
+) -> tuple[str, list[str]]:
+    """The hand-off text within `room` tokens, and the names of the parts that did not fit whole."""
+    dropped: list[str] = []
+    parts = [header]
+    if instructions:
+        parts.append(f"Instructions for the next phase: {instructions.strip()}")
+    if summary:
+        parts.append("Summary:\n" + summary)
+    fixed = "\n\n".join(parts)
+    fixed_tokens = tokenizer.count(fixed) + 2
+    if fixed_tokens > room:
+        # The summary (or the instructions) alone are too long: keep their start.
+        text = tokenizer.decode(tokenizer.encode(fixed)[: max(0, room - 8)])
+        while tokenizer.count(text) > room and text:
+            text = text[: len(text) * 9 // 10]
+        return text, ["summary (cut)", "record", "code seen", "latest output"]
+    left = room - fixed_tokens
+    latest_lines = _latest(replaced)
+    latest_budget = int(left * LATEST_SHARE) if latest_lines else 0
+    blocks = [(title, lines) for title, lines in record.sections() if lines]
+    seen = code_seen(replaced)
+    if seen:
+        blocks.append(("Code seen (definitions shown)", seen))
+    body = fit_sections(blocks, left - latest_budget, tokenizer)
+    # Room the record did not use goes to the latest output.
+    spare = left - latest_budget - (tokenizer.count(body) + 2 if body else 0)
+    latest = _fit_latest(latest_lines, latest_budget + max(0, spare) - 16, tokenizer) if latest_lines else ""
+    for title, lines in blocks:
+        if f"{title}:" not in body:
+            dropped.append(f"{title} ({len(lines)} lines)")
+        elif "earlier not shown)" in body.split(f"{title}:", 1)[1].split(":\n", 1)[0]:
+            dropped.append(f"{title} (older lines)")
+    if latest_lines and not latest:
+        dropped.append("latest output")
+    text = "\n\n".join(
+        p for p in (fixed, body, f"Latest output (newest last):\n{latest}" if latest else "") if p
+    )
+    return text, dropped
+
+
+def handoff(
+    messages: Any,
+    *,
+    budget: int,
+    model: str | None = None,
+    instructions: str | None = None,
+) -> HandoffResult:
+    """A new, valid conversation within `budget` tokens: system prompt and task kept, the rest of
+    the history replaced by one hand-off message (an OpenAI/Anthropic messages array or body).
+
+    >>> history = [
+    ...     {"role": "system", "content": "You are a coding agent."},
+    ...     {"role": "user", "content": "Fix the failing test."},
+    ...     {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+    ...      "function": {"name": "bash", "arguments": '{"command": "pytest -x"}'}}]},
+    ...     {"role": "tool", "tool_call_id": "c1", "content": "E   KeyError: 'id'\\n[exit code 1]"},
+    ...     {"role": "assistant", "content": "The issue is the missing key. Next, patch models.py."}]
+    >>> result = handoff(history, budget=300, model="gpt-4o")
+    >>> [m["role"] for m in result.messages], result.tokens <= 300
+    (['system', 'user', 'user'], True)
+    >>> print(result.messages[2]["content"].split("\\n\\n")[1])
+    Errors hit:
+    - E KeyError: 'id' [pytest -x]
+    Next steps:
+    - Next, patch models.py.
+    Decisions:
+    - The issue is the missing key.
+    Commands run:
+    - pytest -x (exit 1)
+    """
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
+        raise InputError(f"budget must be a positive number of tokens, got {budget!r}")
+    conversation = parse(messages)
+    body_model = conversation.body.get("model")
+    info = get_model(model or (body_model if isinstance(body_model, str) else None))
+    tokenizer = tokenizer_for(info.name)
+    allowed = tokenizer.safe_budget(budget)
+    items = conversation.messages
+    head = _head_length(items)
+    if head == 0 or items[head - 1].role != "user":
+        raise InputError("a hand-off needs the task: the conversation has no first user message")
+    replaced = items[head:]
+    record = extract_artifacts(items)
+
+    def count(conv: Conversation) -> int:
+        return count_messages(render(conv), model=info.name)
+
+    tokens_before = count(conversation)
+    base = conversation.with_messages((*items[:head], Message("user", (Text(""),))))
+    fixed = count(base)
+    if fixed > allowed:
+        raise BudgetError(
+            f"the system prompt and the task alone need {fixed:,} tokens, over the budget of {allowed:,}"
+        )
+    summary: str | None = None
+    summarizer = "extractive"
+    room = allowed - fixed
+    endpoint = _summary_model()
+    if endpoint is not None and replaced:
+        url, summary_model, key_env = endpoint
+        summarize = llm_summarizer(url, summary_model, api_key_env=key_env, max_tokens=max(64, room // 2))
+        answer = summarize(list(replaced))
+        # On a failed call the summarizer logs and answers with the extractive summary instead.
+        if answer.strip() and answer != extractive(list(replaced)):
+            summary, summarizer = answer.strip(), "llm"
+    header = (
+        f"{HANDOFF_PREFIX}: the previous phase ({len(replaced)} messages, {tokens_before - fixed:,} tokens) "
+        "is replaced by this record; the system prompt and the task above are unchanged]"
+    )
+    text, dropped = "", list[str]()
+    for _ in range(6):  # framing and joins make the count move a little: shrink until it holds
+        text, dropped = _compose(replaced, record, room, tokenizer, instructions, summary, header)
+        new = base.with_messages((*items[:head], Message("user", (Text(text),))))
+        tokens = count(new)
+        if tokens <= allowed:
+            break
+        room -= tokens - allowed + 4
+    else:
+        raise BudgetError(f"a hand-off does not fit {budget:,} tokens")  # pragma: no cover
+    rendered = render(new)
+    problems = validate(rendered, conversation.provider)
+    if problems:  # a bug: never hand back a broken conversation
+        raise InputError(f"the hand-off is not a valid conversation: {problems[0].message}")
+    return HandoffResult(
+        messages=rendered,
+        tokens=tokens,
+        budget=budget,
+        tokenizer=tokenizer.name,
+        exact=tokenizer.exact,
+        tokens_before=tokens_before,
+        messages_before=len(items),
+        messages_replaced=len(replaced),
+        handoff=text,
+        summarizer=summarizer,
+        artifacts=record,
+        dropped=tuple(dropped),
+    )
