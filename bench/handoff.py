@@ -37,7 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay import (  # noqa: E402
+import tokenpilot as tp
+from replay import (
     DEFAULT_DATA,
     FALLBACK_DATA,
     RESULTS,
@@ -49,8 +50,6 @@ from replay import (  # noqa: E402
     salient,
     violations,
 )
-
-import tokenpilot as tp  # noqa: E402
 
 BUDGET = 8_000
 MODEL = "gpt-4o"
@@ -73,9 +72,7 @@ def steps_of(messages: list[Message]) -> list[int]:
     return [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
 
 
-def retention(
-    messages: list[Message], mid: int, reduced: list[Message], replay: bool
-) -> list[float]:
+def retention(messages: list[Message], mid: int, reduced: list[Message], replay: bool) -> list[float]:
     """Per later step, the share of its salient identifiers the reduced prompt still holds."""
     fixed = _content_text(messages[0].get("content")) + "\n" + _content_text(messages[1].get("content"))
     first_half = "\n".join(_content_text(m.get("content")) for m in messages[:mid] if m.get("role") == "tool")

@@ -17,7 +17,7 @@ from tokenpilot._exceptions import (
     TokenizerError,
     TokenpilotError,
 )
-from tokenpilot._handoff import HandoffResult, handoff
+from tokenpilot._handoff import FitResult, HandoffResult, ResetDecision, fit_context, handoff, should_reset
 from tokenpilot._models import ModelInfo, get_model, list_models
 from tokenpilot._pack import PackedFile, PackResult, pack
 from tokenpilot._plan import (
@@ -55,6 +55,7 @@ __all__ = [
     "EndpointError",
     "FailoverDecision",
     "FileToWrite",
+    "FitResult",
     "HandoffResult",
     "InputError",
     "Ledger",
@@ -70,6 +71,7 @@ __all__ = [
     "PromptSection",
     "RateLimits",
     "Reservation",
+    "ResetDecision",
     "ResponseCheck",
     "StoreError",
     "Tokenizer",
@@ -83,6 +85,7 @@ __all__ = [
     "count_messages",
     "count_tokens",
     "failover",
+    "fit_context",
     "get_model",
     "handoff",
     "list_models",
@@ -92,6 +95,7 @@ __all__ = [
     "parse_rate_limits",
     "plan_call",
     "route",
+    "should_reset",
     "tokenizer_for",
     "trim_output",
     "trim_stream",

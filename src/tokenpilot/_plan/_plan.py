@@ -89,8 +89,8 @@ class CallPlan:
         """What to do about a squeezed answer, one ASCII line (a proxy's header value), or None.
 
         >>> body = {"model": "gpt-4", "messages": [{"role": "user", "content": "word " * 5000}]}
-        >>> plan_call(body, task_type="code_generation", complexity="high").advice
-        'compact 1168 input tokens for the full 4096-token answer (gpt-4 max_tokens capped at 2928), or use o1 ...'
+        >>> print(plan_call(body, task_type="code_generation", complexity="high").advice)
+        compact 1168 input tokens for the full 4096-token answer (gpt-4 max_tokens capped at 2928), or use ...
         """
         if not self.compaction_needed:
             return None

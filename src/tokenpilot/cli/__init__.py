@@ -9,6 +9,8 @@ import typer
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
 from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, trim
+from tokenpilot.cli import fit as fit_command
+from tokenpilot.cli import handoff as handoff_command
 from tokenpilot.cli import pack as pack_command
 from tokenpilot.cli._output import fail
 
@@ -23,6 +25,8 @@ app = typer.Typer(
 app.command("pack")(pack_command.pack)
 app.command("compact")(compact.compact)
 app.command("trim")(trim.trim)
+app.command("handoff")(handoff_command.handoff)
+app.command("fit")(fit_command.fit)
 app.command("plan")(plan.plan)
 app.add_typer(plan.cost_app, name="cost")
 app.add_typer(budget.app, name="budget")
