@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenpilot as tp
+from conversations import anthropic_body, openai_conversation
 from tokenpilot._compact import artifacts as artifacts_module
 from tokenpilot._compact.artifacts import Artifacts, CommandRun, ErrorHit, FileEdit, extract_artifacts
 from tokenpilot._messages import parse
@@ -219,3 +220,17 @@ def test_a_cut_section_says_how_many_lines_it_left_out() -> None:
 
 def test_docstring_examples_hold() -> None:
     assert doctest.testmod(artifacts_module).failed == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(openai_conversation(), anthropic_body()))
+def test_any_conversation_yields_artifacts_that_render_within_budget(conversation: Any) -> None:
+    record = extract_artifacts(parse(conversation).messages)
+    assert TOKENIZER.count(record.render(150, TOKENIZER)) <= 150
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_any_shell_command_is_read_without_error(command: str) -> None:
+    messages = [{"role": "user", "content": "t"}, *openhands_bash("c", command, "out", 0)]
+    assert len(extract_artifacts(messages).commands) == (1 if command.strip() else 0)

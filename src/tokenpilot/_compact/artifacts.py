@@ -306,8 +306,10 @@ def _until_separator(words: Sequence[str]) -> Sequence[str]:
 def _only_reads(command: str) -> bool:
     """A command that only shows files (cat, grep, sed -n…): what it prints is their text, not errors."""
     words = _words(command)
+    if not words:
+        return False
     programs = {words[0]} | {words[n + 1] for n, w in enumerate(words[:-1]) if w in ("|", "&&", ";")}
-    return bool(words) and programs <= _VIEWERS and not any(w.startswith("-i") for w in words)
+    return programs <= _VIEWERS and not any(w.startswith("-i") for w in words)
 
 
 def _edit_detail(values: dict[str, Any], action: str) -> str:

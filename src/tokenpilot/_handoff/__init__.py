@@ -6,9 +6,9 @@ tp.should_reset(messages, phase_ended=True).reset
 tp.fit_context({"task": "…", "files": […]}, 30_000, required=("task",)).context
 """
 
-from tokenpilot._handoff.fit_context import FitResult, Reduction, agent_fields, fit_context
-from tokenpilot._handoff.handoff import HandoffResult, handoff
+from tokenpilot._handoff.phase_handoff import HandoffResult, handoff
 from tokenpilot._handoff.reset import LifecycleSettings, ResetDecision, lifecycle_settings, should_reset
+from tokenpilot._handoff.subagent_context import FitResult, Reduction, agent_fields, fit_context
 
 __all__ = [
     "FitResult",

@@ -2,11 +2,13 @@
 
 The budget is counted exactly on the result's compact JSON (`separators=(",", ":")`, non-ASCII
 kept) with the model's tokenizer. Required keys are kept as they are (byte-identical values); the
-other keys are admitted in priority order (the `priority` keys first, then the input's order),
-each whole when it fits and reduced when it does not: long strings keep their head and tail around
-a marker with the original size, long lists keep items from both ends and a marker with the
-count, nested mappings are reduced the same way, key by key. A key that cannot fit even reduced is
-left out; a `"[tokenpilot omitted]"` entry names what a mapping lost. Every reduction is reported.
+other keys are taken in priority order (the `priority` keys first, then the input's order): every
+key that fits whole is kept whole, then the larger ones share the room left, each in turn getting
+an equal share of what remains (what one does not use passes to the next), reduced to fit: long
+strings keep their head and tail around a marker with the original size, long lists keep items
+from both ends and a marker with the count, nested mappings are reduced the same way, key by key.
+A key that cannot fit even reduced is left out; a `"[tokenpilot omitted]"` entry names what a
+mapping lost. Every reduction is reported.
 
 Per-agent field lists come from the config:
 
@@ -200,13 +202,18 @@ class _Fitter:
             return None
         order = [k for k in dict.fromkeys([*priority, *value]) if k in value and k not in kept]
         dropped: list[str] = []
-        for key in order:
-            child = f"{path}.{key}" if path else key
+        deferred: list[str] = []
+        for key in order:  # first every key that fits whole, in priority order
             whole = ordered({**kept, key: value[key]})
             if self.tokens(whole) <= limit:
                 kept = whole
-                continue
-            room = limit - self.tokens(ordered({**kept, key: None})) + self.tokens(None)
+            else:
+                deferred.append(key)
+        for n, key in enumerate(deferred):  # then the larger ones share what is left, in order
+            child = f"{path}.{key}" if path else key
+            left = limit - self.tokens(ordered({**kept, key: None})) + self.tokens(None)
+            # An equal share of the room for each key still to come; what one leaves passes on.
+            room = left // (len(deferred) - n)
             fitted: Any = None
             ok = False
             mark = len(self.reductions)
@@ -284,11 +291,11 @@ def fit_context(
     """`context` fitted to `budget` tokens of compact JSON: required keys whole, the rest by priority.
 
     >>> context = {"task": "Review the diff", "diff": "+ x = 1\\n" * 400, "notes": list(range(300))}
-    >>> result = fit_context(context, 120, model="gpt-4o", required=("task",), priority=("notes",))
-    >>> result.tokens <= 120, result.context["task"], [(r.path, r.kind) for r in result.reductions]
-    (True, 'Review the diff', [('notes', 'list'), ('diff', 'dropped')])
-    >>> result.context["notes"][24:27]
-    [24, '[... 251 of 300 items omitted ...]', 276]
+    >>> result = fit_context(context, 160, model="gpt-4o", required=("task",), priority=("notes",))
+    >>> result.tokens <= 160, result.context["task"], [(r.path, r.kind) for r in result.reductions]
+    (True, 'Review the diff', [('notes', 'list'), ('diff', 'string')])
+    >>> result.context["notes"][15:18]
+    [15, '[... 269 of 300 items omitted ...]', 285]
     """
     if not isinstance(context, Mapping) or not all(isinstance(k, str) for k in context):
         raise InputError("the context must be a JSON object (a mapping with string keys)")
