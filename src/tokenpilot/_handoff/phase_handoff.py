@@ -25,7 +25,7 @@ from tokenpilot._compact import llm as llm_summarizer
 from tokenpilot._compact.artifacts import Artifacts, extract_artifacts, fit_sections
 from tokenpilot._config import load_config
 from tokenpilot._exceptions import BudgetError, InputError
-from tokenpilot._messages import Conversation, Message, Text, parse, render
+from tokenpilot._messages import Conversation, Message, Text, ToolCall, parse, render
 from tokenpilot._models import get_model
 from tokenpilot._tokens import Tokenizer, count_messages, tokenizer_for
 
@@ -34,7 +34,11 @@ log = logging.getLogger(__name__)
 HANDOFF_PREFIX = "[tokenpilot handoff"
 # Share of the hand-off's room the latest output may take; the record and the code seen get the rest.
 LATEST_SHARE = 0.35
+USED_SHARE = 0.3
 _DEFINITION = re.compile(r"^\s*(?:\d+\t)?\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
+_STATUS_LINE = re.compile(r"^\[[^\]]*(?:exit code|working directory|interpreter)[^\]]*\]$", re.I)
+_REMINDERS = {"Review the changes and make sure they are as expected. Edit the file again if necessary."}
+_NAME = re.compile(r"[A-Za-z_][\w.]*[_.][\w.]*\w|[a-z]+[A-Z]\w+|[A-Z][a-z0-9]+[A-Z]\w*")
 _GREP_HIT = re.compile(r"^((?:[\w.~-]*/)*[\w.-]+\.\w+):(\d+):")
 
 
@@ -108,17 +112,61 @@ def code_seen(messages: Sequence[Message]) -> list[str]:
     return [f"{path}: {', '.join(names)}" for path, names in seen.items() if names]
 
 
+def _without_boilerplate(text: str) -> str:
+    """An output without the tool's status lines (the exit code is in the record) and reminders."""
+    lines = text.strip().splitlines()
+    while lines and _STATUS_LINE.match(lines[-1].strip()):
+        lines.pop()
+    return "\n".join(line for line in lines if line.strip() not in _REMINDERS).strip()
+
+
 def _latest(messages: Sequence[Message]) -> list[str]:
-    """The last assistant words and the latest tool outputs, newest last."""
-    lines: list[str] = []
+    """The assistant's words and the tool outputs, newest last; an output seen again later (the
+    same text) only at its last place."""
+    entries: list[tuple[str, str]] = []
     for message in messages:
         if message.role == "assistant" and message.text.strip():
-            lines.append(f"assistant: {' '.join(message.text.split())}")
+            entries.append(("assistant", " ".join(message.text.split())))
         for result in message.tool_results:
-            text = result.text.strip()
+            text = _without_boilerplate(result.text)
             if text:
-                lines.append(f"output: {text}")
-    return lines
+                entries.append(("output", text))
+    last = {text: i for i, (kind, text) in enumerate(entries) if kind == "output"}
+    return [f"{k}: {text}" for i, (k, text) in enumerate(entries) if k != "output" or last[text] == i]
+
+
+def lines_used(messages: Sequence[Message]) -> list[str]:
+    """Lines of tool outputs holding a name the assistant mentioned after seeing it (oldest first):
+    what the agent went on to use is what the next phase is likely to need again."""
+    out: list[str] = []
+    outputs: list[tuple[int, str]] = []
+    mentioned_after: dict[str, int] = {}  # name -> index of the last assistant message naming it
+    for i, message in enumerate(messages):
+        if message.role == "assistant":
+            words = message.text + " " + " ".join(c.arguments for c in message.tool_calls)
+            for name in _NAME.findall(words):
+                mentioned_after[name] = i
+        for result in message.tool_results:
+            outputs.append((i, _without_boilerplate(result.text)))
+    seen: set[str] = set()
+    for i, text in outputs:
+        for line in text.splitlines():
+            names = [n for n in _NAME.findall(line) if mentioned_after.get(n, -1) > i]
+            key = line.strip()
+            if names and key and key not in seen:
+                seen.add(key)
+                out.append(key[:200])
+    return out
+
+
+def _call_label(call: ToolCall | None) -> str:
+    if call is None:
+        return "output"
+    values = call.argument_values()
+    what = values.get("command") if isinstance(values.get("command"), str) else call.name
+    path = values.get("path") or values.get("file_path")
+    label = f"{what} {path}" if isinstance(path, str) else str(what)
+    return " ".join(label.split())[:120]
 
 
 def _fit_latest(lines: Sequence[str], budget: int, tokenizer: Tokenizer) -> str:
@@ -192,9 +240,13 @@ def _compose(
     if seen:
         blocks.append(("Code seen (definitions shown)", seen))
     body = fit_sections(blocks, left - latest_budget, tokenizer)
-    # Room the record did not use goes to the latest output.
+    # Room the record did not use goes to the latest output and excerpts of the older ones.
     spare = left - latest_budget - (tokenizer.count(body) + 2 if body else 0)
-    latest = _fit_latest(latest_lines, latest_budget + max(0, spare) - 16, tokenizer) if latest_lines else ""
+    latest_room = latest_budget + max(0, spare) - 16
+    used = lines_used(replaced)
+    used_room = int(latest_room * USED_SHARE) if used else 0
+    latest = _fit_latest(latest_lines, latest_room - used_room, tokenizer) if latest_lines else ""
+    used_text = fit_sections([("Output lines used later", used)], used_room, tokenizer) if used else ""
     for title, lines in blocks:
         if f"{title}:" not in body:
             dropped.append(f"{title} ({len(lines)} lines)")
@@ -203,7 +255,7 @@ def _compose(
     if latest_lines and not latest:
         dropped.append("latest output")
     text = "\n\n".join(
-        p for p in (fixed, body, f"Latest output (newest last):\n{latest}" if latest else "") if p
+        p for p in (fixed, body, used_text, f"Latest output (newest last):\n{latest}" if latest else "") if p
     )
     return text, dropped
 
