@@ -132,6 +132,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["ratio_over_steps"] = round(h / w, 3) if h and w else None
     h, w = out["handoff"]["mean_over_runs"], out["window"]["mean_over_runs"]
     out["ratio_over_runs"] = round(h / w, 3) if h and w else None
+    # The other side of the same numbers: how many more references the window loses.
+    h, w = out["handoff"]["mean_over_steps"], out["window"]["mean_over_steps"]
+    out["lost_handoff"] = round(1 - h, 4) if h is not None else None
+    out["lost_window"] = round(1 - w, 4) if w is not None else None
+    out["lost_ratio_window_to_handoff"] = (
+        round((1 - w) / (1 - h), 2) if h is not None and w is not None and h < 1 else None
+    )
     return out
 
 
