@@ -154,6 +154,7 @@ def main() -> None:
     started = time.perf_counter()
     rows = [run_one(m, replay=False) for m in runs]
     result: dict[str, Any] = {
+        "command": "python bench/handoff.py " + " ".join(sys.argv[1:]),
         "data": str(data),
         "runs": len(rows),
         "budget": BUDGET,

@@ -4,8 +4,9 @@
 system prompt and the task (the first user message) as they were, then one hand-off message that
 records what the previous phase produced: files changed with their last edit, errors hit, next
 steps, open questions, decisions, commands run with their exit codes, files read (from
-`extract_artifacts`), the code it looked at (the definitions each viewed file showed) and the
-latest output, within the budget, counted exactly on the final conversation.
+`extract_artifacts`), the code it looked at (the definitions each viewed file showed), the output
+lines holding names the agent went on to use, and the latest outputs whole (newest first, as many
+as fit), within the budget, counted exactly on the final conversation.
 
 The hand-off is extractive by default. When a summary model is configured (`[compact]
 summarizer = "llm"`, `llm_url`, `llm_model`), its summary leads the hand-off and the extracted
@@ -32,8 +33,9 @@ from tokenpilot._tokens import Tokenizer, count_messages, tokenizer_for
 log = logging.getLogger(__name__)
 
 HANDOFF_PREFIX = "[tokenpilot handoff"
-# Share of the hand-off's room the latest output may take; the record and the code seen get the rest.
+# Share of the hand-off's room kept for the latest outputs; the record and the code seen get the rest.
 LATEST_SHARE = 0.35
+# Of the room left after the record, the share for the output lines used later (measured: 0.3 best).
 USED_SHARE = 0.3
 _DEFINITION = re.compile(r"^\s*(?:\d+\t)?\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
 _STATUS_LINE = re.compile(r"^\[[^\]]*(?:exit code|working directory|interpreter)[^\]]*\]$", re.I)
@@ -240,7 +242,7 @@ def _compose(
     if seen:
         blocks.append(("Code seen (definitions shown)", seen))
     body = fit_sections(blocks, left - latest_budget, tokenizer)
-    # Room the record did not use goes to the latest output and excerpts of the older ones.
+    # Room the record did not use goes to the latest outputs and the lines used later.
     spare = left - latest_budget - (tokenizer.count(body) + 2 if body else 0)
     latest_room = latest_budget + max(0, spare) - 16
     used = lines_used(replaced)
@@ -252,8 +254,10 @@ def _compose(
             dropped.append(f"{title} ({len(lines)} lines)")
         elif "earlier not shown)" in body.split(f"{title}:", 1)[1].split(":\n", 1)[0]:
             dropped.append(f"{title} (older lines)")
-    if latest_lines and not latest:
-        dropped.append("latest output")
+    shown = latest.count("\noutput: ") + latest.startswith("output: ")
+    outputs = sum(1 for line in latest_lines if line.startswith("output: "))
+    if shown < outputs:
+        dropped.append(f"older outputs ({outputs - shown} of {outputs} not shown whole)")
     text = "\n\n".join(
         p for p in (fixed, body, used_text, f"Latest output (newest last):\n{latest}" if latest else "") if p
     )
