@@ -41,6 +41,7 @@ _DEFINITION = re.compile(r"^\s*(?:\d+\t)?\s*(?:async\s+)?(def|class)\s+([A-Za-z_
 _STATUS_LINE = re.compile(r"^\[[^\]]*(?:exit code|working directory|interpreter)[^\]]*\]$", re.I)
 _REMINDERS = {"Review the changes and make sure they are as expected. Edit the file again if necessary."}
 _NAME = re.compile(r"[A-Za-z_][\w.]*[_.][\w.]*\w|[a-z]+[A-Z]\w+|[A-Z][a-z0-9]+[A-Z]\w*")
+_GUTTER = re.compile(r"^ *(\d+)\t")
 _GREP_HIT = re.compile(r"^((?:[\w.~-]*/)*[\w.-]+\.\w+):(\d+):")
 
 
@@ -115,11 +116,16 @@ def code_seen(messages: Sequence[Message]) -> list[str]:
 
 
 def _without_boilerplate(text: str) -> str:
-    """An output without the tool's status lines (the exit code is in the record) and reminders."""
+    """An output without the tool's status lines (the exit code is in the record), reminders and
+    `cat -n` line-number gutters (the line range is said once: a hand-off's numbers go stale)."""
     lines = text.strip().splitlines()
     while lines and _STATUS_LINE.match(lines[-1].strip()):
         lines.pop()
-    return "\n".join(line for line in lines if line.strip() not in _REMINDERS).strip()
+    lines = [line for line in lines if line.strip() not in _REMINDERS]
+    numbered = [int(found.group(1)) for line in lines if (found := _GUTTER.match(line))]
+    if len(numbered) >= 5 and len(numbered) * 2 > len(lines):
+        lines = [f"[lines {numbered[0]}-{numbered[-1]}]", *(_GUTTER.sub("", line, count=1) for line in lines)]
+    return "\n".join(lines).strip()
 
 
 def _latest(messages: Sequence[Message]) -> list[str]:
