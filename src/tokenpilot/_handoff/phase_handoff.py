@@ -29,12 +29,15 @@ from tokenpilot._exceptions import BudgetError, InputError
 from tokenpilot._messages import Conversation, Message, Text, ToolCall, parse, render
 from tokenpilot._models import get_model
 from tokenpilot._tokens import Tokenizer, count_messages, tokenizer_for
+from tokenpilot._trim import trim_output
 
 log = logging.getLogger(__name__)
 
 HANDOFF_PREFIX = "[tokenpilot handoff"
 # Share of the hand-off's room kept for the latest outputs; the record and the code seen get the rest.
 LATEST_SHARE = 0.35
+# The most of the hand-off one output may take (as compaction's clamp: a quarter).
+OUTPUT_SHARE = 0.25
 # Of the room left after the record, the share for the output lines used later (measured: 0.3 best).
 USED_SHARE = 0.3
 _DEFINITION = re.compile(r"^\s*(?:\d+\t)?\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
@@ -128,15 +131,18 @@ def _without_boilerplate(text: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _latest(messages: Sequence[Message]) -> list[str]:
+def _latest(messages: Sequence[Message], cap: int, tokenizer: Tokenizer) -> list[str]:
     """The assistant's words and the tool outputs, newest last; an output seen again later (the
-    same text) only at its last place."""
+    same text) only at its last place; one longer than `cap` tokens reduced by `trim`'s reducers
+    (so one long test run does not push every other output out)."""
     entries: list[tuple[str, str]] = []
     for message in messages:
         if message.role == "assistant" and message.text.strip():
             entries.append(("assistant", " ".join(message.text.split())))
         for result in message.tool_results:
             text = _without_boilerplate(result.text)
+            if text and tokenizer.count(text) > cap:
+                text = trim_output(text, cap, tokenizer=tokenizer, spill=False).text
             if text:
                 entries.append(("output", text))
     last = {text: i for i, (kind, text) in enumerate(entries) if kind == "output"}
@@ -241,7 +247,7 @@ def _compose(
             text = text[: len(text) * 9 // 10]
         return text, ["summary (cut)", "record", "code seen", "latest output"]
     left = room - fixed_tokens
-    latest_lines = _latest(replaced)
+    latest_lines = _latest(replaced, max(256, int(room * OUTPUT_SHARE)), tokenizer)
     latest_budget = int(left * LATEST_SHARE) if latest_lines else 0
     blocks = [(title, lines) for title, lines in record.sections() if lines]
     seen = code_seen(replaced)
