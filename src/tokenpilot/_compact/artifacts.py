@@ -26,7 +26,7 @@ from typing import Any
 from tokenpilot._messages import Message, ToolCall, parse
 from tokenpilot._tokens import Tokenizer
 
-__all__ = ["Artifacts", "CommandRun", "ErrorHit", "FileEdit", "extract_artifacts"]
+__all__ = ["Artifacts", "CommandRun", "ErrorHit", "FileEdit", "extract_artifacts", "fit_sections"]
 
 _EDITOR_TOOLS = {"str_replace_editor", "str_replace_based_edit_tool", "edit_file", "text_editor"}
 _WRITE_TOOLS = {"Write": "create", "Edit": "str_replace", "MultiEdit": "str_replace", "NotebookEdit": "edit"}
