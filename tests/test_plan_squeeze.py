@@ -11,7 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 import tokenpilot as tp
-from plan_support import write_project_config
+from plan_support import FakeLedger, Record, write_project_config
 from tokenpilot.cli import app
 
 runner = CliRunner()
@@ -144,3 +144,15 @@ def test_plan_rejects_nonsense_in_the_body_with_one_line() -> None:
         assert done.returncode == 2, (name, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_learned_p90_squeezed_by_the_window_names_what_to_compact() -> None:
+    ledger = FakeLedger(
+        [Record(output_tokens=5_000, phase="edit", model="gpt-4o", task_type="code_generation")] * 20
+    )
+    body = at_share_of_window(0.97)
+    plan = tp.plan_call(body, phase="edit", ledger=ledger)
+    room = 128_000 - tp.count_messages(body) - 256
+    assert plan.max_tokens_source == "learned"
+    assert plan.wanted_max_tokens == 6_000  # p90 5,000 x 1.2
+    assert plan.max_tokens == room and plan.compaction_needed == 6_000 - room
