@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -338,7 +338,7 @@ def _sentences(text: str) -> list[str]:
     return [s.strip(" -*\t") for s in _SENTENCE.split(text) if len(s.strip()) >= 12]
 
 
-def extract_artifacts(messages: Sequence[Any]) -> Artifacts:
+def extract_artifacts(messages: Sequence[Any] | Mapping[str, Any]) -> Artifacts:
     """The `Artifacts` of a conversation (OpenAI or Anthropic JSON, a request body, or `Message`s).
 
     >>> record = extract_artifacts([
@@ -350,7 +350,7 @@ def extract_artifacts(messages: Sequence[Any]) -> Artifacts:
     >>> record.commands, record.errors[0].error
     ((CommandRun(command='pytest -q', exit_code=1),), "E KeyError: 'x'")
     """
-    if isinstance(messages, dict):
+    if isinstance(messages, Mapping):
         items: Sequence[Message] = parse(messages).messages
     else:
         items = _as_messages(messages)
