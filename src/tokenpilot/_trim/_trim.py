@@ -1,4 +1,4 @@
-"""`trim_output`: one tool output fitted to a token budget, by mode and detected format."""
+"""`trim`: one tool output fitted to a token budget, by mode and detected format."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def check_arguments(budget: int | None, mode: str) -> None:
         raise InputError(f"unknown trim mode {mode!r} (known: {', '.join(MODES)})")
 
 
-def trim_output(
+def trim(
     text: str,
     budget: int | None,
     *,
@@ -77,12 +77,13 @@ def trim_output(
     a content-addressed file named in the last line and in `spill_path`. `tokenizer` (instead
     of `model`) counts with a tokenizer the caller already holds.
 
-    >>> result = trim_output("ok\\n" * 5000, 20, model="gpt-4o", spill=False)
+    >>> import tokenpilot as tp
+    >>> result = tp.trim("ok\\n" * 5000, 20, model="gpt-4o", spill=False)
     >>> result.tokens <= 20, result.omitted.lines > 0
     (True, True)
     """
     if not isinstance(text, str) or (stderr is not None and not isinstance(stderr, str)):
-        raise InputError("trim_output needs text (and stderr) as str")
+        raise InputError("trim needs text (and stderr) as str")
     check_arguments(budget, mode)
     tokenizer = tokenizer or tokenizer_for(model)
     whole = combine(text, stderr, exit_code)
@@ -118,6 +119,9 @@ def trim_output(
     doc = Document.from_lines(lines, tokenizer, frozenset(synthetic))
     spill_path = _spill(whole, doc, settings, spill)
     return trim_document(doc, sections, mode, budget, tokenizer, spill_path, fmt)
+
+
+trim_output = trim  # the name before the fit verbs became one family (tp.pack, tp.compact, tp.trim)
 
 
 def trim_document(
