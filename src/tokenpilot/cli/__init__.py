@@ -89,23 +89,32 @@ def _tidy(command: Any) -> Any:
     return command
 
 
-def _usage_error(exc: Any) -> str:
+def _usage_error(exc: Any, command: Any, argv: list[str]) -> str:
     """A click usage error as one line: what is wrong, then where the help is."""
     message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
-    where = f" (see: {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
-    return f"{message}{where}"
+    if getattr(exc, "ctx", None) is not None:
+        path = exc.ctx.command_path
+    else:  # raised before a context existed: follow the command words of the command line
+        words = ["tokenpilot"]
+        for word in argv:
+            command = getattr(command, "commands", {}).get(word)
+            if command is None:
+                break
+            words.append(word)
+        path = " ".join(words)
+    return f"{message} (see: {path} --help)"
 
 
 def main() -> None:
     """Console-script entry: library and usage errors become one line on stderr and an exit code."""
+    command = _tidy(typer.main.get_command(app))
     try:
-        command = _tidy(typer.main.get_command(app))
         code = command.main(prog_name="tokenpilot", standalone_mode=False)
     except _CLICK_ERROR as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `tokenpilot budget` asks for help
             sys.stdout.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
             raise SystemExit(2) from None
-        fail(_usage_error(exc), getattr(exc, "exit_code", 2))
+        fail(_usage_error(exc, command, sys.argv[1:]), getattr(exc, "exit_code", 2))
     except typer.Abort:
         fail("aborted", 1)
     except TokenpilotError as exc:
