@@ -83,7 +83,7 @@ def count_stream(
     by less than one token per chunk.)
 
     >>> tok = tokenizer_for("gpt-4o")
-    >>> text = "def f():\n    return 1\n\n" * 1000
+    >>> text = "def f():\\n    return 1\\n\\n" * 1000
     >>> count_stream([text[:999], text[999:]], tok, chunk_chars=100) == tok.count(text)
     True
     """
