@@ -72,17 +72,19 @@ def reduce(doc: Document, start: int, end: int) -> list[Unit]:
 
 
 MAX_FILES = 5_000  # files named in the digest; past this they are only counted
+# A diff of a few files names them in its own headers, which the budget keeps first.
+MIN_FILES_LISTED = 5
 
 
 class Digest:
     """Every file of a diff with its added and removed lines, gathered line by line.
 
     >>> d = Digest()
-    >>> lines = ["diff --git a/x.py b/x.py", "--- a/x.py", "+++ b/x.py", "@@ -1 +1,2 @@", "-a", "+b", "+c"]
-    >>> for line in lines:
-    ...     d.add(line)
-    >>> d.notes()
-    ['[1 file changed, +2 -1]', 'x.py +2 -1']
+    >>> for n in range(5):
+    ...     for line in [f"diff --git a/{n}.py b/{n}.py", "@@ -1 +1,2 @@", "-a", "+b"]:
+    ...         d.add(line)
+    >>> d.notes()[:2]
+    ['[5 files changed, +5 -5]', '0.py +1 -1']
     """
 
     def __init__(self) -> None:
@@ -134,7 +136,7 @@ class Digest:
 
     def notes(self) -> list[str]:
         count = len(self.files) + self.more_files
-        if count < 2 and not (count == 1 and self.plus + self.minus):
+        if count < MIN_FILES_LISTED:
             return []
         head = f"[{count:,} file{'s' * (count != 1)} changed, +{self.plus:,} -{self.minus:,}]"
         return [head, *(f"{name} +{p:,} -{m:,}" for name, (p, m) in self.files.items())]
