@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenpilot._tokens import get_tokenizer
-from tokenpilot._tokens._count import STREAM_CHUNK_CHARS, count_stream
 from tokenpilot._tokens._encodings import load_encoding
+from tokenpilot._tokens._stream import STREAM_CHUNK_CHARS, count_stream
 
 # Characters around which pre-tokenizers merge or split: newlines, spaces, slashes, quotes, digits.
 TRICKY = st.sampled_from(

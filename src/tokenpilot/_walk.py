@@ -153,11 +153,6 @@ def list_files(root: Path) -> list[Path]:
     return from_git if from_git is not None else _walked_files(root)
 
 
-def is_binary(data: bytes) -> bool:
-    """True when the start of `data` holds a NUL byte: text never does, binaries nearly always."""
-    return b"\0" in data[:_BINARY_SNIFF]
-
-
 def read_text(path: Path, max_bytes: int | None = None) -> TextFile:
     """Read a file as UTF-8 text; binaries (a NUL byte in the first 8 KiB) are refused."""
     try:
@@ -167,7 +162,7 @@ def read_text(path: Path, max_bytes: int | None = None) -> TextFile:
         return TextFile(path, None, f"unreadable: {exc.strerror or exc}")
     if max_bytes is not None and len(data) > max_bytes:
         return TextFile(path, None, f"over {max_bytes:,} bytes")
-    if is_binary(data):
+    if b"\0" in data[:_BINARY_SNIFF]:
         return TextFile(path, None, "binary")
     try:
         return TextFile(path, data.decode("utf-8"))

@@ -19,8 +19,14 @@ MAX_USD = 1_000_000_000
 ACCOUNT_LIMITS = {"minimum": 0, "maximum": MAX_ACCOUNT_TOKENS}
 # Python's json recurses per level; past this a document is refused before it can overflow the stack.
 MAX_JSON_DEPTH = 500
+BINARY_SNIFF = 8192
 BUDGET_SYNTAX = re.compile(r"(?P<number>\d+(?:\.\d+)?|\.\d+)(?P<scale>[km]?)")
 _SCALES = {"": 1, "k": 1_000, "m": 1_000_000}
+
+
+def is_binary(data: bytes) -> bool:
+    """True when the first 8 KiB of `data` hold a NUL byte: text never does (the test count skips by)."""
+    return b"\0" in data[:BINARY_SNIFF]
 
 
 def read_source(source: str | Path, what: str = "file") -> str:

@@ -14,8 +14,9 @@ from rich.table import Table
 from tokenpilot._exceptions import InputError
 from tokenpilot._models import get_model
 from tokenpilot._tokens import Tokenizer, tokenizer_for
-from tokenpilot._tokens._count import STREAM_CHUNK_CHARS, count_stream
-from tokenpilot._walk import is_binary, list_files, read_text
+from tokenpilot._tokens._stream import STREAM_CHUNK_CHARS, count_stream
+from tokenpilot._walk import list_files, read_text
+from tokenpilot.cli._input import is_binary
 from tokenpilot.cli._output import print_json, stdout
 
 READ_BYTES = 1 << 20

@@ -11,8 +11,7 @@ import typer
 
 from tokenpilot._exceptions import InputError
 from tokenpilot._trim import TrimResult, trim_stream
-from tokenpilot._walk import is_binary
-from tokenpilot.cli._input import parse_optional_budget
+from tokenpilot.cli._input import is_binary, parse_optional_budget
 from tokenpilot.cli._output import print_json, stderr
 
 
