@@ -118,6 +118,24 @@ def test_deeply_nested_json_is_refused_in_one_line(command: list[str], document:
     assert "nested" in one_error_line(run(command[0], str(path), *command[1:]))
 
 
+def test_trim_of_deeply_nested_json_trims_it_as_text() -> None:
+    done = run("trim", "--budget", "50", "--no-spill", stdin="[" * 100_000)
+    assert done.returncode == 0 and done.stdout.startswith("[[[") and done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["cost", "compare", "--workload"], ["ledger", "import"]],
+    ids=["cost compare", "ledger import"],
+)
+def test_other_json_readers_refuse_deep_nesting_in_one_line(command: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text("[" * 100_000)
+    one_error_line(
+        run(*command, str(path), *(["--db", str(tmp_path / "l.db")] if "ledger" in command else []))
+    )
+
+
 def test_unknown_model_gets_a_suggestion_on_stderr_and_still_counts() -> None:
     done = run("count", "-", "--model", "gpt4o", "--json", stdin="hello world")
     assert done.returncode == 0
