@@ -68,15 +68,16 @@ def trim_stream(
         sketch: _Sketch | _ListingSketch = _Sketch(tokenizer)
         for batch in _batches(start, stream, writer):
             if sketch.limit is None:
-                if detect(batch[:2000], tool) == "listing" and listings.kind(batch[:500]) == "find":
-                    sketch = _ListingSketch(tokenizer)
                 fmt = detect(batch[:2000], tool)
                 chosen = settings.for_tool(tool, fmt)
                 budget = chosen.budget if budget is None else budget
                 assert budget is not None
                 mode = (chosen.mode or "smart") if mode == "auto" else mode
+                smart = mode in ("auto", "smart")
+                if smart and fmt == "listing" and listings.kind(batch[:500]) == "find":
+                    sketch = _ListingSketch(tokenizer)
                 sketch.start(tokenizer.safe_budget(budget), fmt)
-                digest = new_digest(fmt) if mode in ("auto", "smart") else None
+                digest = new_digest(fmt) if smart else None
             if digest is not None:
                 for line in batch:
                     digest.add(line)
