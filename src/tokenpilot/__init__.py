@@ -1,7 +1,8 @@
 """tokenpilot: keep LLM agents inside their token budgets, and account for every token.
 
-    import tokenpilot as tp
-    tp.count_tokens("hello world", model="gpt-4o")     # 2
+    >>> import tokenpilot as tp
+    >>> tp.count_tokens("hello world", model="gpt-4o")
+    2
 
 The whole public API is re-exported here; the modules behind it are private.
 """
@@ -36,7 +37,7 @@ from tokenpilot._plan import (
     route,
 )
 from tokenpilot._tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
-from tokenpilot._trim import Omitted, OmittedSpan, TrimResult, trim_output, trim_stream
+from tokenpilot._trim import Omitted, OmittedSpan, TrimResult, trim, trim_output, trim_stream
 from tokenpilot.budget import Budget, Reservation, Usage
 from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 
@@ -97,8 +98,15 @@ __all__ = [
     "route",
     "should_reset",
     "tokenizer_for",
+    "trim",
     "trim_output",
     "trim_stream",
     "truncate_to_tokens",
     "validate",
 ]
+
+# One tier, as httpx does: reprs, tracebacks and docs name `tokenpilot.X`, never the private module.
+for _name in __all__:
+    if not _name.startswith("__"):
+        globals()[_name].__module__ = "tokenpilot"
+del _name

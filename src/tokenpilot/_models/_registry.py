@@ -9,14 +9,17 @@ Resolution chain, per field, first match wins:
 2. user config  `~/.config/tokenpilot/config.toml`, `[models."NAME"]`
 3. project config `tokenpilot.toml` (searched upward from the working directory)
 4. bundled data exact name, then without a provider prefix (`openai/gpt-4o`), then without a
-                date or `-latest` suffix (`gpt-4o-2024-08-06`)
+                date or `-latest` suffix (`gpt-4o-2024-08-06`), then a Claude model's family
+                (`claude-3-5-sonnet-20241022` -> the nearest sonnet, labelled `family:NAME`)
 5. name rules   model families: window, max output, tokenizer, provider; never a price
 6. defaults     `default_context_window` (config) or 128,000; prices unknown (None)
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -40,6 +43,11 @@ ENV_NAMES = {
     "cache_write_per_mtok": "CACHE_WRITE_PRICE",
     "tokenizer": "TOKENIZER",
 }
+log = logging.getLogger(__name__)
+# Claude names put the version before the tier (claude-3-5-sonnet) or after it (claude-sonnet-4-5).
+_CLAUDE = re.compile(
+    r"^claude-(?:(?P<v1>\d+(?:[-.]\d+)?)-(?P<t1>opus|sonnet|haiku)|(?P<t2>opus|sonnet|haiku)-(?P<v2>\d+(?:[-.]\d+)?))$"
+)
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-\d{4}|-latest|:latest)$")
 
 
@@ -174,7 +182,65 @@ def _bundled_entry(name: str) -> tuple[str, dict[str, Any]] | None:
     for candidate in candidates:
         if candidate in models:
             return candidate, models[candidate]
-    return None
+    family = claude_family(undated)
+    return (family, models[family]) if family else None
+
+
+def _claude_version(name: str) -> tuple[str, tuple[int, ...]] | None:
+    match = _CLAUDE.match(name)
+    if match is None:
+        return None
+    tier = match.group("t1") or match.group("t2")
+    version = match.group("v1") or match.group("v2")
+    return tier, tuple(int(part) for part in re.split(r"[-.]", version))
+
+
+@cache
+def claude_family(name: str) -> str | None:
+    """The bundled Claude model of the same tier nearest to `name` (undated): the first newer
+    version, else the newest older one; None when `name` is not a Claude tier name or is bundled.
+
+    >>> claude_family("claude-3-5-sonnet"), claude_family("claude-opus-4-1")
+    ('claude-sonnet-4-5', 'claude-opus-4-5')
+    """
+    wanted = _claude_version(name)
+    if wanted is None or name in bundled_data()["models"]:
+        return None
+    tier, version = wanted
+    bundled: list[str] = list(bundled_data()["models"])
+    same_tier = sorted(
+        (parsed[1], candidate)
+        for candidate in bundled
+        if (parsed := _claude_version(candidate)) is not None and parsed[0] == tier
+    )
+    if not same_tier:
+        return None
+    newer = [candidate for v, candidate in same_tier if v >= version]
+    return newer[0] if newer else same_tier[-1][1]
+
+
+def _squeezed(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@cache
+def suggest_model(name: str) -> str | None:
+    """The bundled model name closest to `name` (a typo, a missing dash), or None.
+
+    >>> suggest_model("gpt4o"), suggest_model("claude-sonet-4-5")
+    ('gpt-4o', 'claude-sonnet-4-5')
+    """
+    names: dict[str, str] = {_squeezed(n): n for n in sorted(bundled_data()["models"], reverse=True)}
+    close = difflib.get_close_matches(_squeezed(name.rsplit("/", 1)[-1]), list(names), n=1, cutoff=0.75)
+    return names[close[0]] if close else None
+
+
+@cache
+def _warn_unknown(name: str) -> None:
+    """Once per name: an unknown model still works (an estimate), but a typo should be seen."""
+    guess = suggest_model(name)
+    hint = f", did you mean {guess}?" if guess else ""
+    log.warning("unknown model %r%s (counting with an estimate, prices unknown)", name, hint)
 
 
 def _rule_facts(name: str) -> dict[str, Any]:
@@ -241,10 +307,14 @@ def get_model(name: str | None = None, *, config: Config | None = None) -> Model
     if entry is not None:
         matched, facts = entry
         label = "data" if matched == name else f"data:{matched}"
+        if matched == claude_family(_DATE_SUFFIX.sub("", name.rsplit("/", 1)[-1].lower())):
+            label = f"family:{matched}"
         for field_name in FIELDS:
             offer(field_name, facts.get(field_name), label)
     for field_name, value in _rule_facts(name).items():
         offer(field_name, value, "rule")
+    if not values:
+        _warn_unknown(name)
     window = config.default_context_window
     offer("context_window", window[0] if window else DEFAULT_CONTEXT_WINDOW, "default")
     offer("tokenizer", "estimate:unknown", "default")

@@ -118,8 +118,16 @@ def next_attempt(
     Records this attempt in `ledger` when given. Raises `BudgetError` when the answer was cut
     off and neither a larger max_tokens nor another model of the chain can give it more room.
 
-    >>> # plan = tp.plan_call(body); response = client.chat.completions.create(**plan.to_request())
-    >>> # while (retry := tp.next_attempt(plan, response)) is not None: plan = retry; …
+    >>> import tokenpilot as tp
+    >>> body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Explain the module"}]}
+    >>> plan = tp.plan_call(body, "gpt-4o", task_type="explanation", complexity="medium")
+    >>> cut = {"choices": [{"finish_reason": "length", "message": {"role": "assistant", "content": "…"}}]}
+    >>> retry = tp.next_attempt(plan, cut)
+    >>> retry.attempt, retry.max_tokens > plan.max_tokens
+    (2, True)
+    >>> done = {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}]}
+    >>> tp.next_attempt(plan, done) is None
+    True
     """
     check = check_response(response)
     if ledger is not None:
@@ -198,8 +206,12 @@ def failover(
 ) -> FailoverDecision:
     """Decide what follows a failed call (HTTP `status`, response `headers`, error body `error`).
 
-    >>> # decision = tp.failover(plan, status=429, headers=response.headers)
-    >>> # time.sleep(decision.wait_seconds); plan = decision.plan or plan
+    >>> import tokenpilot as tp
+    >>> body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Explain the module"}]}
+    >>> plan = tp.plan_call(body, "gpt-4o", task_type="explanation", complexity="medium")
+    >>> decision = tp.failover(plan, status=429, headers={"retry-after": "2"})
+    >>> decision.action, decision.wait_seconds
+    ('retry', 2.0)
     """
     settings = plan_settings()
     routing = routing_settings()

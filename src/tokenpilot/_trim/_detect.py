@@ -6,9 +6,29 @@ import re
 import shlex
 from pathlib import PurePath
 
-from tokenpilot._trim import diagnostics, diffs, json_output, listings, logs, tests_output, tracebacks
+from tokenpilot._trim import (
+    diagnostics,
+    diffs,
+    gitlog,
+    json_output,
+    listings,
+    logs,
+    tests_output,
+    tracebacks,
+)
 
-FORMATS = ("pytest", "unittest", "traceback", "diagnostics", "log", "json", "diff", "listing", "text")
+FORMATS = (
+    "pytest",
+    "unittest",
+    "traceback",
+    "diagnostics",
+    "log",
+    "json",
+    "gitlog",
+    "diff",
+    "listing",
+    "text",
+)
 
 TOOL_FORMATS: dict[str, str] = {
     "pytest": "pytest",
@@ -37,7 +57,8 @@ TOOL_FORMATS: dict[str, str] = {
         ),
         "diagnostics",
     ),
-    **dict.fromkeys(("diff", "git-diff", "git diff", "git show", "git log"), "diff"),
+    **dict.fromkeys(("diff", "git-diff", "git diff", "git show"), "diff"),
+    **dict.fromkeys(("git log", "git-log"), "gitlog"),
     **dict.fromkeys(("ls", "find", "tree", "fd"), "listing"),
     **dict.fromkeys(("jq",), "json"),
     **dict.fromkeys(("journalctl", "docker logs", "kubectl logs", "logs"), "log"),
@@ -86,6 +107,8 @@ def sniff(lines: list[str]) -> str:
             return "json"
         except ValueError:
             pass
+    if gitlog.looks_like_git_log(lines):
+        return "gitlog"
     if diffs.looks_like_diff(lines):
         return "diff"
     head_and_tail = lines[:300] + lines[-300:]

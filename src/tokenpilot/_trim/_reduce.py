@@ -9,12 +9,14 @@ from tokenpilot._trim import (
     diagnostics,
     diffs,
     errors_only,
+    gitlog,
     json_output,
     listings,
     logs,
     tests_output,
     tracebacks,
 )
+from tokenpilot._trim._digest import Digest
 from tokenpilot._trim._document import Document, Unit
 
 Reducer = Callable[[Document, int, int], list[Unit]]
@@ -26,8 +28,23 @@ SMART: dict[str, Reducer] = {
     "diagnostics": diagnostics.reduce,
     "log": logs.reduce,
     "diff": diffs.reduce,
+    "gitlog": gitlog.reduce,
     "text": errors_only.reduce_text,
 }
+
+
+def new_digest(fmt: str) -> Digest | None:
+    """The digest a format gathers over every line, if it has one."""
+    if fmt == "gitlog":
+        return gitlog.Digest()
+    if fmt == "diff":
+        return diffs.Digest()
+    return None
+
+
+def note_units(start: int, notes: tuple[str, ...]) -> list[Unit]:
+    """Notes shown before the section's first line, before anything else is kept."""
+    return [Unit(start, start, -1, n, text=note) for n, note in enumerate(notes)]
 
 
 def section_units(

@@ -58,8 +58,11 @@ class TrimResult:
         """True when anything was left out."""
         return self.omitted.lines > 0 or self.omitted.tokens > 0
 
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready report (the text included)."""
+    def report(self) -> dict[str, object]:
+        """What the trim did, JSON-ready: sizes before and after, mode, format, what was left out.
+
+        The text itself is `text`; `as_dict()` is this report with the text added.
+        """
         return {
             "mode": self.mode,
             "format": self.format,
@@ -78,5 +81,8 @@ class TrimResult:
                 ],
             },
             "spill_path": str(self.spill_path) if self.spill_path else None,
-            "text": self.text,
         }
+
+    def as_dict(self) -> dict[str, object]:
+        """The report with the text included (the name before `report()`)."""
+        return {**self.report(), "text": self.text}

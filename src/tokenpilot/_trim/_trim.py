@@ -1,4 +1,4 @@
-"""`trim_output`: one tool output fitted to a token budget, by mode and detected format."""
+"""`trim`: one tool output fitted to a token budget, by mode and detected format."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 from tokenpilot._exceptions import InputError
 from tokenpilot._tokens import Tokenizer, tokenizer_for
 from tokenpilot._trim._detect import detect
+from tokenpilot._trim._digest import fitted_notes
 from tokenpilot._trim._document import Document, Unit, head_tail_order, split_lines
 from tokenpilot._trim._fit import Fitted, fit_units
 from tokenpilot._trim._markers import spill_note
-from tokenpilot._trim._reduce import section_units
+from tokenpilot._trim._reduce import new_digest, note_units, section_units
 from tokenpilot._trim._result import MODES, Omitted, TrimResult
 from tokenpilot._trim._settings import TrimSettings, trim_settings
 from tokenpilot._trim._spill import spill as spill_file
@@ -31,6 +32,7 @@ class Section:
     start: int
     end: int
     fmt: str
+    notes: tuple[str, ...] = ()  # a digest of the whole section, shown first
 
 
 def exit_line(exit_code: int) -> str:
@@ -56,7 +58,7 @@ def check_arguments(budget: int | None, mode: str) -> None:
         raise InputError(f"unknown trim mode {mode!r} (known: {', '.join(MODES)})")
 
 
-def trim_output(
+def trim(
     text: str,
     budget: int | None,
     *,
@@ -77,12 +79,13 @@ def trim_output(
     a content-addressed file named in the last line and in `spill_path`. `tokenizer` (instead
     of `model`) counts with a tokenizer the caller already holds.
 
-    >>> result = trim_output("ok\\n" * 5000, 20, model="gpt-4o", spill=False)
+    >>> import tokenpilot as tp
+    >>> result = tp.trim("ok\\n" * 5000, 20, model="gpt-4o", spill=False)
     >>> result.tokens <= 20, result.omitted.lines > 0
     (True, True)
     """
     if not isinstance(text, str) or (stderr is not None and not isinstance(stderr, str)):
-        raise InputError("trim_output needs text (and stderr) as str")
+        raise InputError("trim needs text (and stderr) as str")
     check_arguments(budget, mode)
     tokenizer = tokenizer or tokenizer_for(model)
     whole = combine(text, stderr, exit_code)
@@ -106,7 +109,13 @@ def trim_output(
         return _unchanged(whole, tokens, budget, tokenizer)
     lines = list(out_lines)
     synthetic: set[int] = set()
-    sections = [Section(0, len(out_lines), fmt)]
+    notes: tuple[str, ...] = ()
+    digest = new_digest(fmt) if mode in ("auto", "smart") else None
+    if digest is not None:
+        for line in out_lines:
+            digest.add(line)
+        notes = fitted_notes(digest, limit, tokenizer)
+    sections = [Section(0, len(out_lines), fmt, notes)]
     if err_lines:
         synthetic.add(len(lines))
         lines.append(STDERR_HEADER)
@@ -118,6 +127,9 @@ def trim_output(
     doc = Document.from_lines(lines, tokenizer, frozenset(synthetic))
     spill_path = _spill(whole, doc, settings, spill)
     return trim_document(doc, sections, mode, budget, tokenizer, spill_path, fmt)
+
+
+trim_output = trim  # the name before the fit verbs became one family (tp.pack, tp.compact, tp.trim)
 
 
 def trim_document(
@@ -140,9 +152,11 @@ def trim_document(
         units = _pinned(doc)
         reserve = tokenizer.count(trailer + "\n") if trailer else 0
         for section in sections:
-            units += section_units(
-                doc, section.start, section.end, applied, section.fmt, limit - reserve, tokenizer
-            )
+            room = limit - reserve
+            if applied == "smart" and section.notes:
+                units += note_units(section.start, section.notes)
+                room -= sum(tokenizer.count(note + "\n") for note in section.notes)
+            units += section_units(doc, section.start, section.end, applied, section.fmt, room, tokenizer)
         if applied == "errors_only":
             units += _stderr_units(doc, sections)
         fitted = fit_units(doc, units, limit, tokenizer, trailer)

@@ -41,7 +41,10 @@ def parse(text: str) -> Any:
     stripped = text.strip()
     if not stripped or stripped[0] not in "[{":
         raise ValueError("not a JSON object or array")
-    return json.loads(stripped)
+    try:
+        return json.loads(stripped)
+    except RecursionError:  # nested too deeply to read: trimmed as text
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _shrink(value: Any, level: Level, depth: int) -> Any:

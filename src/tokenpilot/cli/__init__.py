@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from rich.markup import escape
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
@@ -51,17 +53,84 @@ def _root(
     """Keep LLM agents inside their token budgets, and account for every token."""
 
 
-def main() -> None:
-    """Console-script entry: library errors become one line on stderr and an exit code.
+# Click's exception classes, found through typer's public BadParameter (typer may vendor click).
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
-    Typer runs in standalone mode, so usage errors print the usage and exit 2 by themselves.
+
+def _tidy(command: Any) -> Any:
+    """Help as written and metavars that read as words, on every command of the tree.
+
+    Help text is escaped so rich markup cannot eat `[ledger]`; flags show no `<bool>`; an option
+    shows its name (`--budget BUDGET`), an argument its name alone, never `<list[str]>`.
     """
+    if command.help:
+        command.help = escape(command.help)
+    if command.short_help:
+        command.short_help = escape(command.short_help)
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
+        if param.param_type_name == "option":
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                param.metavar = ""
+            elif param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+        elif param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper().removesuffix("S" if param.nargs != 1 else "")
+            param.display_type_rich = lambda ctx: None  # the name says it; `<list[str]>` does not
+    help_option = command.get_help_option
+
+    def quiet_help_option(ctx: Any) -> Any:
+        option = help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = quiet_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _tidy(sub)
+    return command
+
+
+def _usage_error(exc: Any, command: Any, argv: list[str]) -> str:
+    """A click usage error as one line: what is wrong, then where the help is."""
+    message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
+    if getattr(exc, "ctx", None) is not None:
+        path = exc.ctx.command_path
+    else:  # raised before a context existed: follow the command words of the command line
+        words = ["tokenpilot"]
+        for word in argv:
+            command = getattr(command, "commands", {}).get(word)
+            if command is None:
+                break
+            words.append(word)
+        path = " ".join(words)
+    return f"{message} (see: {path} --help)"
+
+
+def main() -> None:
+    """Console-script entry: library and usage errors become one line on stderr and an exit code."""
+    command = _tidy(typer.main.get_command(app))
     try:
-        app()
+        code = command.main(prog_name="tokenpilot", standalone_mode=False)
+    except _CLICK_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `tokenpilot budget` asks for help
+            sys.stdout.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        fail(_usage_error(exc, command, sys.argv[1:]), getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        fail("aborted", 1)
     except TokenpilotError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except RecursionError:  # the last guard for any reader of nested input (JSON, JSONL)
+        fail("input nested too deeply to read", 2)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
+    if code == 130:
+        fail("interrupted", 130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tokenpilot.budget._types import Usage
+from tokenpilot.cli._input import ACCOUNT_LIMITS, parse_optional_budget, parse_usd
 from tokenpilot.cli._output import print_json
 from tokenpilot.cli._tables import say, table
 from tokenpilot.ledger import open_ledger
@@ -28,10 +29,10 @@ def _amount(value: float | None, unit: str) -> str:
 @app.command("set")
 def set_command(
     scope: str = typer.Argument(..., help="Scope path, e.g. acme/fileorg."),
-    tokens: int | None = typer.Option(None, "--tokens", help="Limit on input + output tokens."),
-    input_tokens: int | None = typer.Option(None, "--input-tokens", help="Limit on input tokens."),
-    output_tokens: int | None = typer.Option(None, "--output-tokens", help="Limit on output tokens."),
-    usd: float | None = typer.Option(None, "--usd", help="Limit in US dollars (needs known prices)."),
+    tokens: str | None = typer.Option(None, "--tokens", help="Limit on input + output tokens (2m, 500k)."),
+    input_tokens: str | None = typer.Option(None, "--input-tokens", help="Limit on input tokens."),
+    output_tokens: str | None = typer.Option(None, "--output-tokens", help="Limit on output tokens."),
+    usd: str | None = typer.Option(None, "--usd", help="Limit in US dollars (needs known prices)."),
     period: str = typer.Option(
         "none", "--period", help="none, hourly, daily, weekly, monthly or rolling:N[smhd]."
     ),
@@ -44,10 +45,10 @@ def set_command(
     with open_ledger(db) as acct:
         budget = acct.set_budget(
             scope,
-            tokens=tokens,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            usd=usd,
+            tokens=parse_optional_budget(tokens, "--tokens", **ACCOUNT_LIMITS),
+            input_tokens=parse_optional_budget(input_tokens, "--input-tokens", **ACCOUNT_LIMITS),
+            output_tokens=parse_optional_budget(output_tokens, "--output-tokens", **ACCOUNT_LIMITS),
+            usd=parse_usd(usd),
             period=period,
             warn_at=warn,
             timezone=timezone,

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import codecs
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 from rich.table import Table
 
 from tokenpilot._exceptions import InputError
 from tokenpilot._models import get_model
-from tokenpilot._tokens import tokenizer_for
+from tokenpilot._tokens import Tokenizer, tokenizer_for
+from tokenpilot._tokens._stream import STREAM_CHUNK_CHARS, count_stream
 from tokenpilot._walk import list_files, read_text
+from tokenpilot.cli._input import is_binary
 from tokenpilot.cli._output import print_json, stdout
+
+READ_BYTES = 1 << 20
+
+
+def _decoded(stream: BinaryIO, first: bytes) -> Iterator[str]:
+    """The stream's text, piece by piece, decoded as UTF-8 (bad bytes replaced, as for small files)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    data = first
+    while data:
+        yield decoder.decode(data)
+        data = stream.read(READ_BYTES)
+    yield decoder.decode(b"", final=True)
+
+
+def _count_stream(stream: BinaryIO, tokenizer: Tokenizer) -> int | None:
+    """Tokens of a binary stream in bounded memory, or None when it is binary."""
+    first = stream.read(READ_BYTES)
+    if is_binary(first):
+        return None
+    return count_stream(_decoded(stream, first), tokenizer)
 
 
 def count(
@@ -36,14 +61,26 @@ def count(
         targets = ["-"]
     for target in targets:
         if target == "-":
-            data = sys.stdin.buffer.read()
-            counted.append(("-", tokenizer.count(data.decode("utf-8", errors="replace"))))
+            stdin = sys.stdin.buffer
+            counted.append(("-", count_stream(_decoded(stdin, stdin.read(READ_BYTES)), tokenizer)))
             continue
         root = Path(target)
         if not root.exists():
             raise InputError(f"no such file or directory: {target}")
         for path in list_files(root):
             shown = path.as_posix() if root.is_file() else (root / path.relative_to(root)).as_posix()
+            if path.stat().st_size > STREAM_CHUNK_CHARS:  # big files stream: memory bounded, same count
+                try:
+                    with path.open("rb") as handle:
+                        tokens = _count_stream(handle, tokenizer)
+                except OSError as exc:
+                    skipped.append((shown, f"unreadable: {exc.strerror or exc}"))
+                    continue
+                if tokens is None:
+                    skipped.append((shown, "binary"))
+                else:
+                    counted.append((shown, tokens))
+                continue
             text_file = read_text(path)
             if text_file.text is None or text_file.problem == "binary":
                 skipped.append((shown, text_file.problem or "unreadable"))

@@ -14,7 +14,7 @@ from rich.table import Table
 from tokenpilot._exceptions import InputError
 from tokenpilot._plan import compare_costs, load_workload, plan_call, routing_settings
 from tokenpilot._plan._cost import CostComparison
-from tokenpilot.cli._input import read_source
+from tokenpilot.cli._input import parse_json, read_source
 from tokenpilot.cli._output import print_json, stderr, stdout
 from tokenpilot.ledger import open_ledger
 
@@ -24,9 +24,9 @@ cost_app = typer.Typer(help="Price token usage across models and routing policie
 def _read_request(source: str) -> Any:
     text = read_source(source, "request file")
     try:
-        return json.loads(text)
+        return parse_json(text, source) if text.lstrip().startswith(("{", "[")) else json.loads(text)
     except json.JSONDecodeError as exc:
-        if source.endswith(".json") or text.lstrip().startswith(("{", "[")):
+        if source.endswith(".json"):
             raise InputError(f"{source}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
         return text  # a plain prompt
 

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 
 from tokenpilot._exceptions import InputError
 from tokenpilot._trim import TrimResult, trim_stream
+from tokenpilot.cli._input import is_binary, parse_optional_budget
 from tokenpilot.cli._output import print_json, stderr
+
+
+def _refuse_binary(stream: BinaryIO, name: str) -> None:
+    """An InputError when the stream starts like a binary file; the bytes it looked at stay unread."""
+    head = stream.peek(8192)[:8192] if isinstance(stream, io.BufferedReader) else b""
+    if not head and stream.seekable():
+        head = stream.read(8192)
+        stream.seek(0)
+    if is_binary(head):
+        raise InputError(f"{name} is binary (a NUL byte in its first 8 KiB); trim reads text")
 
 
 def trim(
     files: list[str] = typer.Argument(None, help="Files to trim, each on its own; '-' or nothing for stdin."),
-    budget: int | None = typer.Option(
-        None, "--budget", "-b", help="Token budget (default: the tool's, from [trim] config)."
+    budget_text: str | None = typer.Option(
+        None,
+        "--budget",
+        "-b",
+        metavar="TOKENS",
+        help="Token budget: 800, 2k (default: the tool's, from [trim] config).",
     ),
     tool: str | None = typer.Option(
         None, "--tool", "-t", help="The tool that produced the output (pytest, gcc, 'git diff', …)."
@@ -29,6 +46,7 @@ def trim(
     report: bool = typer.Option(False, "--report", help="Print a one-line report on stderr."),
 ) -> None:
     """Trim a tool's output to a token budget: `pytest 2>&1 | tokenpilot trim --budget 800`."""
+    budget = parse_optional_budget(budget_text, "--budget", minimum=0)
     targets = list(files or [])
     if not targets:
         if sys.stdin.isatty():
@@ -37,13 +55,17 @@ def trim(
     results: list[tuple[str, TrimResult]] = []
     for target in targets:
         if target == "-":
+            _refuse_binary(sys.stdin.buffer, "stdin")
             result = trim_stream(sys.stdin.buffer, budget, tool=tool, mode=mode, model=model, spill=spill)
         else:
             path = Path(target)
+            if path.is_dir():
+                raise InputError(f"{target} is a directory; trim reads a tool's output (a file or stdin)")
             if not path.is_file():
                 raise InputError(f"no such file: {target}")
             try:
                 with path.open("rb") as handle:
+                    _refuse_binary(handle, target)
                     result = trim_stream(handle, budget, tool=tool, mode=mode, model=model, spill=spill)
             except OSError as exc:
                 raise InputError(f"cannot read {target}: {exc}") from None
