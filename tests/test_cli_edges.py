@@ -150,21 +150,30 @@ def test_known_models_print_no_warning() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "family"),
+    ("name", "entry", "prices"),
     [
-        ("claude-3-5-sonnet-20241022", "claude-sonnet-"),
-        ("claude-3-7-sonnet-latest", "claude-sonnet-"),
-        ("claude-sonnet-4-20250514", "claude-sonnet-"),
-        ("claude-opus-4-1", "claude-opus-"),
-        ("anthropic/claude-3-haiku-20240307", "claude-haiku-"),
+        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet", (3.0, 15.0)),
+        ("claude-3-7-sonnet-latest", "claude-3-7-sonnet", (3.0, 15.0)),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4", (3.0, 15.0)),
+        ("claude-opus-4-1", "claude-opus-4-1", (15.0, 75.0)),  # not a newer Opus's $5/$25
+        ("anthropic/claude-3-haiku-20240307", "claude-3-haiku", (0.25, 1.25)),
     ],
 )
-def test_dated_and_latest_claude_names_resolve_to_their_family_with_a_price(name: str, family: str) -> None:
+def test_dated_and_latest_claude_names_resolve_to_their_own_published_price(
+    name: str, entry: str, prices: tuple[float, float]
+) -> None:
     info = tp.get_model(name)
-    assert info.price_known and info.provider == "anthropic"
-    assert info.sources["input_per_mtok"].startswith(f"family:{family}")  # labelled, not passed off as exact
+    assert info.provider == "anthropic"
+    assert (info.input_per_mtok, info.output_per_mtok) == prices
+    assert info.sources["input_per_mtok"] in ("data", f"data:{entry}")
     shown = json.loads(run("models", "show", name, "--json").stdout)
     assert shown["input_per_mtok"] == info.input_per_mtok
+
+
+def test_a_claude_name_newer_than_the_data_takes_its_family_price_labelled() -> None:
+    info = tp.get_model("claude-sonnet-4-7-20261001")
+    assert info.price_known and info.provider == "anthropic"
+    assert info.sources["input_per_mtok"].startswith("family:claude-sonnet-")  # labelled, not passed off as exact
 
 
 def test_compact_refuses_contradictory_thresholds(conversation: Path) -> None:

@@ -10,7 +10,7 @@ Resolution chain, per field, first match wins:
 3. project config `tokenpilot.toml` (searched upward from the working directory)
 4. bundled data exact name, then without a provider prefix (`openai/gpt-4o`), then without a
                 date or `-latest` suffix (`gpt-4o-2024-08-06`), then a Claude model's family
-                (`claude-3-5-sonnet-20241022` -> the nearest sonnet, labelled `family:NAME`)
+                (`claude-sonnet-4-7` -> the nearest newer sonnet, labelled `family:NAME`)
 5. name rules   model families: window, max output, tokenizer, provider; never a price
 6. defaults     `default_context_window` (config) or 128,000; prices unknown (None)
 """
@@ -166,9 +166,16 @@ def env_key(name: str) -> str:
 
 @cache
 def bundled_data() -> dict[str, Any]:
-    """The bundled registry file: {"source", "date", "models": {name: facts}}."""
-    text = (Path(__file__).parent / "data" / "models.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
+    """The bundled registry: {"source", "date", "models": {name: facts}}.
+
+    `models.json` (generated from LiteLLM's map) plus `retired.json`: retired models LiteLLM no
+    longer lists, with the prices their provider still publishes (so `claude-opus-4-1` is billed at
+    its own $15/$75, not at a newer Opus's price). The generated file wins where both have a name.
+    """
+    folder = Path(__file__).parent / "data"
+    data: dict[str, Any] = json.loads((folder / "models.json").read_text("utf-8"))
+    retired: dict[str, Any] = json.loads((folder / "retired.json").read_text("utf-8"))
+    data["models"] = {**retired["models"], **data["models"]}
     return data
 
 
@@ -200,8 +207,8 @@ def claude_family(name: str) -> str | None:
     """The bundled Claude model of the same tier nearest to `name` (undated): the first newer
     version, else the newest older one; None when `name` is not a Claude tier name or is bundled.
 
-    >>> claude_family("claude-3-5-sonnet"), claude_family("claude-opus-4-1")
-    ('claude-sonnet-4-5', 'claude-opus-4-5')
+    >>> claude_family("claude-sonnet-4-7"), claude_family("claude-opus-4-1")
+    ('claude-sonnet-5', None)
     """
     wanted = _claude_version(name)
     if wanted is None or name in bundled_data()["models"]:
