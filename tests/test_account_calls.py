@@ -18,6 +18,12 @@ import tokenpilot as tp
 from ledger_support import store_url  # noqa: F401  (fixture)
 from tokenpilot.cli import app
 
+COUNTER_COLUMNS = (
+    "bucket",
+    *(f"{k}_{u}" for k in ("spent", "bucket", "reserved") for u in ("input", "output", "nusd")),
+    *(f"{k}_{u}" for k in ("spent", "bucket") for u in ("calls", "unknown")),
+    "holds",
+)
 NEW_RECORD_COLUMNS = (
     "session",
     "http_status",
@@ -161,23 +167,31 @@ def test_a_ledger_from_the_numbered_schema_is_migrated_and_each_migration_record
     store_url: str,  # noqa: F811
 ) -> None:
     with tp.open_ledger(store_url) as acct:
+        acct.set_budget("acme", tokens=1_000, period="daily")
         acct.record_call("acme", model="gpt-4o", input_tokens=3)
-    # Turn it back into what tokenpilot 0.1 wrote: schema version 1, no per-call proxy columns.
+        acct.reserve("acme/a", model="gpt-4o", input_tokens=10, max_output_tokens=5)
+    # Turn it back into what tokenpilot 0.1 wrote: schema version 1, no proxy columns, no counters.
     engine = sqlalchemy.create_engine(_sa_url(store_url))
     with engine.begin() as conn:
         for column in NEW_RECORD_COLUMNS:
             conn.exec_driver_sql(f"ALTER TABLE tp_records DROP COLUMN {column}")
         for column in ("session", "provider"):
             conn.exec_driver_sql(f"ALTER TABLE tp_reservations DROP COLUMN {column}")
+        for column in COUNTER_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE tp_budgets DROP COLUMN {column}")
+        conn.exec_driver_sql("DROP TABLE tp_spent")
         conn.exec_driver_sql("DROP TABLE tp_migrations")
         conn.exec_driver_sql("CREATE TABLE tp_schema (version INTEGER NOT NULL)")
         conn.exec_driver_sql("INSERT INTO tp_schema (version) VALUES (1)")
     with tp.open_ledger(store_url) as acct:
         old, new = acct.records()[0], acct.record_call("acme", model="gpt-4o", input_tokens=1, session="s")
         assert old.session is None and old.usage_estimated is False and new.session == "s"
+        usage = acct.usage("acme")  # counted from the records and holds already there
+        assert (usage.spent, usage.reserved, usage.active_reservations) == (4, 15, 1)
+        assert acct.verify_counters() == []
     with engine.connect() as conn:
         applied = conn.exec_driver_sql("SELECT name, applied_at FROM tp_migrations ORDER BY name").all()
-        assert [name for name, _ in applied] == ["m001_initial", "m002_call_details"]
+        assert [name for name, _ in applied] == ["m001_initial", "m002_call_details", "m003_counters"]
         assert all(at > 0 for _, at in applied)
         assert not sqlalchemy.inspect(conn).has_table("tp_schema")
     engine.dispose()

@@ -1,9 +1,15 @@
-"""The database behind budgets and the ledger: SQLite (WAL, one file) or PostgreSQL (shared).
+"""The database behind the account: SQLite (WAL, one file) or PostgreSQL (shared by several hosts).
 
-Every write runs in one transaction that serialises with the others touching the same budgets:
-SQLite takes its single write lock up front (`BEGIN IMMEDIATE`); PostgreSQL locks the budget rows
-(`SELECT … FOR UPDATE`, always in scope order so two transactions cannot deadlock). Driver errors
-become one `StoreError` that says what is wrong with which database, never a traceback.
+Every write runs in one short transaction that serialises with the others touching the same budgets:
+SQLite takes its single write lock up front (`BEGIN IMMEDIATE`, queued on a lock file); PostgreSQL
+locks a budget's row with the conditional UPDATE that changes it, always in scope order so two
+transactions cannot deadlock. Driver errors become one `StoreError` that says what is wrong with
+which database, never a traceback.
+
+A store refuses to be damaged: opened for writing, a SQLite file must pass `PRAGMA quick_check`, and
+a database holding other tables but no tokenpilot schema is refused unless `add_schema` is given.
+Opened read-only it never creates, migrates or locks anything: a missing ledger is an error naming
+the path, and a reader who may not write the file or its directory can still read it.
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ try:
     import fcntl
 except ImportError:  # Windows: SQLite's own busy handler only
     fcntl = None  # type: ignore[assignment]
-from tokenpilot.budget import _schema
+from tokenpilot._account import schema as _schema
 
-log = logging.getLogger("tokenpilot.budget")
+log = logging.getLogger("tokenpilot.account")
 log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown
 T = TypeVar("T")
 
@@ -63,21 +69,77 @@ def resolve_url(url: str | None, default_path: Path) -> tuple[str, str]:
 class Store:
     """An open database with the current schema; `run(fn)` executes `fn(conn)` in one transaction."""
 
-    def __init__(self, url: str | None, *, default_path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT):
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        default_path: Path,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
+        add_schema: bool = False,
+    ):
         self.sa_url, self.display = resolve_url(url, default_path)
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
+        self.add_schema = add_schema
         self.dialect = "postgresql" if self.sa_url.startswith("postgresql") else "sqlite"
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
+        self._wal = False
+        existed = self.dialect == "postgresql" or self._sqlite_file_exists()
         self.engine = self._create_engine()
         try:
-            self.run(self._migrate)
+            if read_only:
+                self.run(self._check_readable, read_only=True)
+            else:
+                if self.dialect == "sqlite" and existed:
+                    self.run(self._check_writable, read_only=True)
+                self.run(self._migrate)
+                if self.dialect == "sqlite":
+                    # Only a checked file is switched to WAL: the checks themselves change no byte.
+                    self._wal = True
+                    self.engine.dispose()
         except BaseException:
             self.close()
             raise
 
+    def _sqlite_file_exists(self) -> bool:
+        path = Path(self.display)
+        if path.is_dir():
+            raise StoreError(f"{self.display} is a directory, not a ledger file")
+        if path.exists():
+            return path.stat().st_size > 0
+        if self.read_only:
+            raise StoreError(
+                f"no ledger at {self.display} (check the path, or write to it first to create it)"
+            )
+        return False
+
+    def _sqlite_uri(self) -> str:
+        """How a reader opens the file: read-only, and immutable when it may not create the WAL index."""
+        path = Path(self.display).resolve()
+        uri = f"file:{path}?mode=ro"
+        wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+        if not shm.exists() and not wal.exists() and not os.access(path.parent, os.W_OK):
+            # No writer has it open (no WAL files) and none can be made: it cannot change under us.
+            uri += "&immutable=1"
+        return uri
+
     def _create_engine(self) -> Engine:
         if self.dialect == "sqlite":
+            if self.read_only:
+                import sqlite3
+
+                uri = self._sqlite_uri()
+                engine = create_engine(
+                    "sqlite://",
+                    creator=lambda: sqlite3.connect(
+                        uri, uri=True, timeout=self.busy_timeout, check_same_thread=False
+                    ),
+                )
+                event.listen(engine, "connect", _sqlite_reader_on_connect)
+                event.listen(engine, "begin", _sqlite_on_begin)
+                return engine
             path = Path(self.display)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +148,7 @@ class Store:
             engine = create_engine(
                 self.sa_url, connect_args={"timeout": self.busy_timeout, "check_same_thread": False}
             )
-            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "connect", self._sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
         try:
@@ -109,16 +171,74 @@ class Store:
         event.listen(engine, "connect", on_connect)
         return engine
 
-    def _migrate(self, conn: Connection) -> None:
-        if self.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    def _sqlite_on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself instead of pysqlite's deferred BEGIN.
+        dbapi_connection.isolation_level = None
+        if self._wal:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    def _check_writable(self, conn: Connection) -> None:
+        """An existing SQLite file is written only when intact and a ledger (or `add_schema`)."""
+        self._check_intact(conn)
         applied = _schema.applied_migrations(conn)
+        self._newer(applied)
+        if applied is None and not self.add_schema:
+            foreign = self._foreign_tables(conn)
+            if foreign:
+                raise self._not_a_ledger(foreign)
+
+    def _check_intact(self, conn: Connection) -> None:
+        """Refuse to write into a damaged SQLite file (reads every page once, on open)."""
+        problems = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise StoreError(
+                f"SQLite database {self.display} is corrupt or not a database ({'; '.join(problems)[:300]}); "
+                "nothing was written"
+            )
+
+    def _foreign_tables(self, conn: Connection) -> list[str]:
+        names = sqlalchemy.inspect(conn).get_table_names()
+        return sorted(name for name in names if not name.startswith("tp_"))
+
+    def _newer(self, applied: list[str] | None) -> None:
         newer = _schema.unknown_migrations(applied or [])
         if newer:
             raise StoreError(
                 f"{self.display} has migrations newer than this tokenpilot understands "
                 f"({', '.join(newer)}); upgrade tokenpilot"
             )
+
+    def _not_a_ledger(self, foreign: list[str]) -> StoreError:
+        shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        return StoreError(
+            f"{self.display} is not a tokenpilot ledger: it holds other tables ({shown}); "
+            "to add tokenpilot's tables beside them, pass --add-schema (add_schema=True)"
+        )
+
+    def _check_readable(self, conn: Connection) -> None:
+        applied = _schema.applied_migrations(conn)
+        if applied is None:
+            foreign = self._foreign_tables(conn)
+            if foreign:
+                raise self._not_a_ledger(foreign)
+            raise StoreError(f"no ledger at {self.display} (it holds no tokenpilot tables yet)")
+        self._newer(applied)
+        if _schema.pending_migrations(applied):
+            raise StoreError(
+                f"{self.display} was written by an older tokenpilot; upgrade it once with "
+                "`tokenpilot ledger migrate` (or any command that writes) before reading it"
+            )
+
+    def _migrate(self, conn: Connection) -> None:
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        applied = _schema.applied_migrations(conn)
+        self._newer(applied)
+        if applied is None and not self.add_schema:
+            foreign = self._foreign_tables(conn)
+            if foreign:
+                raise self._not_a_ledger(foreign)
         if _schema.pending_migrations(applied):
             done = _schema.migrate(conn)
             log.info("migrated %s: %s", self.display, ", ".join(done))
@@ -129,6 +249,8 @@ class Store:
         `read_only` transactions on SQLite start deferred (a WAL snapshot, no write lock), so reports
         and `usage()` never wait for, or hold up, the agents writing.
         """
+        if self.read_only and not read_only:
+            raise StoreError(f"{self.display} was opened read-only; nothing was written")
         for attempt in range(1, attempts + 1):
             try:
                 with self._writer_turn(read_only), self.engine.connect() as conn:
@@ -176,7 +298,10 @@ class Store:
             try:
                 self._lock_fd = os.open(self.display + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise StoreError(f"cannot create the lock file beside {self.display}: {exc}") from None
+                raise StoreError(
+                    f"SQLite database {self.display} is read-only for this user: cannot create the lock "
+                    f"file beside it ({exc.strerror}); nothing was written"
+                ) from None
         deadline = time.monotonic() + self.busy_timeout
         pause = 0.0005
         while True:
@@ -237,15 +362,9 @@ def _sqlstate(exc: sqlalchemy.exc.DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event emit BEGIN itself instead of pysqlite's deferred BEGIN.
+def _sqlite_reader_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+    dbapi_connection.execute("PRAGMA query_only = 1")
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

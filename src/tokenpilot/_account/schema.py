@@ -67,6 +67,38 @@ budgets = Table(
     Column("warn_at", Float(precision=53), nullable=False),
     Column("created_at", Seconds, nullable=False),
     Column("updated_at", Seconds, nullable=False),
+    # Counters, kept in the same transaction as the records and holds that change them, so that a
+    # reservation is one conditional UPDATE of this row. `bucket` is the period bucket they count
+    # (see `tokenpilot._budget.periods`); spent_* is the whole counted window, bucket_* its newest
+    # bucket only (the same for calendar periods); dollars are whole nano-dollars so sums are exact.
+    Column("bucket", Seconds, nullable=False, server_default=text("0")),
+    *(
+        Column(f"{kind}_{unit}", Tokens, nullable=False, server_default=text("0"))
+        for kind in ("spent", "bucket", "reserved")
+        for unit in ("input", "output", "nusd")
+    ),
+    *(
+        Column(f"{kind}_{unit}", Tokens, nullable=False, server_default=text("0"))
+        for kind in ("spent", "bucket")
+        for unit in ("calls", "unknown")
+    ),
+    Column("holds", Tokens, nullable=False, server_default=text("0")),
+)
+
+# Spend per budget and bucket, for every bucket but the one a budget row counts itself.
+spent = Table(
+    "tp_spent",
+    metadata,
+    Column("scope", Scope, primary_key=True),
+    Column("bucket", Seconds, primary_key=True),
+    Column("input", Tokens, nullable=False),
+    Column("output", Tokens, nullable=False),
+    Column("nusd", Tokens, nullable=False),
+    Column("calls", Tokens, nullable=False),
+    Column("unknown", Tokens, nullable=False),
+)
+COUNTER_COLUMNS = tuple(
+    c.name for c in budgets.c if c.name.startswith(("spent_", "bucket_", "reserved_")) or c.name == "holds"
 )
 
 reservations = Table(
@@ -149,7 +181,7 @@ alerts = Table(
 )
 
 
-TABLES = (migrations, budgets, reservations, records, alerts)
+TABLES = (migrations, budgets, spent, reservations, records, alerts)
 
 
 def _add_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None:
@@ -157,8 +189,10 @@ def _add_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None
     for name in names:
         column = table.c[name]
         ddl = f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}"
-        if column.server_default is not None:
+        if isinstance(column.type, Boolean):
             ddl += " NOT NULL DEFAULT " + ("false" if conn.dialect.name == "postgresql" else "0")
+        elif column.server_default is not None:
+            ddl += " NOT NULL DEFAULT 0"
         conn.execute(text(ddl))
 
 
@@ -186,11 +220,21 @@ def m002_call_details(conn: Connection) -> None:
     _add_columns(conn, reservations, ("session", "provider"))
 
 
+def m003_counters(conn: Connection) -> None:
+    """Spent and reserved counters per budget and period bucket, counted from the existing ledger."""
+    _add_columns(conn, budgets, ("bucket", *COUNTER_COLUMNS))
+    spent.create(conn)
+    from tokenpilot._account.counters import recount_all
+
+    recount_all(conn, time.time())
+
+
 # Applied in this order. Never edit a released entry: append a new one (ALTER TABLE …) and change the
 # table definitions above to match, since a new database is created from them directly.
 MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_call_details", m002_call_details),
+    ("m003_counters", m003_counters),
 )
 MIGRATION_NAMES = tuple(name for name, _ in MIGRATIONS)
 
