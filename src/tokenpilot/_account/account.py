@@ -26,6 +26,7 @@ from tokenpilot._exceptions import BudgetError, BudgetExceeded, ConfigError, Inp
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from tokenpilot._account.counters import Connection as Transaction
     from tokenpilot._account.reports import Report
     from tokenpilot._account.store import Store
     from tokenpilot._config import Config
@@ -257,7 +258,7 @@ class Ledger:
         now = self._clock()
         sweep = now >= self._next_reclaim
 
-        def transaction(conn: Connection) -> tuple[list[Alert], list[LedgerRecord]]:
+        def transaction(conn: Transaction) -> tuple[list[Alert], list[LedgerRecord]]:
             reclaimed = reservations.reclaim(conn, now=now, limit=100) if sweep else []
             found = reservations.reserve(
                 conn,
@@ -331,7 +332,7 @@ class Ledger:
             unit=refusal.unit,
         )
 
-    def _insert_alerts(self, conn: Connection, alerts: list[NewAlert], now: float) -> list[Alert]:
+    def _insert_alerts(self, conn: Transaction, alerts: list[NewAlert], now: float) -> list[Alert]:
         """Store the alerts whose dedupe key this process has not seen stored (the table dedupes too)."""
         from tokenpilot._account.alerts import insert_alerts
 
@@ -339,16 +340,17 @@ class Ledger:
         conn.info.setdefault("tp_alert_keys", []).extend(a.dedupe_key for a in fresh if a.dedupe_key)
         return insert_alerts(conn, fresh, now) if fresh else []
 
-    def _run(self, fn: Callable[[Connection], T]) -> T:
-        """`Store.run` for writes; the dedupe keys of alerts it stored are remembered once committed."""
+    def _run(self, fn: Callable[[Transaction], T]) -> T:
+        """A hot-path write (`Store.transact`); dedupe keys of alerts it stored are remembered once
+        committed."""
         keys: list[str] = []
 
-        def transaction(conn: Connection) -> T:
+        def transaction(conn: Transaction) -> T:
             keys.clear()
             conn.info["tp_alert_keys"] = keys
             return fn(conn)
 
-        result = self._store.run(transaction)
+        result = self._store.transact(transaction)
         if len(self._stored_keys) > 10_000:
             self._stored_keys.clear()
         self._stored_keys.update(keys)
@@ -373,7 +375,7 @@ class Ledger:
         price = call_cost(call.model, usage) if cost is _UNSET else cost
         provider = model_price(call.model)[1]
 
-        def transaction(conn: Connection) -> tuple[LedgerRecord, list[Alert]]:
+        def transaction(conn: Transaction) -> tuple[LedgerRecord, list[Alert]]:
             record, new_alerts = reservations.finish(
                 conn,
                 call=call,
@@ -547,7 +549,14 @@ class Ledger:
             imported, skipped, found = import_rows(conn, values, now)
             return imported, skipped, self._insert_alerts(conn, found, now)
 
-        imported, skipped, stored = self._run(transaction)
+        keys: list[str] = []
+
+        def counted(conn: Connection) -> tuple[int, int, list[Alert]]:
+            conn.info["tp_alert_keys"] = keys
+            return transaction(conn)
+
+        imported, skipped, stored = self._store.run(counted)
+        self._stored_keys.update(keys)
         self._dispatch(stored)
         log.info(
             "imported usage", extra={"event": "ledger_import", "path": str(source), "imported": imported}
@@ -587,7 +596,7 @@ class Ledger:
         from tokenpilot._account.reservations import reclaim
 
         now = self._clock()
-        reclaimed = self._store.run(lambda conn: reclaim(conn, now=now))
+        reclaimed = self._store.transact(lambda conn: reclaim(conn, now=now))
         self._next_reclaim = now + RECLAIM_EVERY
         self._log_reclaimed(reclaimed)
         return reclaimed
@@ -698,7 +707,7 @@ def open_ledger(
 
     config = load_config()
     table = config.section("ledger")
-    known = {"url", "reservation_ttl", "busy_timeout", "timezone"}
+    known = {"url", "reservation_ttl", "busy_timeout", "timezone", "durable"}
     for key in table:
         if key not in known:
             raise ConfigError(
@@ -715,12 +724,18 @@ def open_ledger(
             "must be a time zone name", source=config.source_of("ledger", "timezone"), key="ledger.timezone"
         )
     zone(tz)
+    durable = table.get("durable", False)
+    if not isinstance(durable, bool):
+        raise ConfigError(
+            "must be true or false", source=config.source_of("ledger", "durable"), key="ledger.durable"
+        )
     store = Store(
         url or env_url() or configured_url,
         default_path=default_db_path(),
         busy_timeout=busy_timeout or _config_number(config, "busy_timeout", DEFAULT_BUSY_TIMEOUT),
         read_only=read_only,
         add_schema=add_schema,
+        durable=durable,
     )
     return Ledger(
         store,

@@ -15,7 +15,7 @@ from tokenpilot._account.records import LedgerRecord
 from tokenpilot._budget import Refusal, Usage
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from tokenpilot._account.counters import Connection
 
 ALERT_KINDS = ("capacity_warning", "budget_exceeded", "truncation", "rate_limited", "unknown_price")
 
@@ -202,11 +202,16 @@ def unknown_price_alert(model: str, calls: int = 1) -> NewAlert:
     )
 
 
+_INSERT_ALERT = """
+INSERT INTO tp_alerts (ts, kind, scope, model, message, data, dedupe_key)
+VALUES (:ts, :kind, :scope, :model, :message, :data, :dedupe_key)
+ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+"""
+
+
 def insert_alerts(conn: Connection, alerts: list[NewAlert], now: float) -> list[Alert]:
     """Store alerts; one whose dedupe_key is already stored is skipped. Returns those stored."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    from tokenpilot._account import schema as s
+    from tokenpilot._account.counters import execute
 
     stored = []
     for alert in alerts:
@@ -219,17 +224,7 @@ def insert_alerts(conn: Connection, alerts: list[NewAlert], now: float) -> list[
             "data": json.dumps(_finite(alert.data), sort_keys=True),
             "dedupe_key": alert.dedupe_key,
         }
-        if alert.dedupe_key is None:
-            new_id = conn.execute(s.alerts.insert().values(**values).returning(s.alerts.c.id)).scalar()
-        else:
-            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            statement = (
-                dialect_insert(s.alerts)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(s.alerts.c.id)
-            )
-            new_id = conn.execute(statement).scalar()
+        new_id = execute(conn, _INSERT_ALERT, values).scalar()
         if new_id is not None:
             stored.append(
                 Alert(

@@ -6,6 +6,7 @@ and a recount from the records gives the same integers.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -24,12 +25,19 @@ def to_nano(usd: float | None) -> int:
     return 0 if usd is None else round(usd * NANO)
 
 
+CONFIG_RECHECK = 1.0  # seconds between looks at the config files for changed prices
+_config_seen: list[Any] = [0.0, None]  # (when, config): finding the config costs ~0.4 ms a look
+
+
 def model_price(model: str) -> tuple[Any, str | None]:
     """(ModelInfo or None, provider) — an unresolvable name is simply a model without a price."""
     from tokenpilot._config import load_config
 
+    now = time.monotonic()
+    if now - _config_seen[0] >= CONFIG_RECHECK or _config_seen[1] is None:
+        _config_seen[:] = [now, load_config()]
     # The registry resolves config files on every call; cache per model and config state.
-    return _model_price(model, id(load_config()))
+    return _model_price(model, id(_config_seen[1]))
 
 
 @lru_cache(maxsize=256)

@@ -15,10 +15,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tokenpilot._account.alerts import NewAlert, call_alerts, capacity_alert, overspent_alert, refusal_alert
 from tokenpilot._account.counters import (
+    Connection,
     Counts,
     Held,
     Spend,
@@ -34,9 +35,6 @@ from tokenpilot._account.pricing import to_nano
 from tokenpilot._account.records import RECORD_FIELDS, Call, CallUsage, LedgerRecord, record_values
 from tokenpilot._budget import Budget, Period, Refusal, Request, Usage, fraction, refusal, usage_of
 from tokenpilot._exceptions import InputError, TokenpilotError
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 log = logging.getLogger("tokenpilot.account")
 log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown

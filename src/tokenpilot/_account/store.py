@@ -6,7 +6,8 @@ locks a budget's row with the conditional UPDATE that changes it, always in scop
 transactions cannot deadlock. Driver errors become one `StoreError` that says what is wrong with
 which database, never a traceback.
 
-A store refuses to be damaged: opened for writing, a SQLite file must pass `PRAGMA quick_check`, and
+A store refuses to be damaged: a SQLite file must pass `PRAGMA quick_check` when opened (about 1 s
+for a million records), and
 a database holding other tables but no tokenpilot schema is refused unless `add_schema` is given.
 Opened read-only it never creates, migrates or locks anything: a missing ledger is an error naming
 the path, and a reader who may not write the file or its directory can still read it.
@@ -14,6 +15,7 @@ the path, and a reader who may not write the file or its directory can still rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -66,8 +68,31 @@ def resolve_url(url: str | None, default_path: Path) -> tuple[str, str]:
     return f"sqlite:///{path}", str(path)
 
 
+class _Driver:
+    __slots__ = ("driver_connection",)
+
+    def __init__(self, driver_connection: Any):
+        self.driver_connection = driver_connection
+
+
+class DriverTransaction:
+    """A transaction on a driver connection, shaped like the parts of SQLAlchemy's that the hot
+    path's statements use (`tokenpilot._account.counters.execute`): dialect, connection, info."""
+
+    __slots__ = ("connection", "dialect", "info")
+
+    def __init__(self, dialect: Any, driver_connection: Any):
+        self.dialect = dialect
+        self.connection = _Driver(driver_connection)
+        self.info: dict[str, Any] = {}
+
+
 class Store:
-    """An open database with the current schema; `run(fn)` executes `fn(conn)` in one transaction."""
+    """An open database with the current schema; `run(fn)` executes `fn(conn)` in one transaction.
+
+    `transact(fn)` is the hot path's write transaction: the same serialisation and error mapping,
+    on a driver connection each thread keeps open (no pool checkout, no SQLAlchemy events).
+    """
 
     def __init__(
         self,
@@ -77,8 +102,10 @@ class Store:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         read_only: bool = False,
         add_schema: bool = False,
+        durable: bool = False,
     ):
         self.sa_url, self.display = resolve_url(url, default_path)
+        self.durable = durable
         self.busy_timeout = busy_timeout
         self.read_only = read_only
         self.add_schema = add_schema
@@ -86,6 +113,9 @@ class Store:
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
         self._wal = False
+        self._local = threading.local()
+        self._drivers: list[Any] = []  # every thread's driver connection, closed by close()
+        self._drivers_lock = threading.Lock()
         existed = self.dialect == "postgresql" or self._sqlite_file_exists()
         self.engine = self._create_engine()
         try:
@@ -160,23 +190,29 @@ class Store:
             raise ConfigError(
                 "PostgreSQL needs the psycopg driver: pip install 'tokenpilot[postgres]'", source="ledger url"
             ) from None
-        lock_ms = max(1, int(self.busy_timeout * 1000))
-
-        def on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Wait for a row or table lock as long as SQLite would, then fail clearly instead of hanging.
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute(f"SET lock_timeout = {lock_ms}")
-            dbapi_connection.commit()
-
-        event.listen(engine, "connect", on_connect)
+        event.listen(
+            engine, "connect", lambda dbapi_connection, _record: self._postgres_session(dbapi_connection)
+        )
         return engine
+
+    def _postgres_session(self, dbapi_connection: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            # Wait for a row or table lock as long as SQLite would, then fail clearly instead of hanging.
+            cursor.execute(f"SET lock_timeout = {max(1, int(self.busy_timeout * 1000))}")
+            if not self.durable:
+                # A commit returns before its WAL reaches disk, like SQLite's synchronous=NORMAL:
+                # a server crash may lose the last moments, never consistency. The hot budget
+                # row is locked until commit, so a flush per commit would cap a budget at ~1/fsync.
+                cursor.execute("SET synchronous_commit = off")
+        dbapi_connection.commit()
 
     def _sqlite_on_connect(self, dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself instead of pysqlite's deferred BEGIN.
         dbapi_connection.isolation_level = None
         if self._wal:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
-            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+            # NORMAL: a power loss may lose the last commits, never consistency; FULL syncs each one.
+            dbapi_connection.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
 
     def _check_writable(self, conn: Connection) -> None:
         """An existing SQLite file is written only when intact and a ledger (or `add_schema`)."""
@@ -194,7 +230,7 @@ class Store:
         if problems != ["ok"]:
             raise StoreError(
                 f"SQLite database {self.display} is corrupt or not a database ({'; '.join(problems)[:300]}); "
-                "nothing was written"
+                "nothing was read or written"
             )
 
     def _foreign_tables(self, conn: Connection) -> list[str]:
@@ -217,6 +253,8 @@ class Store:
         )
 
     def _check_readable(self, conn: Connection) -> None:
+        if self.dialect == "sqlite":
+            self._check_intact(conn)  # a damaged file is refused, not half-reported
         applied = _schema.applied_migrations(conn)
         if applied is None:
             foreign = self._foreign_tables(conn)
@@ -265,6 +303,68 @@ class Store:
                 raise self._error(exc) from None
             except sqlalchemy.exc.SQLAlchemyError as exc:
                 raise StoreError(f"{self.display}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def _driver_connection(self) -> Any:
+        driver = getattr(self._local, "driver", None)
+        if driver is not None:
+            return driver
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            if self.dialect == "sqlite":
+                driver = dbapi.connect(
+                    self.display, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+                driver.execute("PRAGMA journal_mode=WAL")
+                driver.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            else:
+                cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+                driver = dbapi.connect(*cargs, **cparams, connect_timeout=max(1, int(self.busy_timeout)))
+                self._postgres_session(driver)
+        except dbapi.Error as exc:
+            raise self._error(_wrapped(exc, dbapi)) from None
+        self._local.driver = driver
+        with self._drivers_lock:
+            self._drivers.append(driver)
+        return driver
+
+    def _drop_driver_connection(self) -> None:
+        driver = getattr(self._local, "driver", None)
+        self._local.driver = None
+        if driver is not None:
+            with self._drivers_lock:
+                self._drivers.remove(driver)
+            with contextlib.suppress(Exception):
+                driver.close()
+
+    def transact(self, fn: Callable[[DriverTransaction], T], *, attempts: int = 5) -> T:
+        """`fn(tx)` in one write transaction on this thread's driver connection (see the class)."""
+        if self.read_only:
+            raise StoreError(f"{self.display} was opened read-only; nothing was written")
+        dbapi = self.engine.dialect.loaded_dbapi
+        for attempt in range(1, attempts + 1):
+            try:
+                driver = self._driver_connection()
+                with self._writer_turn(False):
+                    try:
+                        if self.dialect == "sqlite":
+                            driver.execute("BEGIN IMMEDIATE")
+                        result = fn(DriverTransaction(self.engine.dialect, driver))
+                        driver.commit()
+                        return result
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            driver.rollback()
+                        raise
+            except (sqlalchemy.exc.DBAPIError, dbapi.Error) as raised:
+                exc = raised if isinstance(raised, sqlalchemy.exc.DBAPIError) else _wrapped(raised, dbapi)
+                broken = bool(getattr(driver, "closed", False) or getattr(driver, "broken", False))
+                if broken:
+                    self._drop_driver_connection()
+                if attempt < attempts and (_sqlstate(exc) in _RETRY_SQLSTATES or broken):
+                    time.sleep(0.01 * attempt)
+                    continue
+                raise self._error(exc) from None
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -326,6 +426,12 @@ class Store:
         return self.dialect == "postgresql"
 
     def close(self) -> None:
+        with self._drivers_lock:
+            drivers, self._drivers = self._drivers, []
+        for driver in drivers:
+            with contextlib.suppress(Exception):
+                driver.close()
+        self._local = threading.local()
         self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -356,6 +462,13 @@ class Store:
         ):
             return StoreError(f"cannot reach PostgreSQL at {self.display} ({message})")
         return StoreError(f"database error on {self.display}: {message}")
+
+
+def _wrapped(exc: Exception, dbapi: Any) -> sqlalchemy.exc.DBAPIError:
+    """A driver's error as SQLAlchemy's, so one mapping turns both into a `StoreError`."""
+    wrapped = sqlalchemy.exc.DBAPIError.instance(None, None, exc, dbapi.Error)
+    assert isinstance(wrapped, sqlalchemy.exc.DBAPIError)
+    return wrapped
 
 
 def _sqlstate(exc: sqlalchemy.exc.DBAPIError) -> str | None:
