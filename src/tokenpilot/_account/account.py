@@ -66,10 +66,11 @@ class Ledger:
     acct.usage("acme/fileorg").remaining
 
     Threads: one Ledger may be shared by any number of threads (a proxy's thread pool). Every call
-    runs in its own transaction on its own pooled connection; on SQLite, writers of one process take
-    turns on a thread lock before the file lock and `BEGIN IMMEDIATE`, on PostgreSQL the budget rows'
-    locks order them. The Ledger keeps no per-call state; a `Reservation` settles or releases once,
-    whichever thread gets there first.
+    runs in its own transaction, writes on the driver connection its thread keeps, reads on a pooled
+    one; on SQLite, writers of one process take turns on a thread lock before the file lock and
+    `BEGIN IMMEDIATE`, on PostgreSQL the budget rows' locks order them. The Ledger keeps no per-call
+    state (only caches safe to share); a `Reservation` settles or releases once, whichever thread
+    gets there first.
     """
 
     def __init__(
@@ -274,7 +275,8 @@ class Ledger:
         try:
             stored, reclaimed = self._run(transaction)
         except reservations.Refused as refused:
-            if not sweep and self.reclaim():  # expired holds were in the way: try once more
+            # A refusal rolls back the sweep too: reclaim on its own, and if holds were in the way, retry.
+            if self._any_expired(now) and self.reclaim():
                 return self.reserve(
                     scope,
                     model=model,
@@ -297,6 +299,13 @@ class Ledger:
         return Reservation(
             self, id=reservation_id, call=call, input_tokens=input_tokens, usd=usd, expires_at=now + hold
         )
+
+    def _any_expired(self, now: float) -> bool:
+        """Whether any hold is past its TTL (a read: no write lock)."""
+        from tokenpilot._account.counters import execute
+
+        query = "SELECT 1 FROM tp_reservations WHERE expires_at <= :now LIMIT 1"
+        return bool(self._store.run(lambda conn: execute(conn, query, {"now": now}).rows, read_only=True))
 
     def _refuse(self, refused: Any, model: str, now: float) -> NoReturn:
         from tokenpilot._account.reservations import refusal_alerts

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenpilot._exceptions import InputError
@@ -30,7 +31,7 @@ class Period:
     >>> Period.parse("daily").window(1_780_000_000, "Europe/Paris")  # local midnight to midnight
     (1779919200.0, 1780005600.0)
     >>> Period.parse("rolling:1h").window(1_780_000_030)  # whole 60 s steps, at least 1 h back
-    (1779996360.0, None)
+    (1779996420.0, None)
     """
 
     kind: str  # "none", "hourly", "daily", "weekly", "monthly" or "rolling"
@@ -38,6 +39,10 @@ class Period:
 
     @classmethod
     def parse(cls, spec: str | None) -> Period:
+        return _parse(spec)
+
+    @classmethod
+    def _parse(cls, spec: str | None) -> Period:
         text = (spec or "none").strip().lower()
         if text in ("none", "", "total", "lifetime"):
             return cls("none")
@@ -112,6 +117,12 @@ class Period:
         start_dt = datetime(day.year, day.month, day.day, tzinfo=tz)
         end_dt = datetime(following.year, following.month, following.day, tzinfo=tz)
         return start_dt.timestamp(), end_dt.timestamp()
+
+
+@lru_cache(maxsize=256)
+def _parse(spec: str | None) -> Period:
+    # Every reservation parses its budgets' periods: the same few strings, parsed once.
+    return Period._parse(spec)
 
 
 def zone(name: str) -> ZoneInfo:
