@@ -8,8 +8,9 @@ For each store and ledger size one ledger is made and pre-filled by `ledger impo
 each process count N, N worker processes each run --per-process reserve+settle cycles on scopes
 beneath that one budget (so every cycle contends for the same budget row), started together.
 Throughput is all cycles over the wall time from the start signal to the last worker's end; each
-cell is the median of --repeat runs. The empty ledger is the anchor: the flatness column is the 1M
-rate over the empty rate at the same process count, in the same run. Writes
+cell is the median of --repeat runs, the sizes run in turn within each repeat so a shared machine's
+changing load falls on all of them alike. The empty ledger is the anchor: the last column is the
+largest ledger's rate over the empty one's at the most processes, in the same run. Writes
 bench/results/reservations.json and .md.
 """
 
@@ -138,19 +139,28 @@ def main() -> None:
         if store == "postgresql" and not args.pg_url:
             print("skipping postgresql: no --pg-url / TOKENPILOT_TEST_PG_URL", file=sys.stderr)
             continue
-        for size in sizes:
-            with tempfile.TemporaryDirectory() as tmp:
-                schema = None
-                if store == "sqlite":
-                    url = str(Path(tmp) / "bench.db")
-                else:
-                    schema, url = pg_schema(args.pg_url)
-                try:
-                    seconds = prefill(url, size)
+        with tempfile.TemporaryDirectory() as tmp:
+            urls: dict[int, str] = {}
+            schemas: list[str] = []
+            try:
+                for size in sizes:
+                    if store == "sqlite":
+                        urls[size] = str(Path(tmp) / f"bench-{size}.db")
+                    else:
+                        schema, urls[size] = pg_schema(args.pg_url)
+                        schemas.append(schema)
+                    seconds = prefill(urls[size], size)
                     print(f"{store:10} {_label(size):>5}: pre-filled in {seconds:.0f} s", file=sys.stderr)
+                # Sizes interleaved within each repeat, so the machine's load drifts over all alike.
+                rates: dict[tuple[int, int], list[float]] = {}
+                for _ in range(args.repeat):
                     for n in counts:
-                        rates = [run(url, n, args.per_process) for _ in range(args.repeat)]
-                        rate = statistics.median(rates)
+                        for size in sizes:
+                            rates.setdefault((size, n), []).append(run(urls[size], n, args.per_process))
+                for size in sizes:
+                    for n in counts:
+                        found = rates[(size, n)]
+                        rate = statistics.median(found)
                         rows.append(
                             {
                                 "store": store,
@@ -158,15 +168,15 @@ def main() -> None:
                                 "processes": n,
                                 "cycles": n * args.per_process,
                                 "per_second": round(rate, 1),
-                                "runs": [round(r, 1) for r in rates],
+                                "runs": [round(r, 1) for r in found],
                             }
                         )
-                        runs = ", ".join(f"{r:.0f}" for r in rates)
+                        runs = ", ".join(f"{r:.0f}" for r in found)
                         where = f"{store:10} {_label(size):>5} {n} processes"
                         print(f"{where}: {rate:8.1f} reservations/s ({runs})", file=sys.stderr)
-                finally:
-                    if schema is not None:
-                        drop_schema(args.pg_url, schema)
+            finally:
+                for schema in schemas:
+                    drop_schema(args.pg_url, schema)
     command = (
         f"python bench/reservations.py --stores {args.stores} --sizes {args.sizes} "
         f"--processes {args.processes} --per-process {args.per_process} --repeat {args.repeat}"
@@ -190,7 +200,7 @@ def main() -> None:
         f"median of {args.repeat} runs; load average at the end {os.getloadavg()[0]:.1f} "
         "(the machine is shared, so numbers are noisy).",
         "",
-        f"| store | records | {header} | largest / empty at {counts[-1]} proc |",
+        f"| store | records | {header} | this size / empty at {counts[-1]} proc |",
         "|---|---:|" + "---:|" * len(counts) + "---:|",
     ]
     for store in args.stores.split(","):
