@@ -1,19 +1,27 @@
-"""Benchmark: reservations per second (reserve + settle, one ledger record each) on SQLite and PostgreSQL.
+"""Benchmark: reservations per second (reserve + settle, one ledger record each) on SQLite and PostgreSQL,
+on an empty ledger and on ledgers pre-filled with 100k and 1M records of the current period.
 
     .venv/bin/python bench/reservations.py --pg-url postgresql://postgres@127.0.0.1:54329/tokenpilot_test
 
-N worker processes each run --per-process reserve+settle cycles on scopes beneath one budget (so
-every cycle contends for the same budget lock), started together; throughput is all cycles over
-the wall time from the start signal to the last worker's end. Each (store, N) gets a fresh SQLite
-file or PostgreSQL schema. Writes bench/results/reservations.json and .md.
+For each store and ledger size one ledger is made and pre-filled by `ledger import` (CSV files of
+100k rows, every record beneath the benchmark's daily budget, in the last ten minutes); then, for
+each process count N, N worker processes each run --per-process reserve+settle cycles on scopes
+beneath that one budget (so every cycle contends for the same budget row), started together.
+Throughput is all cycles over the wall time from the start signal to the last worker's end; each
+cell is the median of --repeat runs, the sizes run in turn within each repeat so a shared machine's
+changing load falls on all of them alike. The empty ledger is the anchor: the last column is the
+largest ledger's rate over the empty one's at the most processes, in the same run. Writes
+bench/results/reservations.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,13 +31,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+CHUNK = 100_000
 
 
 def worker(url: str, scope: str, count: int, go_file: str) -> None:
     import tokenpilot as tp
 
     acct = tp.open_ledger(url)
-    acct.reserve(f"{scope}/warmup", model="gpt-4o", input_tokens=1, max_output_tokens=1).release()
+    for _ in range(20):  # warm up: connections, prepared statements, price lookups
+        acct.reserve(f"{scope}/warmup", model="gpt-4o", input_tokens=1, max_output_tokens=1).release()
     print("ready", flush=True)
     while not Path(go_file).exists():
         time.sleep(0.001)
@@ -41,10 +51,6 @@ def worker(url: str, scope: str, count: int, go_file: str) -> None:
 
 
 def run(url: str, processes: int, per_process: int) -> float:
-    import tokenpilot as tp
-
-    with tp.open_ledger(url) as acct:
-        acct.set_budget("bench", tokens=10**12)
     with tempfile.TemporaryDirectory() as tmp:
         go = Path(tmp) / "go"
         procs = [
@@ -68,6 +74,28 @@ def run(url: str, processes: int, per_process: int) -> float:
     return processes * per_process / wall
 
 
+def prefill(url: str, records: int) -> float:
+    """Set the benchmark's budget and import `records` calls beneath it; returns the seconds taken."""
+    import tokenpilot as tp
+
+    started = time.monotonic()
+    now = time.time()
+    with tp.open_ledger(url) as acct, tempfile.TemporaryDirectory() as tmp:
+        acct.set_budget("bench", tokens=10**13, period="daily")
+        for first in range(0, records, CHUNK):
+            path = Path(tmp) / f"usage-{first}.csv"
+            rows = min(CHUNK, records - first)
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["timestamp", "model", "prompt_tokens", "completion_tokens", "scope"])
+                for i in range(rows):
+                    at = now - 600 + (first + i) * 600 / max(records, 1)
+                    writer.writerow([f"{at:.6f}", "gpt-4o", 1000, 400, f"bench/prefill-{i % 16}"])
+            acct.import_file(path)
+        assert acct.usage("bench").calls >= records
+    return time.monotonic() - started
+
+
 def pg_schema(base: str) -> tuple[str, str]:
     import sqlalchemy
 
@@ -89,53 +117,107 @@ def drop_schema(base: str, schema: str) -> None:
     engine.dispose()
 
 
+def _label(size: int) -> str:
+    return "empty" if size == 0 else f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pg-url", default=os.environ.get("TOKENPILOT_TEST_PG_URL"))
-    parser.add_argument("--per-process", type=int, default=300)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--sizes", default="0,100000,1000000", help="ledger sizes (records) to pre-fill")
     parser.add_argument("--processes", default="1,4,8")
+    parser.add_argument("--per-process", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
     args = parser.parse_args()
     counts = [int(n) for n in args.processes.split(",")]
+    sizes = [int(n) for n in args.sizes.split(",")]
     rows = []
-    for store in ("sqlite", "postgresql"):
+    for store in args.stores.split(","):
         if store == "postgresql" and not args.pg_url:
             print("skipping postgresql: no --pg-url / TOKENPILOT_TEST_PG_URL", file=sys.stderr)
             continue
-        for n in counts:
-            with tempfile.TemporaryDirectory() as tmp:
-                if store == "sqlite":
-                    rate = run(str(Path(tmp) / "bench.db"), n, args.per_process)
-                else:
-                    schema, url = pg_schema(args.pg_url)
-                    try:
-                        rate = run(url, n, args.per_process)
-                    finally:
-                        drop_schema(args.pg_url, schema)
-            cycles = n * args.per_process
-            rows.append({"store": store, "processes": n, "cycles": cycles, "per_second": round(rate, 1)})
-            print(f"{store:10} {n} processes: {rate:8.1f} reservations/s", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            urls: dict[int, str] = {}
+            schemas: list[str] = []
+            try:
+                for size in sizes:
+                    if store == "sqlite":
+                        urls[size] = str(Path(tmp) / f"bench-{size}.db")
+                    else:
+                        schema, urls[size] = pg_schema(args.pg_url)
+                        schemas.append(schema)
+                    seconds = prefill(urls[size], size)
+                    print(f"{store:10} {_label(size):>5}: pre-filled in {seconds:.0f} s", file=sys.stderr)
+                # Sizes interleaved within each repeat, so the machine's load drifts over all alike.
+                rates: dict[tuple[int, int], list[float]] = {}
+                for _ in range(args.repeat):
+                    for n in counts:
+                        for size in sizes:
+                            rates.setdefault((size, n), []).append(run(urls[size], n, args.per_process))
+                for size in sizes:
+                    for n in counts:
+                        found = rates[(size, n)]
+                        rate = statistics.median(found)
+                        rows.append(
+                            {
+                                "store": store,
+                                "records": size,
+                                "processes": n,
+                                "cycles": n * args.per_process,
+                                "per_second": round(rate, 1),
+                                "runs": [round(r, 1) for r in found],
+                            }
+                        )
+                        runs = ", ".join(f"{r:.0f}" for r in found)
+                        where = f"{store:10} {_label(size):>5} {n} processes"
+                        print(f"{where}: {rate:8.1f} reservations/s ({runs})", file=sys.stderr)
+            finally:
+                for schema in schemas:
+                    drop_schema(args.pg_url, schema)
+    command = (
+        f"python bench/reservations.py --stores {args.stores} --sizes {args.sizes} "
+        f"--processes {args.processes} --per-process {args.per_process} --repeat {args.repeat}"
+    )
     result = {
-        "benchmark": "reserve+settle cycles per second on one contended budget",
-        "command": "python bench/reservations.py --per-process " + str(args.per_process),
+        "benchmark": "reserve+settle cycles per second on one contended budget, by ledger size",
+        "command": command,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average_at_end": os.getloadavg(),
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "reservations.json").write_text(json.dumps(result, indent=2) + "\n")
+    header = " | ".join(f"{n} proc" for n in counts)
     lines = [
         "# Reservations per second (reserve + settle, one ledger record each)",
         "",
-        f"{result['machine']}; {args.per_process} cycles per process, all on one budget.",
+        f"`{command}`",
         "",
-        "| store | 1 process | 4 processes | 8 processes |",
-        "|---|---:|---:|---:|",
+        f"{result['machine']}; {args.per_process} cycles per process, all on one budget; "
+        f"median of {args.repeat} runs; load average at the end {os.getloadavg()[0]:.1f} "
+        "(the machine is shared, so numbers are noisy).",
+        "",
+        f"| store | records | {header} | this size / empty at {counts[-1]} proc |",
+        "|---|---:|" + "---:|" * len(counts) + "---:|",
     ]
-    for store in ("sqlite", "postgresql"):
-        cells = {r["processes"]: r["per_second"] for r in rows if r["store"] == store}
-        if cells:
-            lines.append(f"| {store} | " + " | ".join(f"{cells.get(n, '–')}" for n in (1, 4, 8)) + " |")
+    for store in args.stores.split(","):
+        empty = {r["processes"]: r["per_second"] for r in rows if r["store"] == store and r["records"] == 0}
+        for size in sizes:
+            cells = {
+                r["processes"]: r["per_second"] for r in rows if r["store"] == store and r["records"] == size
+            }
+            if not cells:
+                continue
+            last = counts[-1]
+            ratio = f"{cells[last] / empty[last]:.0%}" if empty.get(last) and size else "–"
+            lines.append(
+                f"| {store} | {_label(size)} | "
+                + " | ".join(f"{cells.get(n, '–')}" for n in counts)
+                + f" | {ratio} |"
+            )
     (RESULTS / "reservations.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokenpilot import InputError
-from tokenpilot.budget._period import Period
-from tokenpilot.budget._scope import enclosing_scopes, is_within, normalize_scope, subtree_bounds
+from tokenpilot._budget import Period, enclosing_scopes, is_within, normalize_scope, subtree_bounds
 
 segment = st.text(alphabet="abcxyz-_.0129/AZ ~", min_size=1, max_size=6).filter(
     lambda s: "/" not in s and s.strip() == s and s not in (".", "..")
@@ -73,11 +72,23 @@ def test_weekly_window_starts_monday_and_monthly_on_the_first() -> None:
     assert Period.parse("monthly").window(december)[1] == ts("2027-01-01T00:00:00")
 
 
-def test_rolling_window_ends_now_and_none_is_unbounded() -> None:
-    assert Period.parse("rolling:24h").window(1_000_000.0) == (1_000_000.0 - 86_400, None)
+def test_rolling_window_counts_whole_steps_and_none_is_unbounded() -> None:
+    # 24 h in 60 steps of 24 min: the window starts at the step that began at least 24 h ago.
+    assert Period.parse("rolling:24h").window(1_000_000.0) == (912_960.0, None)
     assert Period.parse("none").window(5.0) == (None, None)
     assert Period.parse("rolling:90m").spec == "rolling:90m"
     assert Period.parse("rolling:120m").spec == "rolling:2h"
+
+
+@given(st.floats(min_value=1e6, max_value=4e9), st.integers(1, 10 * 86_400))
+def test_rolling_window_covers_the_nominal_window_and_at_most_two_steps_more(
+    now: float, seconds: int
+) -> None:
+    period = Period.parse(f"rolling:{seconds}s")
+    start, end = period.window(now)
+    assert start is not None and end is None
+    assert now - seconds - 2 * period.step < start <= now - seconds
+    assert period.bucket(now) - start == period.steps * period.step
 
 
 @given(st.floats(min_value=0, max_value=4e9), st.sampled_from(["hourly", "daily", "weekly", "monthly"]))

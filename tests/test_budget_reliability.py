@@ -33,19 +33,26 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-def test_racing_processes_never_overspend_lose_records_or_leak_reservations(
-    store_url: str,  # noqa: F811
-    tmp_path: Path,
-) -> None:
+def race(urls: list[str], tmp_path: Path) -> None:
+    """PROCESSES workers × PER_PROCESS reservations on one budget, worker i on urls[i % len(urls)]."""
     # Every call holds 20 tokens and spends at most 20; the limit admits about half of them.
     limit = 20 * PROCESSES * PER_PROCESS // 2
-    with tp.open_ledger(store_url) as acct:
-        acct.set_budget("race", tokens=limit)
+    with tp.open_ledger(urls[0]) as acct:
+        acct.record_call("race/before", model="gpt-4o", input_tokens=0)  # a ledger with history
+        acct.set_budget("race", tokens=limit, period="daily")
     go = tmp_path / "go"
     workers = [
         subprocess.Popen(
-            [sys.executable, WORKER, "race", store_url, f"race/agent-{i}", str(PER_PROCESS), str(i), str(go)],
+            [
+                sys.executable,
+                WORKER,
+                "race",
+                urls[i % len(urls)],
+                f"race/agent-{i}",
+                str(PER_PROCESS),
+                str(i),
+                str(go),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -62,17 +69,48 @@ def test_racing_processes_never_overspend_lose_records_or_leak_reservations(
         results.append(json.loads(out.strip().splitlines()[-1]))
     settled = sum(r["ok"] for r in results)
     assert settled + sum(r["refused"] for r in results) == PROCESSES * PER_PROCESS
-    with tp.open_ledger(store_url) as acct:
+    with tp.open_ledger(urls[0]) as acct:
         usage = acct.usage("race")
-        records = acct.records(scope="race")
+        records = [r for r in acct.records(scope="race") if r.scope != "race/before"]
         assert usage.spent <= limit
         assert usage.reserved == 0 and usage.active_reservations == 0
         assert len(records) == settled and all(r.status == "ok" for r in records)
         assert len({r.request_id for r in records}) == settled  # no record lost or written twice
         assert usage.spent == sum(r.total_tokens for r in records)
+        assert acct.verify_counters() == []
         # The limit was really contended: most of it got used, and calls were refused.
         assert usage.spent + usage.reserved > limit * 0.5
         assert settled < PROCESSES * PER_PROCESS
+
+
+@pytest.mark.slow
+def test_racing_processes_never_overspend_lose_records_or_leak_reservations(
+    store_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    race([store_url], tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_hosts_worth_of_engines_on_one_postgres_never_overspend(tmp_path: Path) -> None:
+    import sqlalchemy
+
+    from ledger_support import pg_schema_url, require_pg
+
+    base = require_pg()
+    schema = f"t_hosts_{os.getpid()}"
+    engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        # Two spellings of the server, as two hosts would reach it: separate engines and pools.
+        first = pg_schema_url(base, schema)
+        race([first, first.replace("127.0.0.1", "localhost", 1)], tmp_path)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
 
 
 def test_sigkilled_process_reservation_is_reclaimed_after_ttl(store_url: str) -> None:  # noqa: F811
@@ -95,10 +133,14 @@ def test_sigkilled_process_reservation_is_reclaimed_after_ttl(store_url: str) ->
             with pytest.raises(BudgetExceeded):
                 acct.reserve("crash/other", model="gpt-4o", input_tokens=600, max_output_tokens=0)
             time.sleep(2.2)
+            assert acct.usage("crash").reserved == 0  # past its TTL it stops counting at once
             acct.reserve("crash/other", model="gpt-4o", input_tokens=1_000, max_output_tokens=500).release()
             expired = [r for r in acct.records() if r.status == "expired"]
             assert [r.scope for r in expired] == ["crash/agent"]
             assert acct.active_reservations() == 0
+            assert acct.verify_counters() == []
+            usage = acct.usage("crash")
+            assert (usage.spent, usage.reserved, usage.active_reservations) == (0, 0, 0)
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -167,7 +209,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     tp.open_ledger(str(path)).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE tp_schema SET version = 99")
+        conn.execute("INSERT INTO tp_migrations (name, applied_at) VALUES ('m099_from_the_future', 0)")
     with pytest.raises(StoreError, match="newer"):
         tp.open_ledger(str(path))
 

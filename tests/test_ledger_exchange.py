@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import tokenpilot as tp
 from tokenpilot import InputError
-from tokenpilot.ledger._exchange import export_lines
+from tokenpilot._account.exchange import export_lines
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 
 import tokenpilot as tp
 from tokenpilot import InputError
-from tokenpilot.ledger._plot import plot_report
-from tokenpilot.ledger._report import build_report, percentile
+from tokenpilot._account.plot import plot_report
+from tokenpilot._account.reports import build_report, percentile
 
 DAY = 86_400.0
 T0 = 1_790_000_000.0
@@ -171,3 +171,35 @@ def test_plot_writes_a_deterministic_chart(acct: tp.Ledger, tmp_path: Path, suff
 def test_plot_refuses_other_formats(acct: tp.Ledger, tmp_path: Path) -> None:
     with pytest.raises(InputError):
         plot_report(acct.report(), tmp_path / "chart.pdf")
+
+
+def test_plot_of_an_empty_ledger_has_no_bars_and_no_legend(acct: tp.Ledger, tmp_path: Path) -> None:
+    path = plot_report(acct.report(), tmp_path / "empty.svg")
+    svg = path.read_text()
+    assert "no calls in this window" in svg and "legend" not in svg
+
+
+def test_plot_labels_unknown_cost_and_explains_the_question_marks(acct: tp.Ledger, tmp_path: Path) -> None:
+    acct.record_call("lab", model="in-house-llm-7b", input_tokens=3_000_000, output_tokens=10, ts=T0)
+    acct.record_call("prod", model="gpt-4o", input_tokens=2_500_000, output_tokens=10, ts=T0)
+    acct.record_call("prod", model="in-house-llm-7b", input_tokens=100, output_tokens=10, ts=T0)
+    svg = plot_report(acct.report(by="scope"), tmp_path / "costs.svg").read_text()
+    for text in ("unknown", "+1?", "price unknown", "calls of unknown price", "3M", "2.5M"):
+        assert text in svg, text
+    assert "1e6" not in svg and "\u00d710" not in svg  # no offset text above the token axis
+
+
+def test_plot_leaves_the_hosts_matplotlib_backend_and_pyplot_alone(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg'); import tokenpilot as tp\n"
+        "from tokenpilot._account.plot import plot_report\n"
+        f"acct = tp.open_ledger({str(tmp_path / 'l.db')!r})\n"
+        "acct.record_call('a', model='gpt-4o', input_tokens=5)\n"
+        f"plot_report(acct.report(), {str(tmp_path / 'p.png')!r})\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["svg", "False"]

@@ -7,6 +7,8 @@
 The whole public API is re-exported here; the modules behind it are private.
 """
 
+from tokenpilot._account import Account, Alert, Ledger, LedgerRecord, Reservation, open_account, open_ledger
+from tokenpilot._budget import Budget, Usage
 from tokenpilot._compact import Action, Compactor, CompactResult, Pricing, Problem, compact, validate
 from tokenpilot._exceptions import (
     BudgetError,
@@ -38,12 +40,11 @@ from tokenpilot._plan import (
 )
 from tokenpilot._tokens import Tokenizer, count_messages, count_tokens, tokenizer_for, truncate_to_tokens
 from tokenpilot._trim import Omitted, OmittedSpan, TrimResult, trim, trim_output, trim_stream
-from tokenpilot.budget import Budget, Reservation, Usage
-from tokenpilot.ledger import Alert, Ledger, LedgerRecord, open_ledger
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Account",
     "Action",
     "Alert",
     "Budget",
@@ -91,6 +92,7 @@ __all__ = [
     "handoff",
     "list_models",
     "next_attempt",
+    "open_account",
     "open_ledger",
     "pack",
     "parse_rate_limits",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from tokenpilot.budget._types import Usage
+from tokenpilot._account import open_ledger
+from tokenpilot._account.times import iso
+from tokenpilot._budget import Usage
 from tokenpilot.cli._input import ACCOUNT_LIMITS, parse_optional_budget, parse_usd
 from tokenpilot.cli._output import print_json
 from tokenpilot.cli._tables import say, table
-from tokenpilot.ledger import open_ledger
-from tokenpilot.ledger._time import iso
 
 app = typer.Typer(help="Token and USD budgets on scopes (org/project/phase/agent).", no_args_is_help=True)
 
@@ -17,6 +17,11 @@ DB_OPTION = typer.Option(
     None,
     "--db",
     help="Database URL or SQLite path (default: TOKENPILOT_DB_URL, [ledger] url, user data dir).",
+)
+ADD_SCHEMA_OPTION = typer.Option(
+    False,
+    "--add-schema",
+    help="Add tokenpilot's tables to a database that already holds other tables (refused otherwise).",
 )
 
 
@@ -39,10 +44,11 @@ def set_command(
     warn: float = typer.Option(0.8, "--warn", help="Warn when spent + reserved reaches this fraction."),
     timezone: str | None = typer.Option(None, "--timezone", help="IANA zone periods align to (default UTC)."),
     db: str | None = DB_OPTION,
+    add_schema: bool = ADD_SCHEMA_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create or replace the budget on SCOPE."""
-    with open_ledger(db) as acct:
+    with open_ledger(db, add_schema=add_schema) as acct:
         budget = acct.set_budget(
             scope,
             tokens=parse_optional_budget(tokens, "--tokens", **ACCOUNT_LIMITS),
@@ -94,7 +100,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show budgets with spent, reserved and remaining in the current period."""
-    with open_ledger(db) as acct:
+    with open_ledger(db, read_only=True) as acct:
         scopes = [b.scope for b in acct.budgets(scope)]
         if scope is not None and scope.strip("/") not in scopes:
             scopes.insert(0, scope)

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import typer
 
+from tokenpilot._account import open_ledger
+from tokenpilot._account.exchange import export_lines
+from tokenpilot._account.times import iso, parse_time
 from tokenpilot.cli._output import fail, print_json
 from tokenpilot.cli._tables import say, table
-from tokenpilot.cli.budget import DB_OPTION
-from tokenpilot.ledger import open_ledger
-from tokenpilot.ledger._exchange import export_lines
-from tokenpilot.ledger._time import iso, parse_time
+from tokenpilot.cli.budget import ADD_SCHEMA_OPTION, DB_OPTION
 
-app = typer.Typer(help="The per-call ledger: import, export, tail, alerts.", no_args_is_help=True)
+app = typer.Typer(help="The per-call ledger: import, export, tail, alerts, migrate.", no_args_is_help=True)
 
 
 @app.command("import")
@@ -24,10 +24,11 @@ def import_command(
     scope: str = typer.Option("imported", "--scope", help="Scope for rows without a scope/project column."),
     fmt: str | None = typer.Option(None, "--format", help="csv or jsonl (default: from the file name)."),
     db: str | None = DB_OPTION,
+    add_schema: bool = ADD_SCHEMA_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import a usage export; every row or none (bad rows are listed with their line numbers)."""
-    with open_ledger(db) as acct:
+    with open_ledger(db, add_schema=add_schema) as acct:
         result = acct.import_file(file, scope=scope, fmt=fmt)
     if as_json:
         print_json(result.as_dict())
@@ -47,7 +48,7 @@ def export_command(
 ) -> None:
     """Export ledger records, oldest first (re-importable with `ledger import`)."""
     start = None if since is None else parse_time(since, now=time.time())
-    with open_ledger(db) as acct:
+    with open_ledger(db, read_only=True) as acct:
         records = acct.records(since=start, scope=scope)
     lines = export_lines(records, fmt)
     if output is None:
@@ -66,7 +67,7 @@ def tail_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the most recent calls."""
-    with open_ledger(db) as acct:
+    with open_ledger(db, read_only=True) as acct:
         records = acct.records(scope=scope, limit=n)
     if as_json:
         print_json([r.as_dict() for r in records])
@@ -97,7 +98,7 @@ def alerts_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List alerts (unacknowledged ones unless --all)."""
-    with open_ledger(db) as acct:
+    with open_ledger(db, read_only=True) as acct:
         alerts = acct.alerts(kind=kind, unacknowledged=not show_all)
     if as_json:
         print_json([a.as_dict() for a in alerts])
@@ -119,3 +120,13 @@ def ack_command(
         if not acct.acknowledge(alert_id):
             fail(f"no unacknowledged alert #{alert_id}", 2)
     say(f"acknowledged alert #{alert_id}")
+
+
+@app.command("migrate")
+def migrate_command(
+    db: str | None = DB_OPTION,
+    add_schema: bool = ADD_SCHEMA_OPTION,
+) -> None:
+    """Create the ledger, or bring one written by an older tokenpilot up to date."""
+    with open_ledger(db, add_schema=add_schema) as acct:
+        say(f"ledger {acct.url} is up to date")

@@ -11,12 +11,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from tokenpilot import open_ledger
 from tokenpilot._exceptions import InputError
 from tokenpilot._plan import compare_costs, load_workload, plan_call, routing_settings
 from tokenpilot._plan._cost import CostComparison
 from tokenpilot.cli._input import parse_json, read_source
 from tokenpilot.cli._output import print_json, stderr, stdout
-from tokenpilot.ledger import open_ledger
 
 cost_app = typer.Typer(help="Price token usage across models and routing policies.", no_args_is_help=True)
 

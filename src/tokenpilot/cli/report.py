@@ -9,12 +9,11 @@ from pathlib import Path
 
 import typer
 
+from tokenpilot._account import GroupStats, open_ledger
+from tokenpilot._account.times import iso, parse_time
 from tokenpilot.cli._output import print_json
 from tokenpilot.cli._tables import say, table
 from tokenpilot.cli.budget import DB_OPTION
-from tokenpilot.ledger import open_ledger
-from tokenpilot.ledger._report import GroupStats
-from tokenpilot.ledger._time import iso, parse_time
 
 
 def _pct(value: float | None) -> str:
@@ -22,6 +21,8 @@ def _pct(value: float | None) -> str:
 
 
 def _cost(group: GroupStats) -> str:
+    if group.cost_usd is None:
+        return "unknown"
     known = f"${group.cost_usd:,.2f}"
     return f"{known} +{group.unknown_cost_calls}?" if group.unknown_cost_calls else known
 
@@ -30,7 +31,7 @@ def report(
     since: str = typer.Option(
         "7d", "--since", help="Window start: 7d, 24h, 2026-11-01, … ('all' for everything)."
     ),
-    by: str = typer.Option("scope", "--by", help="scope, phase, model, agent, task_type or day."),
+    by: str = typer.Option("scope", "--by", help="scope, phase, model, agent, task_type, session or day."),
     scope: str | None = typer.Option(None, "--scope", help="Only this scope and beneath."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the groups as CSV."),
@@ -40,10 +41,10 @@ def report(
     """Tokens, cost, calls, truncation, output utilization, cache hits, first-attempt success; advice."""
     now = time.time()
     start = None if since == "all" else parse_time(since, now=now)
-    with open_ledger(db) as acct:
+    with open_ledger(db, read_only=True) as acct:
         result = acct.report(since=start, by=by, scope=scope)
     if plot is not None:
-        from tokenpilot.ledger._plot import plot_report
+        from tokenpilot._account.plot import plot_report
 
         plot_report(result, plot)
     if as_json:
@@ -73,6 +74,8 @@ def report(
     window = "everything" if start is None else f"since {iso(start)}"
     say(f"ledger {window}, by {by}")
     table(columns, rows, right=columns[1:])
+    if any(group.unknown_cost_calls for group in (*result.groups, result.total)):
+        say("+N? = calls of unknown price, not in the cost; unknown = no call with a known price")
     if result.recommendations:
         say("\nrecommendations:")
         for rec in result.recommendations:

@@ -1,10 +1,18 @@
-"""Budget periods: none, hourly, daily, weekly, monthly (aligned in a time zone) or a rolling window."""
+"""Budget periods: none, hourly, daily, weekly, monthly (aligned in a time zone) or a rolling window.
+
+Spend is counted per *bucket*: the period itself for calendar periods, one bucket for `none`, and
+steps of 1/60 of the window for rolling windows. A rolling window counts whole steps: at any moment
+it holds everything since the start of the step that began one window length ago, so it sees at
+least the nominal window (never less, so a budget is never overspent) and at most two steps more.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenpilot._exceptions import InputError
@@ -12,14 +20,18 @@ from tokenpilot._exceptions import InputError
 CALENDAR_KINDS = ("hourly", "daily", "weekly", "monthly")
 _ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+ROLLING_STEPS = 60  # a rolling window is counted in this many steps
+NONE_BUCKET = 0.0  # the one bucket of a budget without a period
 
 
 @dataclass(frozen=True, slots=True)
 class Period:
     """How a budget's spend is windowed.
 
-    Period.parse("daily").window(now, "Europe/Paris")   # (local midnight, next local midnight)
-    Period.parse("rolling:24h").window(now, "UTC")      # (now - 24h, None)
+    >>> Period.parse("daily").window(1_780_000_000, "Europe/Paris")  # local midnight to midnight
+    (1779919200.0, 1780005600.0)
+    >>> Period.parse("rolling:1h").window(1_780_000_030)  # whole 60 s steps, at least 1 h back
+    (1779996420.0, None)
     """
 
     kind: str  # "none", "hourly", "daily", "weekly", "monthly" or "rolling"
@@ -27,6 +39,10 @@ class Period:
 
     @classmethod
     def parse(cls, spec: str | None) -> Period:
+        return _parse(spec)
+
+    @classmethod
+    def _parse(cls, spec: str | None) -> Period:
         text = (spec or "none").strip().lower()
         if text in ("none", "", "total", "lifetime"):
             return cls("none")
@@ -49,13 +65,40 @@ class Period:
                 return f"rolling:{self.seconds // _UNIT_SECONDS[unit]}{unit}"
         return f"rolling:{self.seconds}s"
 
+    @property
+    def step(self) -> float:
+        """Width of one rolling step in seconds (rolling windows only)."""
+        assert self.seconds is not None
+        return float(max(1, self.seconds // ROLLING_STEPS))
+
+    @property
+    def steps(self) -> int:
+        """Whole steps behind the current one that a rolling window counts."""
+        assert self.seconds is not None
+        return math.ceil(self.seconds / self.step)
+
+    def bucket(self, ts: float, timezone: str = "UTC") -> float:
+        """The start of the bucket that counts spend at `ts` (see the module docstring)."""
+        if self.kind == "none":
+            return NONE_BUCKET
+        if self.kind == "rolling":
+            return math.floor(ts / self.step) * self.step
+        start, _ = self.window(ts, timezone)
+        assert start is not None
+        return start
+
+    def first_bucket(self, now: float, timezone: str = "UTC") -> float:
+        """The oldest bucket counted at `now` (the current one unless the window rolls)."""
+        if self.kind == "rolling":
+            return self.bucket(now) - self.steps * self.step
+        return self.bucket(now, timezone)
+
     def window(self, now: float, timezone: str = "UTC") -> tuple[float | None, float | None]:
-        """(start, end) of the window holding `now`, as Unix seconds; None means unbounded."""
+        """(start, end) of the window counted at `now`, as Unix seconds; None means unbounded."""
         if self.kind == "none":
             return None, None
         if self.kind == "rolling":
-            assert self.seconds is not None
-            return now - self.seconds, None
+            return self.first_bucket(now), None
         tz = zone(timezone)
         local = datetime.fromtimestamp(now, tz)
         if self.kind == "hourly":
@@ -74,6 +117,12 @@ class Period:
         start_dt = datetime(day.year, day.month, day.day, tzinfo=tz)
         end_dt = datetime(following.year, following.month, following.day, tzinfo=tz)
         return start_dt.timestamp(), end_dt.timestamp()
+
+
+@lru_cache(maxsize=256)
+def _parse(spec: str | None) -> Period:
+    # Every reservation parses its budgets' periods: the same few strings, parsed once.
+    return Period._parse(spec)
 
 
 def zone(name: str) -> ZoneInfo:

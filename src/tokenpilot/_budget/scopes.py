@@ -10,7 +10,8 @@ MAX_SCOPE_LENGTH = 400
 def normalize_scope(scope: str) -> str:
     """The canonical form of a scope path: no outer slashes, no empty or dot segments.
 
-    normalize_scope("/acme/fileorg/")   # "acme/fileorg"
+    >>> normalize_scope("/acme/fileorg/")
+    'acme/fileorg'
     """
     if not isinstance(scope, str):
         raise InputError(f"a scope is a string path like 'acme/project', got {scope!r}")
@@ -31,7 +32,8 @@ def normalize_scope(scope: str) -> str:
 def enclosing_scopes(scope: str) -> list[str]:
     """Every scope whose budget applies to `scope`, outermost first (the scope itself last).
 
-    enclosing_scopes("acme/fileorg/builder")   # ["acme", "acme/fileorg", "acme/fileorg/builder"]
+    >>> enclosing_scopes("acme/fileorg/builder")
+    ['acme', 'acme/fileorg', 'acme/fileorg/builder']
     """
     parts = normalize_scope(scope).split("/")
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -13,11 +13,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tokenpilot._account.records import RECORD_FIELDS, STATUSES, CallUsage, LedgerRecord
+from tokenpilot._account.times import iso, parse_time
 from tokenpilot._exceptions import InputError
-from tokenpilot.ledger._records import RECORD_FIELDS, STATUSES, LedgerRecord
-from tokenpilot.ledger._time import iso, parse_time
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from tokenpilot._account.alerts import NewAlert
 
 # Our field -> the column names usage exports use for it (compared lower-case, "-"/" " as "_").
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
@@ -71,7 +76,23 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "error": ("error",),
     "latency_s": ("latency_s", "latency"),
     "provider": ("provider",),
+    "session": ("session", "session_id"),
+    "http_status": ("http_status", "status_code"),
+    "ttft_s": ("ttft_s", "time_to_first_token"),
+    "usage_estimated": ("usage_estimated",),
+    "max_tokens_requested": ("max_tokens_requested",),
+    "optimized_from": ("optimized_from",),
+    "optimized_to": ("optimized_to",),
+    "optimize_actions": ("optimize_actions",),
 }
+OPTIONAL_WHOLE_FIELDS = (
+    "max_tokens",
+    "http_status",
+    "max_tokens_requested",
+    "optimized_from",
+    "optimized_to",
+)
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 # Anthropic-style exports count cache reads/writes apart from input_tokens; ours includes them.
 SEPARATE_CACHE_COLUMNS = {"cache_read_input_tokens", "cache_creation_input_tokens", "uncached_input_tokens"}
 WHOLE_FIELDS = (
@@ -170,8 +191,8 @@ def parse_import(
     path: Path, *, default_scope: str, now: float, fmt: str | None = None
 ) -> tuple[list[ImportRow], dict[str, str]]:
     """Rows ready to insert, or InputError listing every bad row by line number."""
-    from tokenpilot.budget._scope import normalize_scope
-    from tokenpilot.ledger._records import is_truncation, utilization
+    from tokenpilot._account.records import is_truncation, utilization
+    from tokenpilot._budget import normalize_scope
 
     rows: list[ImportRow] = []
     problems: list[str] = []
@@ -232,10 +253,18 @@ def parse_import(
                 raw[scope_column] if scope_column and not _blank(raw[scope_column]) else default_scope
             )
             values["scope"] = normalize_scope(str(scope_value))
-            max_column = mapping.get("max_tokens")
-            values["max_tokens"] = (
-                None if max_column is None or _blank(raw[max_column]) else _whole(raw[max_column])
+            for field_name in OPTIONAL_WHOLE_FIELDS:
+                column = mapping.get(field_name)
+                values[field_name] = None if column is None or _blank(raw[column]) else _whole(raw[column])
+            ttft_column = mapping.get("ttft_s")
+            values["ttft_s"] = (
+                None if ttft_column is None or _blank(raw[ttft_column]) else float(raw[ttft_column])
             )
+            estimated_column = mapping.get("usage_estimated")
+            estimated = "" if estimated_column is None else str(raw[estimated_column]).strip().lower()
+            if estimated not in _TRUE | _FALSE:
+                raise ValueError
+            values["usage_estimated"] = estimated in _TRUE
             attempt_column = mapping.get("attempt")
             values["attempt"] = (
                 1
@@ -258,6 +287,8 @@ def parse_import(
             "finish_reason",
             "error",
             "provider",
+            "session",
+            "optimize_actions",
         ):
             column = mapping.get(field_name)
             values[field_name] = None if column is None or _blank(raw[column]) else str(raw[column]).strip()
@@ -302,3 +333,67 @@ def export_lines(records: list[LedgerRecord], fmt: str) -> Iterator[str]:
             yield buffer.getvalue()
     else:
         raise InputError(f"unknown export format {fmt!r}: use jsonl or csv")
+
+
+def import_rows(conn: Connection, rows: list[dict[str, Any]], now: float) -> tuple[int, int, list[NewAlert]]:
+    """Append imported rows and count them on every enclosing budget; skip known (model, request_id).
+
+    Returns (imported, skipped, alerts): an `unknown_price` alert per model whose calls have no price.
+    """
+    from sqlalchemy import select
+
+    from tokenpilot._account import schema as s
+    from tokenpilot._account.alerts import unknown_price_alert
+    from tokenpilot._account.counters import add_spend_at, budgets_under, spend_by_bucket
+    from tokenpilot._account.pricing import call_cost, model_price
+    from tokenpilot._budget import is_within
+
+    r = s.records.c
+    wanted = {(row["model"], row["request_id"]) for row in rows if row.get("request_id")}
+    known: set[tuple[str, str]] = set()
+    ids = sorted({rid for _, rid in wanted})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = select(r.model, r.request_id).where(r.request_id.in_(chunk))
+        known.update((model, rid) for model, rid in conn.execute(query))
+    fresh: list[dict[str, Any]] = []
+    skipped = 0
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row["model"], row["request_id"]) if row.get("request_id") else None
+        if key is not None and (key in known or key in seen):
+            skipped += 1
+            continue
+        if key is not None:
+            seen.add(key)
+        values = dict(row)
+        if values["cost_usd"] == "price":
+            usage = CallUsage(
+                input_tokens=values["input_tokens"],
+                output_tokens=values["output_tokens"],
+                cache_read_tokens=values["cache_read_tokens"],
+                cache_write_tokens=values["cache_write_tokens"],
+            )
+            values["cost_usd"] = call_cost(values["model"], usage)
+        if values.get("provider") is None:
+            values["provider"] = model_price(values["model"])[1]
+        values["source"] = "import"
+        values["reservation_id"] = None
+        fresh.append(values)
+    # The records first: on PostgreSQL that waits out a `budget set` recounting these scopes.
+    for start in range(0, len(fresh), 5_000):
+        conn.execute(s.records.insert(), fresh[start : start + 5_000])
+    for budget in budgets_under(conn):
+        beneath = [
+            (v["ts"], v["input_tokens"], v["output_tokens"], v["cost_usd"])
+            for v in fresh
+            if is_within(v["scope"], budget.scope)
+        ]
+        for bucket_ts, spend in sorted(spend_by_bucket(beneath, budget).items()):
+            add_spend_at(conn, budget, bucket_ts, spend, now)
+    unknown: dict[str, int] = {}
+    for v in fresh:
+        if v["cost_usd"] is None and v["input_tokens"] + v["output_tokens"] > 0:
+            unknown[v["model"]] = unknown.get(v["model"], 0) + 1
+    alerts = [unknown_price_alert(model, calls) for model, calls in sorted(unknown.items())]
+    return len(fresh), skipped, alerts

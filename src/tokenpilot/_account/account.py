@@ -1,4 +1,4 @@
-"""The account: budgets, reservations, the per-call ledger and alerts over one store.
+"""The account: budgets, reservations, the per-call ledger and alerts over one store (`open_ledger`).
 
 SQLAlchemy and the database driver load on first use (`open_ledger`), never at `import tokenpilot`.
 """
@@ -9,32 +9,35 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from tokenpilot._account.alerts import ALERT_KINDS, Alert, NewAlert
+from tokenpilot._account.exchange import ImportResult
+from tokenpilot._account.records import STATUSES, Call, CallUsage, LedgerRecord
+from tokenpilot._account.reservations import Reservation
+from tokenpilot._budget import Budget, Period, Request, Usage, check_limit, normalize_scope, zone
 from tokenpilot._exceptions import BudgetError, BudgetExceeded, ConfigError, InputError
-from tokenpilot.budget._period import Period, zone
-from tokenpilot.budget._reservation import CallUsage, Reservation
-from tokenpilot.budget._scope import normalize_scope
-from tokenpilot.budget._types import Budget, Usage, check_limit
-from tokenpilot.ledger._alerts import ALERT_KINDS, Alert
-from tokenpilot.ledger._exchange import ImportResult
-from tokenpilot.ledger._records import STATUSES, LedgerRecord
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from tokenpilot._account.counters import Connection as Transaction
+    from tokenpilot._account.reports import Report
+    from tokenpilot._account.store import Store
     from tokenpilot._config import Config
-    from tokenpilot.budget._store import Store
-    from tokenpilot.ledger._report import Report
-    from tokenpilot.ledger._writes import CallInfo
 
 log = logging.getLogger("tokenpilot.ledger")
 log.addHandler(logging.NullHandler())  # a library logs; the application decides what is shown
 
 DEFAULT_TTL = 600.0
+RECLAIM_EVERY = 1.0  # seconds between the sweeps for expired holds that reserve() runs on the way
 AlertCallback = Callable[[Alert], None]
+T = TypeVar("T")
 _UNSET: Any = object()
 
 
@@ -61,6 +64,13 @@ class Ledger:
                       input_tokens=12_000, max_output_tokens=8_000) as r:
         r.settle(input_tokens=11_870, output_tokens=6_120, finish_reason="stop")
     acct.usage("acme/fileorg").remaining
+
+    Threads: one Ledger may be shared by any number of threads (a proxy's thread pool). Every call
+    runs in its own transaction, writes on the driver connection its thread keeps, reads on a pooled
+    one; on SQLite, writers of one process take turns on a thread lock before the file lock and
+    `BEGIN IMMEDIATE`, on PostgreSQL the budget rows' locks order them. The Ledger keeps no per-call
+    state (only caches safe to share); a `Reservation` settles or releases once, whichever thread
+    gets there first.
     """
 
     def __init__(
@@ -77,6 +87,8 @@ class Ledger:
         self._clock = clock
         self._callbacks: list[AlertCallback] = []
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._next_reclaim = 0.0
+        self._stored_keys: set[str] = set()  # dedupe keys known to be stored: skip re-inserting them
 
     # --- housekeeping --------------------------------------------------------------------------
 
@@ -147,7 +159,7 @@ class Ledger:
             timezone=tz,
             warn_at=float(warn_at),
         )
-        from tokenpilot.budget._capacity import upsert_budget
+        from tokenpilot._account.budgets import upsert_budget
 
         now = self._clock()
         self._store.run(lambda conn: upsert_budget(conn, budget, now))
@@ -156,34 +168,44 @@ class Ledger:
 
     def remove_budget(self, scope: str) -> bool:
         """Delete the budget on exactly `scope`; False when there was none. Records are kept."""
-        from tokenpilot.budget._capacity import delete_budget
+        from tokenpilot._account.budgets import delete_budget
 
         name = normalize_scope(scope)
         return self._store.run(lambda conn: delete_budget(conn, name))
 
     def budgets(self, under: str | None = None) -> list[Budget]:
         """Every budget (or those at or beneath `under`), in scope order."""
-        from tokenpilot.budget._capacity import all_budgets
+        from tokenpilot._account.counters import budgets_under
 
         name = None if under is None else normalize_scope(under)
-        return self._store.run(lambda conn: all_budgets(conn, name), read_only=True)
+        return self._store.run(lambda conn: budgets_under(conn, name), read_only=True)
 
     def usage(self, scope: str) -> Usage:
         """Spent, reserved and remaining beneath `scope` in the current period of its budget.
 
         u = acct.usage("acme/fileorg")
         u.limit, u.spent, u.reserved, u.remaining, u.period_start, u.period_end
+
+        With a budget on `scope` this reads its counters (a few rows); without one it sums every
+        record beneath `scope`.
         """
-        from tokenpilot.budget._capacity import load_budgets, usage_of
+        from tokenpilot._account.counters import budget_usage, budgets_under, scope_usage
 
         name = normalize_scope(scope)
         now = self._clock()
 
-        def read(conn: Any) -> Usage:
-            found = load_budgets(conn, [name], lock=False)
-            return usage_of(conn, name, found[0] if found else None, now)
+        def read(conn: Connection) -> Usage:
+            found = [b for b in budgets_under(conn, name) if b.scope == name]
+            return budget_usage(conn, found[0], now) if found else scope_usage(conn, name, now)
 
         return self._store.run(read, read_only=True)
+
+    def verify_counters(self) -> list[str]:
+        """Compare every budget's counters with a full recount of the ledger; empty when exact."""
+        from tokenpilot._account.counters import counter_differences
+
+        now = self._clock()
+        return self._store.run(lambda conn: counter_differences(conn, now), read_only=True)
 
     # --- calls ---------------------------------------------------------------------------------
 
@@ -200,6 +222,8 @@ class Ledger:
         attempt: int = 1,
         request_id: str | None = None,
         ttl: float | None = None,
+        session: str | None = None,
+        provider: str | None = None,
     ) -> Reservation:
         """Hold input_tokens + max_output_tokens (and their cost) on every enclosing budget, atomically.
 
@@ -207,7 +231,8 @@ class Ledger:
         would go over, and `BudgetError` when a USD limit applies but the model's price is unknown.
         Use the result as a context manager and call `.settle(...)` with the provider's usage.
         """
-        from tokenpilot.ledger import _writes
+        from tokenpilot._account import reservations
+        from tokenpilot._account.pricing import call_cost
 
         name = normalize_scope(scope)
         _whole("input_tokens", input_tokens)
@@ -216,8 +241,9 @@ class Ledger:
         hold = self.ttl if ttl is None else ttl
         if not hold > 0:
             raise InputError(f"ttl must be positive seconds, got {ttl!r}")
-        usd = _writes.call_cost(model, CallUsage(input_tokens=input_tokens, output_tokens=max_output_tokens))
-        call = _writes.CallInfo(
+        usd = call_cost(model, CallUsage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+        request = Request(input_tokens, max_output_tokens, usd)
+        call = Call(
             scope=name,
             model=model,
             max_tokens=max_output_tokens,
@@ -225,110 +251,153 @@ class Ledger:
             phase=phase,
             agent=agent,
             task_type=task_type,
+            session=session,
+            provider=provider,
             request_id=request_id,
         )
+        reservation_id = uuid.uuid4().hex
         now = self._clock()
-        lock = self._store.lock_for_update()
+        sweep = now >= self._next_reclaim
 
-        def transaction(conn: Any) -> tuple[str | None, Any, list[Alert], list[LedgerRecord]]:
-            rid, refusal, new_alerts, reclaimed = _writes.reserve(
+        def transaction(conn: Transaction) -> tuple[list[Alert], list[LedgerRecord]]:
+            reclaimed = reservations.reclaim(conn, now=now, limit=100) if sweep else []
+            found = reservations.reserve(
                 conn,
-                lock=lock,
+                reservation_id=reservation_id,
                 call=call,
-                input_tokens=input_tokens,
-                max_output_tokens=max_output_tokens,
-                usd=usd,
+                request=request,
                 now=now,
                 ttl=hold,
                 holder=self._holder,
             )
-            return rid, refusal, _writes.insert_alerts(conn, new_alerts, now), reclaimed
+            return self._insert_alerts(conn, found, now), reclaimed
 
-        rid, refusal, stored, reclaimed = self._store.run(transaction)
+        try:
+            stored, reclaimed = self._run(transaction)
+        except reservations.Refused as refused:
+            # A refusal rolls back the sweep too: reclaim on its own, and if holds were in the way, retry.
+            if self._any_expired(now) and self.reclaim():
+                return self.reserve(
+                    scope,
+                    model=model,
+                    input_tokens=input_tokens,
+                    max_output_tokens=max_output_tokens,
+                    phase=phase,
+                    agent=agent,
+                    task_type=task_type,
+                    attempt=attempt,
+                    request_id=request_id,
+                    ttl=ttl,
+                    session=session,
+                    provider=provider,
+                )
+            self._refuse(refused, model, now)
+        if sweep:
+            self._next_reclaim = now + RECLAIM_EVERY
         self._log_reclaimed(reclaimed)
         self._dispatch(stored)
-        if refusal is not None:
-            log.warning(
-                "reservation refused",
-                extra={
-                    "event": "reservation_refused",
-                    "scope": refusal.scope,
-                    "unit": refusal.unit,
-                    "limit": refusal.limit,
-                    "spent": refusal.spent,
-                    "reserved": refusal.reserved,
-                    "requested": refusal.requested,
-                    "model": model,
-                },
-            )
-            if refusal.reason == "unknown_price":
-                raise BudgetError(
-                    f"budget on {refusal.scope!r} limits USD but the price of {model!r} is unknown; "
-                    "set its price in [models] or remove the USD limit"
-                )
-            raise BudgetExceeded(
-                refusal.scope,
-                limit=refusal.limit,
-                spent=refusal.spent,
-                reserved=refusal.reserved,
-                requested=refusal.requested,
-                unit=refusal.unit,
-            )
-        assert rid is not None
         return Reservation(
-            self,
-            id=rid,
-            scope=name,
-            model=model,
-            input_tokens=input_tokens,
-            max_output_tokens=max_output_tokens,
-            usd=usd,
-            expires_at=now + hold,
-            attempt=attempt,
-            phase=phase,
-            agent=agent,
-            task_type=task_type,
-            request_id=request_id,
+            self, id=reservation_id, call=call, input_tokens=input_tokens, usd=usd, expires_at=now + hold
         )
+
+    def _any_expired(self, now: float) -> bool:
+        """Whether any hold is past its TTL (a read: no write lock)."""
+        from tokenpilot._account.counters import execute
+
+        query = "SELECT 1 FROM tp_reservations WHERE expires_at <= :now LIMIT 1"
+        return bool(self._store.run(lambda conn: execute(conn, query, {"now": now}).rows, read_only=True))
+
+    def _refuse(self, refused: Any, model: str, now: float) -> NoReturn:
+        from tokenpilot._account.reservations import refusal_alerts
+
+        refusal = refused.refusal
+        new = refusal_alerts(refused, model)
+        if any(alert.dedupe_key not in self._stored_keys for alert in new):
+            self._dispatch(self._run(lambda conn: self._insert_alerts(conn, new, now)))
+        log.warning(
+            "reservation refused",
+            extra={
+                "event": "reservation_refused",
+                "scope": refusal.scope,
+                "unit": refusal.unit,
+                "limit": refusal.limit,
+                "spent": refusal.spent,
+                "reserved": refusal.reserved,
+                "requested": refusal.requested,
+                "model": model,
+            },
+        )
+        if refusal.reason == "unknown_price":
+            raise BudgetError(
+                f"budget on {refusal.scope!r} limits USD but the price of {model!r} is unknown; "
+                "set its price in [models] or remove the USD limit"
+            )
+        raise BudgetExceeded(
+            refusal.scope,
+            limit=refusal.limit,
+            spent=refusal.spent,
+            reserved=refusal.reserved,
+            requested=refusal.requested,
+            unit=refusal.unit,
+        )
+
+    def _insert_alerts(self, conn: Transaction, alerts: list[NewAlert], now: float) -> list[Alert]:
+        """Store the alerts whose dedupe key this process has not seen stored (the table dedupes too)."""
+        from tokenpilot._account.alerts import insert_alerts
+
+        fresh = [a for a in alerts if a.dedupe_key is None or a.dedupe_key not in self._stored_keys]
+        conn.info.setdefault("tp_alert_keys", []).extend(a.dedupe_key for a in fresh if a.dedupe_key)
+        return insert_alerts(conn, fresh, now) if fresh else []
+
+    def _run(self, fn: Callable[[Transaction], T]) -> T:
+        """A hot-path write (`Store.transact`); dedupe keys of alerts it stored are remembered once
+        committed."""
+        keys: list[str] = []
+
+        def transaction(conn: Transaction) -> T:
+            keys.clear()
+            conn.info["tp_alert_keys"] = keys
+            return fn(conn)
+
+        result = self._store.transact(transaction)
+        if len(self._stored_keys) > 10_000:
+            self._stored_keys.clear()
+        self._stored_keys.update(keys)
+        return result
 
     def _finish(self, reservation: Reservation, usage: CallUsage) -> LedgerRecord:
-        from tokenpilot.ledger import _writes
-
-        call = _writes.CallInfo(
-            scope=reservation.scope,
-            model=reservation.model,
-            max_tokens=reservation.max_output_tokens,
-            attempt=reservation.attempt,
-            phase=reservation.phase,
-            agent=reservation.agent,
-            task_type=reservation.task_type,
-            request_id=reservation.request_id,
-            reservation_id=reservation.id,
-        )
-        return self._write_call(call, usage)
+        return self._write_call(reservation.call, usage, reservation_id=reservation.id)
 
     def _write_call(
-        self, call: CallInfo, usage: CallUsage, *, cost: Any = _UNSET, ts: float | None = None
+        self,
+        call: Call,
+        usage: CallUsage,
+        *,
+        reservation_id: str | None = None,
+        cost: Any = _UNSET,
+        ts: float | None = None,
     ) -> LedgerRecord:
-        from tokenpilot.ledger import _writes
+        from tokenpilot._account import reservations
+        from tokenpilot._account.pricing import call_cost, model_price
 
         now = self._clock()
-        lock = self._store.lock_for_update()
+        price = call_cost(call.model, usage) if cost is _UNSET else cost
+        provider = model_price(call.model)[1]
 
-        def transaction(conn: Any) -> tuple[LedgerRecord, list[Alert]]:
-            record, new_alerts = _writes.finish(
+        def transaction(conn: Transaction) -> tuple[LedgerRecord, list[Alert]]:
+            record, new_alerts = reservations.finish(
                 conn,
-                lock=lock,
                 call=call,
                 usage=usage,
+                cost=price,
                 now=now,
-                cost_override=None if cost is _UNSET else cost,
-                use_cost_override=cost is not _UNSET,
+                provider=provider,
+                reservation_id=reservation_id,
                 ts=ts,
             )
-            return record, _writes.insert_alerts(conn, new_alerts, now)
+            return record, self._insert_alerts(conn, new_alerts, now)
 
-        record, stored = self._store.run(transaction)
+        record, stored = self._run(transaction)
         log.debug(
             "call recorded", extra={"event": "call_recorded", "record_id": record.id, "scope": record.scope}
         )
@@ -358,6 +427,14 @@ class Ledger:
         error: str | None = None,
         cost_usd: float | None = _UNSET,
         ts: float | datetime | None = None,
+        session: str | None = None,
+        http_status: int | None = None,
+        ttft_s: float | None = None,
+        usage_estimated: bool = False,
+        max_tokens_requested: int | None = None,
+        optimized_from: int | None = None,
+        optimized_to: int | None = None,
+        optimize_actions: str | None = None,
     ) -> LedgerRecord:
         """Append one call's record without a reservation (budgets see the spend, nothing is held).
 
@@ -378,8 +455,6 @@ class Ledger:
             and (isinstance(cost_usd, bool) or not isinstance(cost_usd, int | float) or cost_usd < 0)
         ):
             raise InputError(f"cost_usd must be a non-negative number or None, got {cost_usd!r}")
-        from tokenpilot.ledger._writes import CallInfo
-
         usage = CallUsage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -392,8 +467,15 @@ class Ledger:
             latency_s=latency_s,
             provider=provider,
             request_id=request_id,
+            http_status=http_status,
+            ttft_s=ttft_s,
+            usage_estimated=usage_estimated,
+            max_tokens_requested=max_tokens_requested,
+            optimized_from=optimized_from,
+            optimized_to=optimized_to,
+            optimize_actions=optimize_actions,
         )
-        call = CallInfo(
+        call = Call(
             scope=normalize_scope(scope),
             model=model,
             max_tokens=max_tokens,
@@ -401,6 +483,8 @@ class Ledger:
             phase=phase,
             agent=agent,
             task_type=task_type,
+            session=session,
+            provider=provider,
             request_id=request_id,
         )
         return self._write_call(call, usage, cost=cost_usd, ts=_epoch(ts))
@@ -414,6 +498,7 @@ class Ledger:
         phase: str | None = None,
         model: str | None = None,
         task_type: str | None = None,
+        session: str | None = None,
         limit: int | None = None,
     ) -> list[LedgerRecord]:
         """Ledger records, oldest first; `scope` includes everything beneath it; `limit` keeps the newest N.
@@ -422,9 +507,9 @@ class Ledger:
         """
         from sqlalchemy import select
 
-        from tokenpilot.budget import _schema as s
-        from tokenpilot.budget._capacity import within
-        from tokenpilot.ledger._writes import record_from_row
+        from tokenpilot._account import schema as s
+        from tokenpilot._account.counters import within
+        from tokenpilot._account.records import record_from_row
 
         r = s.records.c
         query = select(s.records)
@@ -435,7 +520,12 @@ class Ledger:
             query = query.where(r.ts < end)
         if scope is not None:
             query = query.where(within(r.scope, normalize_scope(scope)))
-        for column, value in ((r.phase, phase), (r.model, model), (r.task_type, task_type)):
+        for column, value in (
+            (r.phase, phase),
+            (r.model, model),
+            (r.task_type, task_type),
+            (r.session, session),
+        ):
             if value is not None:
                 query = query.where(column == value)
         if limit is not None:
@@ -444,7 +534,7 @@ class Ledger:
         else:
             query = query.order_by(r.ts, r.id)
 
-        def read(conn: Any) -> list[LedgerRecord]:
+        def read(conn: Connection) -> list[LedgerRecord]:
             return [record_from_row(row) for row in conn.execute(query).mappings()]
 
         found = self._store.run(read, read_only=True)
@@ -457,13 +547,26 @@ class Ledger:
 
         acct.import_file("usage-2026-11.csv", scope="acme")   # ImportResult(imported=…, …)
         """
-        from tokenpilot.ledger._exchange import parse_import
-        from tokenpilot.ledger._writes import import_rows
+        from tokenpilot._account.exchange import import_rows, parse_import
 
         source = Path(path)
-        rows, columns = parse_import(source, default_scope=normalize_scope(scope), now=self._clock(), fmt=fmt)
+        now = self._clock()
+        rows, columns = parse_import(source, default_scope=normalize_scope(scope), now=now, fmt=fmt)
         values = [row.values for row in rows]
-        imported, skipped = self._store.run(lambda conn: import_rows(conn, values))
+
+        def transaction(conn: Connection) -> tuple[int, int, list[Alert]]:
+            imported, skipped, found = import_rows(conn, values, now)
+            return imported, skipped, self._insert_alerts(conn, found, now)
+
+        keys: list[str] = []
+
+        def counted(conn: Connection) -> tuple[int, int, list[Alert]]:
+            conn.info["tp_alert_keys"] = keys
+            return transaction(conn)
+
+        imported, skipped, stored = self._store.run(counted)
+        self._stored_keys.update(keys)
+        self._dispatch(stored)
         log.info(
             "imported usage", extra={"event": "ledger_import", "path": str(source), "imported": imported}
         )
@@ -477,11 +580,11 @@ class Ledger:
         by: str = "scope",
         scope: str | None = None,
     ) -> Report:
-        """Totals per scope, phase, model, agent, task_type or day, with recommendations and evidence.
+        """Totals per scope, phase, model, agent, task_type, session or day, with recommendations.
 
         acct.report(since=time.time() - 7 * 86400, by="phase").recommendations
         """
-        from tokenpilot.ledger._report import build_report
+        from tokenpilot._account.reports import build_report
 
         records = self.records(since=since, until=until, scope=scope)
         usages = [self.usage(b.scope) for b in self.budgets(scope)]
@@ -491,7 +594,7 @@ class Ledger:
         """How many holds are live (not settled, released or past their TTL)."""
         from sqlalchemy import func, select
 
-        from tokenpilot.budget import _schema as s
+        from tokenpilot._account import schema as s
 
         now = self._clock()
         query = select(func.count()).select_from(s.reservations).where(s.reservations.c.expires_at > now)
@@ -499,10 +602,11 @@ class Ledger:
 
     def reclaim(self) -> list[LedgerRecord]:
         """Reclaim every hold past its TTL now (reserve() also does it for the budgets it touches)."""
-        from tokenpilot.ledger._writes import reclaim
+        from tokenpilot._account.reservations import reclaim
 
         now = self._clock()
-        reclaimed = self._store.run(lambda conn: reclaim(conn, now=now))
+        reclaimed = self._store.transact(lambda conn: reclaim(conn, now=now))
+        self._next_reclaim = now + RECLAIM_EVERY
         self._log_reclaimed(reclaimed)
         return reclaimed
 
@@ -514,8 +618,8 @@ class Ledger:
         """Stored alerts, oldest first (`limit` keeps the newest N)."""
         from sqlalchemy import select
 
-        from tokenpilot.budget import _schema as s
-        from tokenpilot.ledger._writes import alert_from_row
+        from tokenpilot._account import schema as s
+        from tokenpilot._account.alerts import alert_from_row
 
         if kind is not None and kind not in ALERT_KINDS:
             raise InputError(f"unknown alert kind {kind!r} (known: {', '.join(ALERT_KINDS)})")
@@ -534,7 +638,7 @@ class Ledger:
 
     def acknowledge(self, alert_id: int) -> bool:
         """Mark an alert as seen; False when there is no such unacknowledged alert."""
-        from tokenpilot.budget import _schema as s
+        from tokenpilot._account import schema as s
 
         now = self._clock()
         a = s.alerts.c
@@ -590,22 +694,29 @@ def open_ledger(
     busy_timeout: float | None = None,
     timezone: str | None = None,
     clock: Callable[[], float] | None = None,
+    read_only: bool = False,
+    add_schema: bool = False,
 ) -> Ledger:
     """Open (creating and migrating as needed) the budget and ledger database.
 
         acct = tp.open_ledger()                                  # SQLite in the user data dir
         acct = tp.open_ledger("postgresql://user@db.internal/tokens")   # shared across hosts
+        acct = tp.open_ledger(path, read_only=True)              # reports: never creates or migrates
+
+    `read_only` opens an existing, current ledger without any lock or write (a missing one is a
+    `StoreError` naming it); `add_schema` allows adding tokenpilot's tables to a database that
+    already holds other tables (refused otherwise).
 
     The URL comes from the argument, else `TOKENPILOT_DB_URL`, else `[ledger] url` in the config,
     else `$XDG_DATA_HOME/tokenpilot/ledger.db`. `ttl` is how long a reservation holds before it is
     reclaimed (default 600 s, `[ledger] reservation_ttl`).
     """
+    from tokenpilot._account.store import DEFAULT_BUSY_TIMEOUT, Store, default_db_path, env_url
     from tokenpilot._config import load_config
-    from tokenpilot.budget._store import DEFAULT_BUSY_TIMEOUT, Store, default_db_path, env_url
 
     config = load_config()
     table = config.section("ledger")
-    known = {"url", "reservation_ttl", "busy_timeout", "timezone"}
+    known = {"url", "reservation_ttl", "busy_timeout", "timezone", "durable"}
     for key in table:
         if key not in known:
             raise ConfigError(
@@ -622,10 +733,18 @@ def open_ledger(
             "must be a time zone name", source=config.source_of("ledger", "timezone"), key="ledger.timezone"
         )
     zone(tz)
+    durable = table.get("durable", False)
+    if not isinstance(durable, bool):
+        raise ConfigError(
+            "must be true or false", source=config.source_of("ledger", "durable"), key="ledger.durable"
+        )
     store = Store(
         url or env_url() or configured_url,
         default_path=default_db_path(),
         busy_timeout=busy_timeout or _config_number(config, "busy_timeout", DEFAULT_BUSY_TIMEOUT),
+        read_only=read_only,
+        add_schema=add_schema,
+        durable=durable,
     )
     return Ledger(
         store,

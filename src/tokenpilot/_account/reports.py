@@ -7,7 +7,8 @@ Definitions (each over the records of the group in the window):
   (nearest rank)
 - cache hit rate: cache_read_tokens / input_tokens summed over ok-calls
 - first-attempt success: first attempts (attempt == 1) that ended "ok" and not truncated / first attempts
-- cost: the sum of known costs; `unknown_cost_calls` says how many calls have no price (never counted as $0)
+- cost: the sum of known costs; `unknown_cost_calls` says how many calls have no price (never counted as $0);
+  None when no call of the group has a known price
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tokenpilot._account.records import LedgerRecord
+from tokenpilot._budget import Usage
 from tokenpilot._exceptions import InputError
-from tokenpilot.budget._types import Usage
-from tokenpilot.ledger._records import LedgerRecord
 
 GROUPINGS: dict[str, Callable[[LedgerRecord], str]] = {
     "scope": lambda r: r.scope,
@@ -30,6 +31,7 @@ GROUPINGS: dict[str, Callable[[LedgerRecord], str]] = {
     "agent": lambda r: r.agent or "(none)",
     "day": lambda r: datetime.fromtimestamp(r.ts, UTC).strftime("%Y-%m-%d"),
     "task_type": lambda r: r.task_type or "(none)",
+    "session": lambda r: r.session or "(none)",
 }
 NEAR_MAX = 0.95  # a call that used >= 95% of max_tokens probably wanted more
 
@@ -53,7 +55,7 @@ class GroupStats:
     input_tokens: int
     output_tokens: int
     cache_read_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # known costs; None when no call of the group has a price
     unknown_cost_calls: int
     truncation_rate: float | None
     mean_output_utilization: float | None
@@ -75,7 +77,7 @@ class GroupStats:
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,
             "cache_read_tokens": self.cache_read_tokens,
-            "cost_usd": round(self.cost_usd, 6),
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "unknown_cost_calls": self.unknown_cost_calls,
             "truncation_rate": self.truncation_rate,
             "mean_output_utilization": self.mean_output_utilization,
@@ -142,7 +144,11 @@ def group_stats(key: str, records: list[LedgerRecord]) -> GroupStats:
         input_tokens=sum(r.input_tokens for r in records),
         output_tokens=sum(r.output_tokens for r in records),
         cache_read_tokens=sum(r.cache_read_tokens for r in records),
-        cost_usd=math.fsum(r.cost_usd for r in records if r.cost_usd is not None),
+        cost_usd=(
+            math.fsum(r.cost_usd for r in records if r.cost_usd is not None)
+            if not records or any(r.cost_usd is not None for r in records)
+            else None
+        ),
         unknown_cost_calls=sum(1 for r in records if r.cost_usd is None),
         truncation_rate=_rate(sum(1 for r in ok if r.truncated), len(ok)),
         mean_output_utilization=(sum(utilizations) / len(utilizations)) if utilizations else None,
@@ -284,7 +290,7 @@ def build_report(
     until: float | None = None,
     usages: Iterable[Usage] = (),
 ) -> Report:
-    """Group `records` by scope, phase, model, agent, task_type or day, and add recommendations."""
+    """Group `records` by scope, phase, model, agent, task_type, session or day; add recommendations."""
     if by not in GROUPINGS:
         raise InputError(f"unknown grouping {by!r}: use {', '.join(GROUPINGS)}")
     key_of = GROUPINGS[by]
