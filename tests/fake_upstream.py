@@ -15,6 +15,7 @@ Faults and shapes are chosen per request by headers (they pass through the proxy
     x-fake-cache-write: 500                (Anthropic) prompt tokens reported as written to the cache
     x-fake-reasoning: 7                    reasoning tokens reported (OpenAI)
     x-fake-no-usage: 1                     report no usage at all
+    x-fake-output-tokens: 900              output tokens reported, whatever was sent (capped at max_tokens)
 
 Run alone (for benchmarks and smoke scripts): `python tests/fake_upstream.py --port 9100`.
 """
@@ -295,6 +296,7 @@ class _Shape:
     cache_write: int
     reasoning: int
     no_usage: bool
+    output_tokens: int | None
     delay: float
     disconnect_after: int | None
 
@@ -312,6 +314,10 @@ class _Shape:
             chunks = int(limit)
         disconnect = request.header("x-fake-disconnect-after")
         prompt = prompt_tokens_of(request.body)
+        output = request.header("x-fake-output-tokens")
+        output_tokens = None if output is None else int(output)
+        if output_tokens is not None and isinstance(limit, int):
+            output_tokens = min(output_tokens, limit)
         return _Shape(
             prompt_tokens=prompt,
             deltas=tuple(f"tok{i} " for i in range(chunks)),
@@ -320,6 +326,7 @@ class _Shape:
             cache_write=int(number("x-fake-cache-write", 0)),
             reasoning=int(number("x-fake-reasoning", 0)),
             no_usage=request.header("x-fake-no-usage") is not None,
+            output_tokens=output_tokens,
             delay=number("x-fake-delay", 0.0),
             disconnect_after=None if disconnect is None else int(disconnect),
         )
@@ -327,7 +334,7 @@ class _Shape:
     def usage(self, api: str) -> dict[str, Any] | None:
         if self.no_usage:
             return None
-        output = len(self.deltas) + self.reasoning
+        output = self.output_tokens if self.output_tokens is not None else len(self.deltas) + self.reasoning
         if api == "openai_chat":
             return {
                 "prompt_tokens": self.prompt_tokens,
@@ -431,6 +438,9 @@ def _responses_events(
             ),
         )
     )
+    part = {"type": "output_text", "text": "", "annotations": []}
+    added = {"type": "response.content_part.added", "item_id": "msg_fake", "output_index": 0, "content_index": 0}
+    events.append(("head", _sse({**added, "part": part, "sequence_number": 1}, "response.content_part.added")))
     for i, text in enumerate(shape.deltas):
         delta = {
             "type": "response.output_text.delta",

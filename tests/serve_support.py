@@ -71,3 +71,64 @@ def running_proxy(settings: ServeSettings, ledger: tp.Ledger | None = None) -> I
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+# --- fixtures (import them into a test module to use them) ----------------------------------------
+
+import pytest  # noqa: E402
+
+from fake_upstream import FakeUpstream  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def upstream(fake: FakeUpstream) -> FakeUpstream:
+    fake.clear()
+    return fake
+
+
+@pytest.fixture
+def ledger(tmp_path: Any) -> Iterator[tp.Ledger]:
+    opened = tp.open_ledger(str(tmp_path / "ledger.db"))
+    yield opened
+    opened.close()
+
+
+def reported_tokens(api: str, usage: dict[str, Any]) -> dict[str, int]:
+    """What the fake reported, in the ledger's convention (input counts cached tokens too)."""
+    if api == "openai_chat":
+        return {
+            "input_tokens": usage["prompt_tokens"],
+            "output_tokens": usage["completion_tokens"],
+            "cache_read_tokens": usage["prompt_tokens_details"]["cached_tokens"],
+            "cache_write_tokens": 0,
+            "reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"],
+        }
+    if api == "openai_responses":
+        return {
+            "input_tokens": usage["input_tokens"],
+            "output_tokens": usage["output_tokens"],
+            "cache_read_tokens": usage["input_tokens_details"]["cached_tokens"],
+            "cache_write_tokens": 0,
+            "reasoning_tokens": usage["output_tokens_details"]["reasoning_tokens"],
+        }
+    read, write = usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]
+    return {
+        "input_tokens": usage["input_tokens"] + read + write,
+        "output_tokens": usage["output_tokens"],
+        "cache_read_tokens": read,
+        "cache_write_tokens": write,
+        "reasoning_tokens": 0,
+    }
+
+
+def recorded_tokens(record: Any) -> dict[str, int]:
+    return {
+        name: getattr(record, name)
+        for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+    }
