@@ -173,10 +173,10 @@ class Proxy:
     def asgi(self) -> Starlette:
         routes: list[Any] = [Route(path, _Call(self, api), methods=["POST"]) for path, api in ROUTES.items()]
         routes += [
-            Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
-            Route("/tokenpilot/spill/{handle}", self._spill, methods=["GET"]),
-            Route("/", self._root, methods=["GET", "HEAD"]),
-            Mount("/v1", self._passthrough),
+            Route("/v1/messages/count_tokens", _Asgi(self._count_tokens), methods=["POST"]),
+            Route("/tokenpilot/spill/{handle}", _Asgi(self._spill), methods=["GET"]),
+            Route("/", _Asgi(self._root), methods=["GET", "HEAD"]),
+            Mount("/v1", _Asgi(self._passthrough)),
         ]
         return Starlette(routes=routes, lifespan=self.lifespan)
 
@@ -228,8 +228,8 @@ class Proxy:
         headers = scope["headers"]
         anthropic = any(k in (b"x-api-key", b"anthropic-version") for k, _ in headers)
         target = self.settings.upstream_for("anthropic" if anthropic else "openai", None)
-        path = scope.get("root_path", "") + scope["path"]
-        if not path.startswith("/v1"):
+        path = scope["path"]  # Starlette's Mount keeps the full path (and sets root_path)
+        if not path.startswith("/v1/"):
             path = "/v1" + path
         await self._forward_plain(scope, send, target, body, path=path)
 
@@ -260,6 +260,16 @@ class Proxy:
             await send({"type": "http.response.body", "body": b""})
         finally:
             await response.aclose()
+
+
+class _Asgi:
+    """A bound method as a plain ASGI endpoint (Starlette would wrap a function in a Request)."""
+
+    def __init__(self, handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(scope, receive, send)
 
 
 class _Call:
