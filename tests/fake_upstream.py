@@ -439,8 +439,15 @@ def _responses_events(
         )
     )
     part = {"type": "output_text", "text": "", "annotations": []}
-    added = {"type": "response.content_part.added", "item_id": "msg_fake", "output_index": 0, "content_index": 0}
-    events.append(("head", _sse({**added, "part": part, "sequence_number": 1}, "response.content_part.added")))
+    added = {
+        "type": "response.content_part.added",
+        "item_id": "msg_fake",
+        "output_index": 0,
+        "content_index": 0,
+    }
+    events.append(
+        ("head", _sse({**added, "part": part, "sequence_number": 1}, "response.content_part.added"))
+    )
     for i, text in enumerate(shape.deltas):
         delta = {
             "type": "response.output_text.delta",

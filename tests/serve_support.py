@@ -130,5 +130,11 @@ def reported_tokens(api: str, usage: dict[str, Any]) -> dict[str, int]:
 def recorded_tokens(record: Any) -> dict[str, int]:
     return {
         name: getattr(record, name)
-        for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        )
     }

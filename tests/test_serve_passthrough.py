@@ -87,7 +87,9 @@ def test_aider_chat_stream_gains_only_the_usage_request(upstream: FakeUpstream, 
     assert ledger.records()[0].output_tokens == 8
 
 
-def test_claude_code_count_tokens_burst_is_answered_locally(upstream: FakeUpstream, ledger: tp.Ledger) -> None:
+def test_claude_code_count_tokens_burst_is_answered_locally(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
     headers, body = _fixture("claude_code_say_hello.json")
     payload = json.loads(body)
     for key in ("max_tokens", "stream", "metadata", "context_management", "output_config", "thinking"):
@@ -96,7 +98,10 @@ def test_claude_code_count_tokens_burst_is_answered_locally(upstream: FakeUpstre
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
         with ThreadPoolExecutor(14) as pool:
             replies = list(
-                pool.map(lambda _: _post(proxy.base_url, "/v1/messages/count_tokens", headers, count_body), range(14))
+                pool.map(
+                    lambda _: _post(proxy.base_url, "/v1/messages/count_tokens", headers, count_body),
+                    range(14),
+                )
             )
     assert {r.status_code for r in replies} == {200}
     counts = {r.json()["input_tokens"] for r in replies}

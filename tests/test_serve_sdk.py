@@ -64,11 +64,17 @@ def _messages(base: str, stream: bool, headers: dict[str, str]) -> str:
     client = _anthropic(base)
     if not stream:
         reply = client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=256, messages=MESSAGES, extra_headers=headers  # type: ignore[arg-type]
+            model="claude-sonnet-4-6",
+            max_tokens=256,
+            messages=MESSAGES,
+            extra_headers=headers,  # type: ignore[arg-type]
         )
         return "".join(block.text for block in reply.content if block.type == "text")
     with client.messages.stream(
-        model="claude-sonnet-4-6", max_tokens=256, messages=MESSAGES, extra_headers=headers  # type: ignore[arg-type]
+        model="claude-sonnet-4-6",
+        max_tokens=256,
+        messages=MESSAGES,
+        extra_headers=headers,  # type: ignore[arg-type]
     ) as events:
         return "".join(events.text_stream)
 
@@ -113,16 +119,22 @@ def test_chat_stream_without_stream_options_is_recorded_and_the_client_sees_no_u
     assert recorded_tokens(record) == reported_tokens("openai_chat", reported.usage)
 
 
-def test_aider_style_stream_through_the_sdk_still_reads_every_token(upstream: FakeUpstream, ledger: tp.Ledger) -> None:
+def test_aider_style_stream_through_the_sdk_still_reads_every_token(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        chunks = list(_openai(proxy.base_url).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+        chunks = list(
+            _openai(proxy.base_url).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        )  # type: ignore[arg-type]
         proxy.wait_settled()
     assert all(chunk.usage is None for chunk in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("tok0")
     assert ledger.records()[0].output_tokens == 8
 
 
-def test_truncated_reply_is_recorded_with_its_finish_reason(upstream: FakeUpstream, ledger: tp.Ledger) -> None:
+def test_truncated_reply_is_recorded_with_its_finish_reason(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
         _anthropic(proxy.base_url).messages.create(model="claude-sonnet-4-6", max_tokens=3, messages=MESSAGES)  # type: ignore[arg-type]
         proxy.wait_settled()
@@ -135,7 +147,9 @@ def test_broken_stream_without_usage_is_recorded_as_an_estimate_never_zero(
 ) -> None:
     body = {"model": "claude-sonnet-4-6", "max_tokens": 256, "messages": MESSAGES, "stream": True}
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + "/v1/messages", json=body, headers={"x-fake-no-usage": "1"}, timeout=10)
+        reply = httpx.post(
+            proxy.base_url + "/v1/messages", json=body, headers={"x-fake-no-usage": "1"}, timeout=10
+        )
         proxy.wait_settled()
     assert reply.status_code == 200 and "message_stop" in reply.text
     [record] = ledger.records()
@@ -145,7 +159,11 @@ def test_broken_stream_without_usage_is_recorded_as_an_estimate_never_zero(
 
 
 def test_session_agent_and_phase_headers_reach_the_record(upstream: FakeUpstream, ledger: tp.Ledger) -> None:
-    headers = {"x-tokenpilot-agent": "builder", "x-tokenpilot-phase": "build", "x-tokenpilot-scope": "acme/ci"}
+    headers = {
+        "x-tokenpilot-agent": "builder",
+        "x-tokenpilot-phase": "build",
+        "x-tokenpilot-scope": "acme/ci",
+    }
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
         _chat(proxy.base_url, False, headers)
         proxy.wait_settled()

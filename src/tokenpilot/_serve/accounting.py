@@ -66,7 +66,7 @@ class Accountant:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-ledger")
         self._pending: set[Future[Any]] = set()
         self.on_record: list[Callable[[CallFacts, Any], None]] = []
-        # The ledger grows fields over time; pass each only where this version takes it.
+        # The proxy's per-call fields, passed where the ledger's methods take them (computed once).
         self._settle_takes = _parameters(tp.Reservation.settle)
         self._record_takes = _parameters(tp.Ledger.record_call)
         self._reserve_takes = _parameters(tp.Ledger.reserve)
@@ -136,12 +136,7 @@ class Accountant:
             "latency_s": facts.latency_s,
         }
         kwargs.update(self._new_fields(facts, self._settle_takes))
-        if "status" not in self._settle_takes and facts.status != "ok" and not usage.input_tokens:
-            # An older ledger settles only successes: a failure without usage is a release.
-            record = reservation.release(facts.error or facts.status, status=_old_status(facts.status))
-        else:
-            record = reservation.settle(**kwargs)
-        self._done(facts, record)
+        self._done(facts, reservation.settle(**kwargs))
 
     def record(self, facts: CallFacts) -> None:
         """Append one call's record without a reservation (observe mode)."""
@@ -180,7 +175,7 @@ class Accountant:
             "session": facts.session,
             "optimized_from": facts.optimized_from,
             "optimized_to": facts.optimized_to,
-            "optimize_actions": facts.optimize_actions or None,
+            "optimize_actions": ",".join(facts.optimize_actions) or None,
         }
         return {k: v for k, v in fields.items() if k in takes}
 
@@ -194,10 +189,6 @@ class Accountant:
 
     def _alert(self, alert: Any) -> None:
         log.warning("[TOKEN_BUDGET] alert %s on %s: %s", alert.kind, alert.scope, alert.message)
-
-
-def _old_status(status: str) -> str:
-    return status if status in ("error", "rate_limited") else "error"
 
 
 def _logged(function: Callable[[], Any]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -42,6 +43,7 @@ ROUTES = {
     "/v1/responses": "openai_responses",
     "/v1/messages": "anthropic_messages",
 }
+MIN_CLAMPED_OUTPUT = 256  # below this a clamped reply is too short to be of use: refuse instead
 DEFAULT_OUTPUT_RESERVE = 4096  # held for a call that names no limit on a model whose limit is unknown
 _CONFIRMED = ("data", "config", "env")  # sources that make a limit a fact; "default" and "rule" are guesses
 
@@ -438,7 +440,9 @@ async def _plan_and_reserve(proxy: Proxy, call: CallRequest, plan: Plan, who: _W
             plan.max_tokens = max(1, ceiling)
     output = plan.max_tokens if plan.max_tokens is not None else DEFAULT_OUTPUT_RESERVE
     for attempt in range(3):
-        prompt = plan.prompt_tokens if plan.prompt_tokens is not None else bound
+        prompt = bound
+        if plan.prompt_tokens is not None:
+            prompt = requests.held_prompt(plan.prompt_tokens, plan.prompt_exact, bound)
         try:
             plan.reservation = await accountant.call(
                 accountant.reserve,
@@ -459,7 +463,7 @@ async def _plan_and_reserve(proxy: Proxy, call: CallRequest, plan: Plan, who: _W
                 plan.prompt_tokens, plan.prompt_exact = await accountant.call(requests.count_prompt, call)
                 continue
             left = _room_for_output(refusal, prompt)
-            if attempt < 2 and left is not None and 0 < left < output and limits.known:
+            if attempt < 2 and left is not None and MIN_CLAMPED_OUTPUT <= left < output and limits.known:
                 output = plan.max_tokens = left  # clamp to what the budget still allows
                 continue
             return errors.budget_refused(f"tokenpilot budget refused this call: {refusal}")
@@ -596,8 +600,10 @@ class _Exchange:
         except httpx.HTTPError as exc:
             watcher.cancel()
             self.finish_stream(tracker, status="error", error=f"upstream stream broke: {exc!r}"[:500])
+            # Tell the client in the stream's own error event (the SDKs raise on it), then end cleanly.
+            event = errors.stream_error(self.call.api, f"the upstream stream broke: {type(exc).__name__}")
             with contextlib.suppress(Exception):
-                await send({"type": "http.response.body", "body": b""})
+                await send({"type": "http.response.body", "body": tracker.flush() + event})
             return
         self.finish_stream(
             tracker, status="ok" if tracker.usage is not None or tracker.completed else "error"
@@ -643,6 +649,12 @@ class _Exchange:
                 if prompt is None:
                     prompt, _ = requests.count_prompt(call)
                 reported = TokenUsage(input_tokens=prompt, output_tokens=_streamed_tokens(deltas))
+                estimated = True
+            elif (
+                reported is not None and status != "ok" and _streamed_tokens(deltas) > reported.output_tokens
+            ):
+                # A cut stream's usage so far (Anthropic's message_start says 1): what was streamed counts.
+                reported = dataclasses.replace(reported, output_tokens=_streamed_tokens(deltas))
                 estimated = True
             facts = CallFacts(
                 scope=who.scope,

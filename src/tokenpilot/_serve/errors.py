@@ -68,3 +68,14 @@ def unreachable(upstream: str, reason: str) -> ProxyError:
 
 def timed_out(upstream: str) -> ProxyError:
     return ProxyError(504, "upstream_timeout", f"{upstream} did not answer in time")
+
+
+def stream_error(api: str, message: str) -> bytes:
+    """An error event inside an SSE stream, as each provider sends one when a stream fails part-way."""
+    if api == "anthropic_messages":
+        data = orjson.dumps({"type": "error", "error": {"type": "api_error", "message": message}})
+        return b"event: error\ndata: " + data + b"\n\n"
+    data = orjson.dumps({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+    if api == "openai_responses":
+        return b"event: error\ndata: " + data + b"\n\n"
+    return b"data: " + data + b"\n\n"

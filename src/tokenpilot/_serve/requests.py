@@ -82,6 +82,13 @@ def prompt_bound(body: bytes) -> int:
     return len(body) + HIDDEN_PROMPT_TOKENS
 
 
+def held_prompt(counted: int, exact: bool, bound: int) -> int:
+    """Prompt tokens to hold for a counted prompt: the count with a safety margin (wider for an
+    estimate) and the provider's hidden framing, never more than the free upper bound."""
+    margin = 1.05 if exact else 1.5
+    return min(bound, int(counted * margin) + HIDDEN_PROMPT_TOKENS)
+
+
 def count_prompt(call: CallRequest) -> tuple[int, bool]:
     """The prompt's tokens by tokenpilot's count, and whether that count is exact."""
     import tokenpilot as tp
