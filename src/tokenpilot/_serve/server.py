@@ -1,6 +1,6 @@
 """Run the proxy in the foreground on uvicorn; SIGINT/SIGTERM stop it cleanly.
 
-On a signal uvicorn stops accepting, lets in-flight calls finish for `GRACE_SECONDS`, then cancels
+On a signal uvicorn stops accepting, lets in-flight calls finish for `shutdown_grace` seconds, then cancels
 what is left (each cancelled call settles its partial usage); the lifespan shutdown then waits for
 every settlement before the ledger closes, so no reservation is left behind.
 """
@@ -12,11 +12,10 @@ import logging
 
 from tokenpilot._serve.settings import ServeSettings
 
-GRACE_SECONDS = 10.0
 log = logging.getLogger("tokenpilot.serve")
 
 
-def run(settings: ServeSettings, *, grace: float = GRACE_SECONDS) -> None:
+def run(settings: ServeSettings) -> None:
     """Serve until a signal; returns when every call is settled."""
     import uvicorn
 
@@ -33,7 +32,7 @@ def run(settings: ServeSettings, *, grace: float = GRACE_SECONDS) -> None:
         lifespan="on",
         access_log=False,  # the proxy logs one [TOKEN_BUDGET] line per call itself
         log_level="warning",
-        timeout_graceful_shutdown=int(grace),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
         timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)

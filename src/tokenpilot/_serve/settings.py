@@ -5,11 +5,12 @@
     default_scope = "serve"
     scope_header = "x-tokenpilot-scope"   # the scope a caller names for itself
     session_header = "x-my-session"       # after X-Tokenpilot-Session and X-Claude-Code-Session-Id
-    count_tokens_upstream = false         # forward /v1/messages/count_tokens instead of answering
+    count_tokens_upstream = false         # forward /v1/messages/count_tokens instead of answering it
+    shutdown_grace = 10                   # seconds in-flight calls may finish after SIGTERM
     otel = false                          # OpenTelemetry GenAI spans and metrics (tokenpilot[otel])
     hard_stop = false                     # end a stream that crosses a hard budget mid-way
 
-    [serve.key_scopes]                    # API key -> scope, by the key's SHA-256 prefix (keys are never stored)
+    [serve.key_scopes]                    # API key -> scope by the key's SHA-256 prefix (never the key)
     "sha256:3f2a9c0b1d4e" = "acme/ci"
 
     [serve.upstreams.openai]              # one table per upstream; `api` is openai or anthropic
@@ -52,6 +53,7 @@ KEYS = {
     "upstreams",
     "timeout",
     "log_calls",
+    "shutdown_grace",
 }
 
 
@@ -99,6 +101,7 @@ class ServeSettings:
     hard_stop: bool = False
     timeout: float = 600.0
     log_calls: bool = True
+    shutdown_grace: float = 10.0  # seconds in-flight calls may finish after SIGTERM before they are cut
 
     def upstream_for(self, family: str, model: str | None) -> Upstream:
         """The first upstream of the API family that lists the model, else the family's first."""
@@ -208,6 +211,9 @@ def load_settings(
     timeout = section.get("timeout", settings.timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ConfigError(f"must be positive seconds, got {timeout!r}", source=source, key="serve.timeout")
+    grace = section.get("shutdown_grace", settings.shutdown_grace)
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
+        raise ConfigError(f"must be seconds >= 0, got {grace!r}", source=source, key="serve.shutdown_grace")
     upstreams = _upstreams(section["upstreams"], source) if "upstreams" in section else settings.upstreams
     bases = {"openai": openai_base, "anthropic": anthropic_base}
     for family, base in bases.items():
@@ -239,4 +245,5 @@ def load_settings(
         hard_stop=_bool(section, "hard_stop", source, False),
         timeout=float(timeout),
         log_calls=_bool(section, "log_calls", source, True),
+        shutdown_grace=float(grace),
     )
