@@ -10,11 +10,11 @@ import anthropic
 import httpx
 import openai
 import pytest
-from fake_upstream import FakeUpstream
-from ledger_support import store_url  # noqa: F401 (fixture)
-from serve_support import fake, free_port, ledger, running_proxy, settings_for, upstream  # noqa: F401
 
 import tokenpilot as tp
+from fake_upstream import FakeUpstream
+from ledger_support import store_url
+from serve_support import fake, free_port, ledger, running_proxy, settings_for, upstream
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Summarise the design document."}]}
 MESSAGES = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": CHAT["messages"]}
@@ -157,9 +157,7 @@ def test_a_client_that_disconnects_mid_stream_leaves_no_reservation(
     headers = {"x-fake-chunks": "200", "x-fake-delay": "0.02"}
     with running_proxy(settings_for(upstream.base_url, mode=mode), ledger) as proxy:
         with httpx.stream("POST", proxy.base_url + "/v1/messages", json=body, headers=headers) as reply:
-            seen = 0
-            for _ in reply.iter_raw():
-                seen += 1
+            for seen, _ in enumerate(reply.iter_raw(), 1):
                 if seen == 5:
                     break  # leave mid-stream: closing the response drops the connection
         proxy.wait_settled()
@@ -172,12 +170,11 @@ def test_a_client_that_disconnects_mid_stream_leaves_no_reservation(
 def test_an_upstream_that_breaks_mid_stream_is_settled_with_what_was_used(
     upstream: FakeUpstream, ledger: tp.Ledger
 ) -> None:
-    body = {**MESSAGES, "stream": True}
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
         client = anthropic.Anthropic(base_url=proxy.base_url, api_key="k", max_retries=0)
-        with pytest.raises(anthropic.APIStatusError, match="upstream stream broke"):
-            with client.messages.stream(**MESSAGES, extra_headers={"x-fake-disconnect-after": "3"}) as events:
-                "".join(events.text_stream)
+        broken = client.messages.stream(**MESSAGES, extra_headers={"x-fake-disconnect-after": "3"})
+        with pytest.raises(anthropic.APIStatusError, match="upstream stream broke"), broken as events:
+            "".join(events.text_stream)
         proxy.wait_settled()
     [record] = ledger.records()
     assert record.status == "error" and record.output_tokens == 3 and record.input_tokens > 0
@@ -208,7 +205,7 @@ def _race(base: str, *, clients: int, calls: int, path: str, body: dict[str, Any
 @pytest.mark.slow
 def test_eight_concurrent_streaming_clients_on_one_budget_never_overspend(
     upstream: FakeUpstream,
-    store_url: str,  # noqa: F811
+    store_url: str,
 ) -> None:
     ledger = tp.open_ledger(store_url)
     limit = 20_000

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_upstream import FakeUpstream
-from serve_support import fake, ledger, running_proxy, settings_for, upstream  # noqa: F401 (fixtures)
 
 import tokenpilot as tp
+from fake_upstream import FakeUpstream
+from serve_support import fake, ledger, running_proxy, settings_for, upstream
 
 DATA = Path(__file__).parent / "data" / "serve"
 
@@ -95,14 +95,13 @@ def test_claude_code_count_tokens_burst_is_answered_locally(
     for key in ("max_tokens", "stream", "metadata", "context_management", "output_config", "thinking"):
         payload.pop(key)
     count_body = json.dumps(payload).encode()
-    with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        with ThreadPoolExecutor(14) as pool:
-            replies = list(
-                pool.map(
-                    lambda _: _post(proxy.base_url, "/v1/messages/count_tokens", headers, count_body),
-                    range(14),
-                )
+    with running_proxy(settings_for(upstream.base_url), ledger) as proxy, ThreadPoolExecutor(14) as pool:
+        replies = list(
+            pool.map(
+                lambda _: _post(proxy.base_url, "/v1/messages/count_tokens", headers, count_body),
+                range(14),
             )
+        )
     assert {r.status_code for r in replies} == {200}
     counts = {r.json()["input_tokens"] for r in replies}
     assert len(counts) == 1 and counts.pop() > 1000

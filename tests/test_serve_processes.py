@@ -17,17 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_upstream import FakeUpstream
-from ledger_support import require_pg, store_url  # noqa: F401 (fixture)
-from serve_support import fake, free_port, upstream  # noqa: F401 (fixtures)
 
 import tokenpilot as tp
+from fake_upstream import FakeUpstream
+from ledger_support import require_pg, store_url
+from serve_support import fake, free_port, upstream
 
 MESSAGES = {"model": "claude-sonnet-4-6", "max_tokens": 2000, "messages": [{"role": "user", "content": "hi"}]}
 
 
 @contextmanager
-def serve_process(fake_url: str, db: str, tmp: Path, *extra: str, config: str = "") -> Iterator[tuple[str, Any]]:
+def serve_process(
+    fake_url: str, db: str, tmp: Path, *extra: str, config: str = ""
+) -> Iterator[tuple[str, Any]]:
     port = free_port()
     config_file = tmp / f"serve-{port}.toml"
     config_file.write_text(f"[serve]\n{config}")
@@ -60,7 +62,9 @@ def serve_process(fake_url: str, db: str, tmp: Path, *extra: str, config: str = 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_proxy_processes_on_one_postgresql_ledger_never_overspend(
-    upstream: FakeUpstream, store_url: str, tmp_path: Path  # noqa: F811
+    upstream: FakeUpstream,
+    store_url: str,
+    tmp_path: Path,
 ) -> None:
     require_pg()
     if not store_url.startswith("postgresql"):
@@ -71,9 +75,10 @@ def test_two_proxy_processes_on_one_postgresql_ledger_never_overspend(
     statuses: list[int] = []
     lock = threading.Lock()
     headers = {"x-fake-output-tokens": "1500", "x-tokenpilot-scope": "race/agent"}
-    with serve_process(upstream.base_url, store_url, tmp_path) as (a, _), serve_process(
-        upstream.base_url, store_url, tmp_path
-    ) as (b, _):
+    with (
+        serve_process(upstream.base_url, store_url, tmp_path) as (a, _),
+        serve_process(upstream.base_url, store_url, tmp_path) as (b, _),
+    ):
 
         def client(base: str) -> None:
             with httpx.Client(base_url=base, timeout=60) as http:
@@ -95,12 +100,19 @@ def test_two_proxy_processes_on_one_postgresql_ledger_never_overspend(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("grace", "status"), [(10, "ok"), (1, "cancelled")])
-def test_sigterm_mid_stream_settles_the_call(upstream: FakeUpstream, tmp_path: Path, grace: int, status: str) -> None:
+def test_sigterm_mid_stream_settles_the_call(
+    upstream: FakeUpstream, tmp_path: Path, grace: int, status: str
+) -> None:
     db = str(tmp_path / "ledger.db")
     headers = {"x-fake-chunks": "40", "x-fake-delay": "0.075"}  # a 3 s stream
     chunks: list[bytes] = []
-    with serve_process(upstream.base_url, db, tmp_path, config=f"shutdown_grace = {grace}\n") as (base, process):
-        with httpx.stream("POST", base + "/v1/messages", json={**MESSAGES, "stream": True}, headers=headers) as r:
+    with serve_process(upstream.base_url, db, tmp_path, config=f"shutdown_grace = {grace}\n") as (
+        base,
+        process,
+    ):
+        with httpx.stream(
+            "POST", base + "/v1/messages", json={**MESSAGES, "stream": True}, headers=headers
+        ) as r:
             try:
                 for chunk in r.iter_raw():
                     chunks.append(chunk)

@@ -9,8 +9,10 @@ import anthropic
 import httpx
 import openai
 import pytest
+
+import tokenpilot as tp
 from fake_upstream import FakeUpstream
-from serve_support import (  # noqa: F401 (fixtures)
+from serve_support import (
     fake,
     ledger,
     recorded_tokens,
@@ -19,8 +21,6 @@ from serve_support import (  # noqa: F401 (fixtures)
     settings_for,
     upstream,
 )
-
-import tokenpilot as tp
 
 CACHE_HEADERS = {"x-fake-cached": "12", "x-fake-cache-write": "5", "x-fake-reasoning": "3"}
 LONG_INPUT = "Explain Python decorators, with an example of each kind. " * 4

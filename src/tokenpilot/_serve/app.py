@@ -502,10 +502,10 @@ class _Exchange:
     ) -> None:
         proxy = self.proxy
         assert proxy.client is not None
+        query = scope.get("query_string", b"")
         request = upstream.build(
-            proxy.client, "POST", self.target, scope["path"], scope.get("query_string", b""), scope["headers"],
-            self.plan.body,
-        )  # fmt: skip
+            proxy.client, "POST", self.target, scope["path"], query, scope["headers"], self.plan.body
+        )
         try:
             response = await proxy.client.send(request, stream=True)
         except httpx.TimeoutException:

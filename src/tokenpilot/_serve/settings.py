@@ -167,7 +167,8 @@ def _upstreams(raw: Any, source: str) -> tuple[Upstream, ...]:
             raise ConfigError("must be an environment variable name", source=source, key=f"{key}.api_key_env")
         found.append(Upstream(name, api, base.rstrip("/"), env, tuple(models)))
     for family in DEFAULT_BASES:
-        if not any(u.api == family for u in found):
+        # Every family keeps a catch-all upstream for the models no table lists.
+        if not any(u.api == family and not u.models for u in found):
             found.append(Upstream(family, family, DEFAULT_BASES[family]))
     return tuple(found)
 

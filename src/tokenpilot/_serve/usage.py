@@ -8,11 +8,18 @@ part of it); Anthropic's `input_tokens` excludes `cache_read_input_tokens` and
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+# Cheap tests on a chat chunk's bytes, so only the few chunks that matter are parsed as JSON.
+_CHAT_USAGE = re.compile(rb'"usage"\s*:\s*\{')
+_CHAT_FINISH = re.compile(rb'"finish_reason"\s*:\s*"')
+_RESPONSE_ENDS = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+_CHAT_TOKEN = re.compile(rb'"content"\s*:\s*"[^"]|"tool_calls"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +206,8 @@ class StreamTracker:
         if data == b"[DONE]":
             self.completed = True
             return False
-        wanted = b'"usage":{' in data or b'"finish_reason":"' in data or b'"usage": {' in data
-        if (b'"content":"' in data and b'"content":""' not in data) or b'"tool_calls"' in data:
+        wanted = _CHAT_USAGE.search(data) is not None or _CHAT_FINISH.search(data) is not None
+        if _CHAT_TOKEN.search(data) is not None:
             self._token()
         if not wanted:
             return False
@@ -226,9 +233,8 @@ class StreamTracker:
     def _responses(self, data: bytes) -> None:
         if b'.delta"' in data:
             self._token()
-        if b'"response.completed"' not in data and b'"response.incomplete"' not in data:
-            if b'"response.failed"' not in data:
-                return
+        if not any(kind in data for kind in _RESPONSE_ENDS):
+            return
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
