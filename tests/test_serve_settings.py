@@ -78,7 +78,7 @@ def test_bad_command_line_input_is_one_line_on_stderr(args: list[str]) -> None:
 
 
 def test_import_tokenpilot_loads_nothing_of_the_server() -> None:
-    server = ("starlette", "uvicorn", "httpx", "orjson", "opentelemetry")
+    server = ("starlette", "uvicorn", "aiohttp", "httpx", "orjson", "opentelemetry")
     code = f"import sys, tokenpilot; print([m for m in {server!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

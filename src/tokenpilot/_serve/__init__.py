@@ -1,6 +1,6 @@
 """`tokenpilot serve`: an OpenAI- and Anthropic-compatible local proxy that accounts for every call.
 
-Nothing of the server (Starlette, uvicorn, httpx, orjson) loads until `run` or `Proxy` is used:
+Nothing of the server (Starlette, uvicorn, aiohttp, orjson) loads until `run` or `Proxy` is used:
 `import tokenpilot` stays light. The settings module is light and safe to import anywhere.
 """
 

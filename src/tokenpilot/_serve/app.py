@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -126,7 +126,7 @@ class Proxy:
         self.settings = settings
         self._ledger = ledger
         self._owns_ledger = ledger is None
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
         self.accountant: Accountant | None = None
         self.optimizer: Any = None
         self.telemetry: Any = None
@@ -157,7 +157,7 @@ class Proxy:
 
     async def shutdown(self) -> None:
         if self.client is not None:
-            await self.client.aclose()
+            await self.client.close()
         if self.accountant is not None:
             await asyncio.to_thread(self.accountant.drain)
         if self._ledger is not None and self._owns_ledger:
@@ -241,27 +241,25 @@ class Proxy:
         """Forward one request untouched and stream the answer back as it comes."""
         assert self.client is not None
         api = "anthropic_messages" if target.api == "anthropic" else "openai_chat"
-        request = upstream.build(
-            self.client, scope["method"], target, path, scope.get("query_string", b""), scope["headers"], body
-        )
+        query = scope.get("query_string", b"")
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            await reply_error(send, api, errors.unreachable(target.base_url, type(exc).__name__))
+            response = await upstream.send(
+                self.client, scope["method"], target, path, query, scope["headers"], body
+            )
+        except upstream.UpstreamError as exc:
+            await reply_error(send, api, errors.unreachable(target.base_url, str(exc)))
             return
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": upstream.response_headers(response),
-                }
-            )
-            async for chunk in response.aiter_bytes():
+            head = response.client_headers()
+            await send({"type": "http.response.start", "status": response.status, "headers": head})
+            async for chunk in response.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+        except upstream.UpstreamBroke:
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b""})
         finally:
-            await response.aclose()
+            response.close()
 
 
 class _Asgi:
@@ -503,65 +501,60 @@ class _Exchange:
         proxy = self.proxy
         assert proxy.client is not None
         query = scope.get("query_string", b"")
-        request = upstream.build(
-            proxy.client, "POST", self.target, scope["path"], query, scope["headers"], self.plan.body
-        )
         try:
-            response = await proxy.client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await upstream.send(
+                proxy.client, "POST", self.target, scope["path"], query, scope["headers"], self.plan.body
+            )
+        except upstream.UpstreamTimeout:
             self.finish(None, None, status="error", error="upstream timeout", http_status=504)
             await reply_error(send, self.call.api, errors.timed_out(self.target.base_url))
             return
-        except httpx.TransportError as exc:
+        except upstream.UpstreamError as exc:
             self.finish(
-                None, None, status="error", error=f"upstream unreachable: {exc!r}"[:500], http_status=502
+                None, None, status="error", error=f"upstream unreachable: {exc}"[:500], http_status=502
             )
-            await reply_error(
-                send, self.call.api, errors.unreachable(self.target.base_url, type(exc).__name__)
-            )
+            await reply_error(send, self.call.api, errors.unreachable(self.target.base_url, str(exc)))
             return
         except BaseException:
             self.finish(None, None, status="cancelled", error="cancelled before the upstream answered")
             raise
-        self.http_status = response.status_code
-        self.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
-        head = upstream.response_headers(response) + extra
-        streaming = response.headers.get("content-type", "").startswith("text/event-stream")
+        self.http_status = response.status
+        self.request_id = response.header("x-request-id") or response.header("request-id")
+        head = response.client_headers() + extra
+        streaming = (response.header("content-type") or "").startswith("text/event-stream")
         try:
-            if streaming and response.status_code == 200:
+            if streaming and response.status == 200:
                 await self._relay_stream(response, head, receive, send, strip_usage)
             else:
                 await self._relay_whole(response, head, send)
         finally:
-            await response.aclose()
+            response.close()
 
     async def _relay_whole(
-        self, response: httpx.Response, head: list[tuple[bytes, bytes]], send: Send
+        self, response: upstream.UpstreamResponse, head: list[tuple[bytes, bytes]], send: Send
     ) -> None:
         try:
-            content = await response.aread()
-        except httpx.HTTPError as exc:
-            self.finish(None, None, status="error", error=f"upstream broke: {exc!r}"[:500], http_status=502)
-            await reply_error(
-                send, self.call.api, errors.unreachable(self.target.base_url, type(exc).__name__)
-            )
+            content = await response.read()
+        except upstream.UpstreamBroke as exc:
+            self.finish(None, None, status="error", error=f"upstream broke: {exc}"[:500], http_status=502)
+            await reply_error(send, self.call.api, errors.unreachable(self.target.base_url, str(exc)))
             return
         except BaseException:
             self.finish(None, None, status="cancelled", error="cancelled while the upstream answered")
             raise
         head.append((b"content-length", str(len(content)).encode()))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": head})
+        await send({"type": "http.response.start", "status": response.status, "headers": head})
         await send({"type": "http.response.body", "body": content})
-        if response.status_code == 200:
+        if response.status == 200:
             outcome = read_body(self.call.api, content)
             self.finish(outcome.usage, outcome.finish_reason, status="ok")
         else:
-            status = "rate_limited" if response.status_code in (429, 529) else "error"
+            status = "rate_limited" if response.status in (429, 529) else "error"
             self.finish(None, None, status=status, error=content[:500].decode("utf-8", "replace"))
 
     async def _relay_stream(
         self,
-        response: httpx.Response,
+        response: upstream.UpstreamResponse,
         head: list[tuple[bytes, bytes]],
         receive: Receive,
         send: Send,
@@ -581,7 +574,7 @@ class _Exchange:
         watcher = asyncio.create_task(watch())
         await send({"type": "http.response.start", "status": 200, "headers": head})
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.chunks():
                 out = tracker.feed(chunk)
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -597,11 +590,11 @@ class _Exchange:
                 return
             self.finish_stream(tracker, status="cancelled", error="proxy shut down mid-stream")
             raise
-        except httpx.HTTPError as exc:
+        except upstream.UpstreamBroke as exc:
             watcher.cancel()
-            self.finish_stream(tracker, status="error", error=f"upstream stream broke: {exc!r}"[:500])
+            self.finish_stream(tracker, status="error", error=f"upstream stream broke: {exc}"[:500])
             # Tell the client in the stream's own error event (the SDKs raise on it), then end cleanly.
-            event = errors.stream_error(self.call.api, f"the upstream stream broke: {type(exc).__name__}")
+            event = errors.stream_error(self.call.api, f"the upstream stream broke: {exc}")
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": tracker.flush() + event})
             return
