@@ -253,7 +253,7 @@ async def fixed_rate(
                     )
                 )
                 sent[target.name] += 1
-            done, pending = await asyncio.wait(tasks, timeout=10)
+            _, pending = await asyncio.wait(tasks, timeout=5)
             late[target.name] += len(pending)
             for task in pending:
                 task.cancel()
