@@ -1,4 +1,4 @@
-"""Benchmark: latency `tokenpilot serve` adds over calling the provider directly, with LiteLLM's proxy beside it.
+"""Benchmark: the latency `tokenpilot serve` adds over calling the provider directly, LiteLLM beside it.
 
     .venv/bin/python bench/proxy_overhead.py --litellm /work/wt/litellm-venv/bin/litellm
 
@@ -28,7 +28,6 @@ import platform
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,24 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 FAKE = ROOT / "tests" / "fake_upstream.py"
-WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "wizards",
+    "quietly",
+    "judge",
+    "boxing",
+    "matches",
+]
 
 
 def free_port() -> int:
@@ -284,14 +300,30 @@ def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Po
 
     db = workdir / "ledger.db"
     env = dict(os.environ, XDG_CONFIG_HOME=str(workdir), XDG_DATA_HOME=str(workdir))
-    setup = "import tokenpilot as tp; tp.open_ledger(%r).set_budget('bench', tokens=10**13)" % str(db)
+    setup = f"import tokenpilot as tp; tp.open_ledger({str(db)!r}).set_budget('bench', tokens=10**13)"
     subprocess.run([sys.executable, "-c", setup], check=True, env=env)
     log = open(workdir / "tokenpilot.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen(
-        [sys.executable, "-m", "tokenpilot", "serve", "--port", str(tp_port), "--mode", args.mode, "--db", str(db),
-         "--openai-base", fake_url, "--anthropic-base", fake_url],
-        stdout=log, stderr=log, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tokenpilot",
+            "serve",
+            "--port",
+            str(tp_port),
+            "--mode",
+            args.mode,
+            "--db",
+            str(db),
+            "--openai-base",
+            fake_url,
+            "--anthropic-base",
+            fake_url,
+        ],
+        stdout=log,
+        stderr=log,
+        env=env,
+    )
     processes.append(serve)
     wait_ready(f"http://127.0.0.1:{tp_port}/", serve, "tokenpilot serve")
     targets.append(Target("tokenpilot", f"http://127.0.0.1:{tp_port}", serve.pid))
@@ -303,7 +335,8 @@ def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Po
             "  - model_name: gpt-4o\n"
             f"    litellm_params: {{model: openai/gpt-4o, api_base: '{fake_url}/v1', api_key: sk-fake}}\n"
             "  - model_name: claude-sonnet-4-6\n"
-            f"    litellm_params: {{model: anthropic/claude-sonnet-4-6, api_base: '{fake_url}', api_key: sk-fake}}\n"
+            "    litellm_params: {model: anthropic/claude-sonnet-4-6, "
+            f"api_base: '{fake_url}', api_key: sk-fake}}\n"
             "litellm_settings:\n  telemetry: false\n  drop_params: true\n"
             # No database and no key: the lightest LiteLLM configuration (local use only).
             "general_settings:\n  dangerously_permit_weak_or_unset_master_key: true\n"
@@ -314,9 +347,22 @@ def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Po
         ll_env.pop("DATABASE_URL", None)
         ll_log = open(workdir / "litellm.log", "wb")  # noqa: SIM115
         litellm = subprocess.Popen(
-            [args.litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(ll_port), "--num_workers", "1"],
-            stdout=ll_log, stderr=ll_log, env=ll_env, cwd=workdir,
-        )  # fmt: skip
+            [
+                args.litellm,
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ll_port),
+                "--num_workers",
+                "1",
+            ],
+            stdout=ll_log,
+            stderr=ll_log,
+            env=ll_env,
+            cwd=workdir,
+        )
         processes.append(litellm)
         wait_ready(f"http://127.0.0.1:{ll_port}/health/liveliness", litellm, "litellm", timeout=300)
         targets.append(Target("litellm", f"http://127.0.0.1:{ll_port}", litellm.pid))
@@ -471,7 +517,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
     for label, entry in results["fixed_rate"].items():
         for name, row in entry.items():
             lines.append(
-                f"| {label} | {name} | {results['rate']:.0f} | {row['achieved_per_s']:.0f} | {row['errors']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |"
+                f"| {label} | {name} | {results['rate']:.0f} | {row['achieved_per_s']:.0f} | {row['errors']} "
+                f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |"
             )
     lines += [
         "",
@@ -482,7 +529,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
     ]
     for name, row in results["memory"].items():
         lines.append(
-            f"| {name} | {row['start_mb']:.0f} | {row['after_mb']:.0f} | {row['later_mb']:.0f} | {row['calls']} | {row['after_errors'] + row['later_errors']} |"
+            f"| {name} | {row['start_mb']:.0f} | {row['after_mb']:.0f} | {row['later_mb']:.0f} "
+            f"| {row['calls']} | {row['after_errors'] + row['later_errors']} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,7 +1,8 @@
 """Smoke test: one real agent CLI (Claude Code) through `tokenpilot serve` against the fake upstream.
 
-    npm install --prefix /tmp/cc @anthropic-ai/claude-code        # once (the registry package ships the binary)
-    .venv/bin/python scripts/smoke_agent.py --claude /tmp/cc/node_modules/@anthropic-ai/claude-code-linux-x64/claude
+    npm install --prefix /tmp/cc @anthropic-ai/claude-code     # once: the package ships the binary
+    CLAUDE=/tmp/cc/node_modules/@anthropic-ai/claude-code-linux-x64/claude
+    .venv/bin/python scripts/smoke_agent.py --claude $CLAUDE
 
 Starts the fake provider (tests/fake_upstream.py) and `tokenpilot serve` on 127.0.0.1, runs
 `claude -p "say hello"` with ANTHROPIC_BASE_URL pointing at the proxy and a fake key, and checks
@@ -44,10 +45,25 @@ def main() -> int:
         port = fake.port + 1 if fake.port < 65000 else fake.port - 1
         env = dict(os.environ, XDG_CONFIG_HOME=tmp, XDG_DATA_HOME=tmp)
         serve = subprocess.Popen(
-            [sys.executable, "-m", "tokenpilot", "serve", "--port", str(port), "--mode", args.mode, "--db", db,
-             "--anthropic-base", fake.base_url, "--openai-base", fake.base_url],
-            stderr=open(work / "serve.log", "wb"), env=env,  # noqa: SIM115
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tokenpilot",
+                "serve",
+                "--port",
+                str(port),
+                "--mode",
+                args.mode,
+                "--db",
+                db,
+                "--anthropic-base",
+                fake.base_url,
+                "--openai-base",
+                fake.base_url,
+            ],
+            stderr=open(work / "serve.log", "wb"),  # noqa: SIM115
+            env=env,
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -73,9 +89,13 @@ def main() -> int:
             }
             started = time.monotonic()
             result = subprocess.run(
-                [args.claude, "-p", "say hello"], env=agent_env, cwd=work, capture_output=True, text=True,
+                [args.claude, "-p", "say hello"],
+                env=agent_env,
+                cwd=work,
+                capture_output=True,
+                text=True,
                 timeout=args.timeout,
-            )  # fmt: skip
+            )
             took = time.monotonic() - started
         finally:
             serve.send_signal(signal.SIGTERM)
@@ -95,10 +115,22 @@ def main() -> int:
             }
             for r in fake.received
         ]
-        print(json.dumps({"exit": result.returncode, "seconds": round(took, 1), "stdout": result.stdout[-300:],
-                          "stderr": result.stderr[-300:], "upstream_received": sent,
-                          "ledger": [(r.model, r.status, r.input_tokens, r.output_tokens, r.session) for r in records],
-                          "active_reservations": ledger.active_reservations()}, indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "exit": result.returncode,
+                    "seconds": round(took, 1),
+                    "stdout": result.stdout[-300:],
+                    "stderr": result.stderr[-300:],
+                    "upstream_received": sent,
+                    "ledger": [
+                        (r.model, r.status, r.input_tokens, r.output_tokens, r.session) for r in records
+                    ],
+                    "active_reservations": ledger.active_reservations(),
+                },
+                indent=1,
+            )
+        )
         ok = (
             result.returncode == 0
             and "tok0" in result.stdout
