@@ -10,7 +10,6 @@ upstream, the client's own credentials. The session adds no header of its own.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -100,14 +99,14 @@ class UpstreamResponse:
     async def read(self) -> bytes:
         try:
             return await self._response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamBroke(type(exc).__name__) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamBroke(type(exc).__name__) from exc
 
     def close(self) -> None:
@@ -133,7 +132,7 @@ async def send(
             headers=request_headers(headers, upstream),
             allow_redirects=False,
         )
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise UpstreamTimeout("no answer in time") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnreachable(type(exc).__name__) from exc
