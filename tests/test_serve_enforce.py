@@ -242,3 +242,21 @@ def _wait(predicate: Any, timeout: float = 10) -> None:
     while not predicate():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_hard_stop_ends_a_stream_that_passes_its_budget_hold_and_says_so(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
+    # An unknown model with no max_tokens goes out as asked, holding the default 4096 output tokens.
+    body = {"model": "gpt-9-preview", "messages": CHAT["messages"], "stream": True}
+    with running_proxy(_enforce(upstream.base_url, hard_stop=True), ledger) as proxy:
+        reply = httpx.post(
+            proxy.base_url + "/v1/chat/completions", json=body, headers={"x-fake-chunks": "5000"}
+        )
+        proxy.wait_settled()
+    assert reply.status_code == 200
+    assert "tokenpilot hard stop" in reply.text.splitlines()[-2]
+    assert "[DONE]" not in reply.text
+    [record] = ledger.records()
+    assert record.status == "cancelled" and record.output_tokens > 4096  # what upstream made is spent
+    assert ledger.active_reservations() == 0

@@ -572,10 +572,24 @@ class _Exchange:
                 me.cancel()
 
         watcher = asyncio.create_task(watch())
+        reservation = self.plan.reservation
+        # Hard stop: a stream may not run past the output its reservation holds (a model whose
+        # limit is unknown goes out without max_tokens, so only the proxy can stop it).
+        ceiling = reservation.max_output_tokens if reservation and self.proxy.settings.hard_stop else None
         await send({"type": "http.response.start", "status": 200, "headers": head})
         try:
             async for chunk in response.chunks():
                 out = tracker.feed(chunk)
+                if ceiling is not None and tracker.deltas > ceiling:
+                    watcher.cancel()
+                    message = (
+                        f"tokenpilot hard stop: the reply passed the {ceiling} output tokens its budget holds"
+                    )
+                    self.finish_stream(tracker, status="cancelled", error=message)
+                    await send(
+                        {"type": "http.response.body", "body": errors.stream_error(self.call.api, message)}
+                    )
+                    return
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = tracker.flush()
