@@ -54,3 +54,13 @@ def test_each_call_emits_a_genai_span_and_token_metrics(upstream: FakeUpstream, 
     }
     assert usage_points == {"input": record.input_tokens, "output": 8}
     assert "gen_ai.client.operation.duration" in found
+
+
+def test_otel_in_the_config_turns_telemetry_on_with_the_global_providers(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
+    with running_proxy(settings_for(upstream.base_url, otel=True), ledger) as proxy:
+        assert isinstance(proxy.proxy.telemetry, Telemetry)
+        reply = httpx.post(proxy.base_url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []})
+        proxy.wait_settled()
+    assert reply.status_code == 200 and len(ledger.records()) == 1

@@ -173,3 +173,19 @@ def test_session_agent_and_phase_headers_reach_the_record(upstream: FakeUpstream
 
 def _record_fields(record: Any) -> dict[str, Any]:
     return record.as_dict()  # type: ignore[no-any-return]
+
+
+def test_each_call_logs_one_token_budget_line_and_a_truncation_warning(
+    upstream: FakeUpstream, ledger: tp.Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="tokenpilot")
+    with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
+        _anthropic(proxy.base_url).messages.create(model="claude-sonnet-4-6", max_tokens=4, messages=MESSAGES)  # type: ignore[arg-type]
+        proxy.wait_settled()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[TOKEN_BUDGET]")]
+    [line] = lines
+    assert line.startswith("[TOKEN_BUDGET] scope=serve model=claude-sonnet-4-6 status=ok http=200 input=")
+    assert "output=4/4 util=100%" in line and "cost=$" in line
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("stopped at max_tokens" in w for w in warnings)
+    assert not any("sk-ant-test" in r.getMessage() for r in caplog.records)  # keys never reach the log

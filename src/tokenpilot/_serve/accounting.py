@@ -70,7 +70,6 @@ class Accountant:
         self._settle_takes = _parameters(tp.Reservation.settle)
         self._record_takes = _parameters(tp.Ledger.record_call)
         self._reserve_takes = _parameters(tp.Ledger.reserve)
-        ledger.on_alert(self._alert)
 
     # --- the pool -------------------------------------------------------------------------------
 
@@ -187,9 +186,6 @@ class Accountant:
             except Exception:  # telemetry must never lose a call that was recorded
                 log.exception("call callback failed")
 
-    def _alert(self, alert: Any) -> None:
-        log.warning("[TOKEN_BUDGET] alert %s on %s: %s", alert.kind, alert.scope, alert.message)
-
 
 def _logged(function: Callable[[], Any]) -> None:
     try:
@@ -199,7 +195,8 @@ def _logged(function: Callable[[], Any]) -> None:
 
 
 def log_call(facts: CallFacts, record: Any) -> None:
-    """The `[TOKEN_BUDGET]` line, and a warning when the output was cut at max_tokens."""
+    """The `[TOKEN_BUDGET]` line. Truncation and capacity warnings are the ledger's own alerts, which
+    it logs as warnings itself (logger `tokenpilot.ledger`)."""
     usage = facts.usage
     limit = facts.max_tokens
     utilisation = f"{usage.output_tokens / limit:.0%}" if limit else "-"
@@ -224,11 +221,3 @@ def log_call(facts: CallFacts, record: Any) -> None:
         facts.latency_s * 1000,
         extra={"event": "call", "scope": facts.scope, "model": facts.model, "session": facts.session},
     )
-    if getattr(record, "truncated", False):
-        log.warning(
-            "[TOKEN_BUDGET] truncated: %s stopped at max_tokens %s (finish_reason %s) in scope %s",
-            facts.model,
-            limit,
-            facts.finish_reason,
-            facts.scope,
-        )
