@@ -138,3 +138,9 @@ def recorded_tokens(record: Any) -> dict[str, int]:
             "reasoning_tokens",
         )
     }
+
+
+import httpx  # noqa: E402
+
+# One client for the tests' plain requests: a generous timeout, as the machine is shared and slow at times.
+HTTP = httpx.Client(timeout=60, trust_env=False)

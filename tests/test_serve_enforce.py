@@ -14,7 +14,7 @@ import pytest
 import tokenpilot as tp
 from fake_upstream import FakeUpstream
 from ledger_support import store_url
-from serve_support import fake, free_port, ledger, running_proxy, settings_for, upstream
+from serve_support import HTTP, fake, free_port, ledger, running_proxy, settings_for, upstream
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Summarise the design document."}]}
 MESSAGES = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": CHAT["messages"]}
@@ -30,7 +30,7 @@ def test_a_call_over_budget_gets_429_in_the_providers_shape_before_any_upstream_
 ) -> None:
     ledger.set_budget("team", tokens=100)
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + path, json=body, headers={"x-tokenpilot-scope": "team/a"})
+        reply = HTTP.post(proxy.base_url + path, json=body, headers={"x-tokenpilot-scope": "team/a"})
     assert reply.status_code == 429
     assert reply.headers["x-tokenpilot-refused"] == "budget"
     error = reply.json()
@@ -61,7 +61,7 @@ def test_max_tokens_is_set_when_absent_and_reported_in_a_header(
     upstream: FakeUpstream, ledger: tp.Ledger
 ) -> None:
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + "/v1/chat/completions", json=CHAT)
+        reply = HTTP.post(proxy.base_url + "/v1/chat/completions", json=CHAT)
         proxy.wait_settled()
     limit = tp.get_model("gpt-4o").max_output_tokens
     assert reply.headers["x-tokenpilot-max-tokens"] == str(limit)
@@ -76,7 +76,7 @@ def test_max_tokens_is_clamped_to_what_the_remaining_budget_allows(
     ledger.set_budget("serve", tokens=3000)
     body = {**MESSAGES, "max_tokens": 60000}
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + "/v1/messages", json=body)
+        reply = HTTP.post(proxy.base_url + "/v1/messages", json=body)
         proxy.wait_settled()
     assert reply.status_code == 200
     sent = upstream.received[0].json()["max_tokens"]
@@ -95,7 +95,7 @@ def test_a_prompt_over_the_window_gets_a_clear_error_before_any_upstream_call(
         "messages": [{"role": "user", "content": "lorem ipsum dolor sit amet " * (window // 4)}],
     }
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + "/v1/messages", json=huge, timeout=60)
+        reply = HTTP.post(proxy.base_url + "/v1/messages", json=huge, timeout=60)
     assert reply.status_code == 400
     assert reply.json()["error"]["message"].startswith("prompt is too long:")
     assert upstream.received == []
@@ -107,8 +107,8 @@ def test_bad_json_or_a_body_of_the_wrong_shape_gets_400_in_the_providers_shape(
     upstream: FakeUpstream, ledger: tp.Ledger, path: str, body: dict[str, Any], mode: str
 ) -> None:
     with running_proxy(settings_for(upstream.base_url, mode=mode), ledger) as proxy:
-        broken = httpx.post(proxy.base_url + path, content=b'{"model": "gpt-4o", "messages": [')
-        shapeless = httpx.post(proxy.base_url + path, json={"model": body["model"], "messages": "hi"})
+        broken = HTTP.post(proxy.base_url + path, content=b'{"model": "gpt-4o", "messages": [')
+        shapeless = HTTP.post(proxy.base_url + path, json={"model": body["model"], "messages": "hi"})
     for reply in (broken, shapeless):
         assert reply.status_code == 400
         error = reply.json()
@@ -123,7 +123,7 @@ def test_an_unreachable_upstream_gets_502_and_leaves_no_reservation(
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with running_proxy(_enforce(dead), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + path, json=body)
+        reply = HTTP.post(proxy.base_url + path, json=body)
         proxy.wait_settled()
     assert reply.status_code == 502
     assert "could not reach" in reply.json()["error"]["message"]
@@ -140,7 +140,7 @@ def test_upstream_errors_are_forwarded_as_they_came_and_recorded(
 ) -> None:
     headers = {"x-fake-status": str(status), "x-fake-retry-after": "7"}
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(proxy.base_url + "/v1/messages", json=MESSAGES, headers=headers)
+        reply = HTTP.post(proxy.base_url + "/v1/messages", json=MESSAGES, headers=headers)
         proxy.wait_settled()
     assert reply.status_code == status and reply.headers["retry-after"] == "7"
     assert reply.json()["error"]["message"] == f"fake {status}"
@@ -156,7 +156,9 @@ def test_a_client_that_disconnects_mid_stream_leaves_no_reservation(
     body = {**MESSAGES, "stream": True}
     headers = {"x-fake-chunks": "200", "x-fake-delay": "0.02"}
     with running_proxy(settings_for(upstream.base_url, mode=mode), ledger) as proxy:
-        with httpx.stream("POST", proxy.base_url + "/v1/messages", json=body, headers=headers) as reply:
+        with httpx.stream(
+            "POST", proxy.base_url + "/v1/messages", json=body, headers=headers, timeout=60
+        ) as reply:
             for seen, _ in enumerate(reply.iter_raw(), 1):
                 if seen == 5:
                     break  # leave mid-stream: closing the response drops the connection
@@ -228,7 +230,7 @@ def test_tokenpilot_report_by_session_groups_the_proxied_calls(
 ) -> None:
     with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
         for session in ("s1", "s1", "s2"):
-            httpx.post(
+            HTTP.post(
                 proxy.base_url + "/v1/messages", json=MESSAGES, headers={"x-tokenpilot-session": session}
             )
         proxy.wait_settled()
@@ -250,7 +252,7 @@ def test_hard_stop_ends_a_stream_that_passes_its_budget_hold_and_says_so(
     # An unknown model with no max_tokens goes out as asked, holding the default 4096 output tokens.
     body = {"model": "gpt-9-preview", "messages": CHAT["messages"], "stream": True}
     with running_proxy(_enforce(upstream.base_url, hard_stop=True), ledger) as proxy:
-        reply = httpx.post(
+        reply = HTTP.post(
             proxy.base_url + "/v1/chat/completions", json=body, headers={"x-fake-chunks": "5000"}
         )
         proxy.wait_settled()

@@ -14,7 +14,7 @@ import pytest
 
 import tokenpilot as tp
 from fake_upstream import FakeUpstream
-from serve_support import fake, ledger, running_proxy, settings_for, upstream
+from serve_support import HTTP, fake, ledger, running_proxy, settings_for, upstream
 from tokenpilot._trim._spill import read_spill, spill
 
 BODY = {
@@ -77,7 +77,7 @@ def optimizer(monkeypatch: pytest.MonkeyPatch) -> type[RecordingOptimizer]:
 
 
 def _call(base: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(base + "/v1/messages", json=BODY, headers=headers or {}, timeout=10)
+    return HTTP.post(base + "/v1/messages", json=BODY, headers=headers or {}, timeout=10)
 
 
 def test_a_valid_rewrite_is_forwarded_recorded_and_announced(
@@ -126,9 +126,9 @@ def test_the_spill_route_returns_the_original_of_a_trimmed_output(
 ) -> None:
     path = spill([b"line 1\n", b"line 2\n"])
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        found = httpx.get(f"{proxy.base_url}/tokenpilot/spill/{path.stem}")
-        missing = httpx.get(f"{proxy.base_url}/tokenpilot/spill/{'0' * 32}")
-        hostile = httpx.get(f"{proxy.base_url}/tokenpilot/spill/..%2F..%2Fetc%2Fpasswd")
+        found = HTTP.get(f"{proxy.base_url}/tokenpilot/spill/{path.stem}")
+        missing = HTTP.get(f"{proxy.base_url}/tokenpilot/spill/{'0' * 32}")
+        hostile = HTTP.get(f"{proxy.base_url}/tokenpilot/spill/..%2F..%2Fetc%2Fpasswd")
     assert found.status_code == 200 and found.text == "line 1\nline 2\n"
     assert missing.status_code == 404 and hostile.status_code == 404
 

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tokenpilot as tp
 from fake_upstream import FakeUpstream
-from serve_support import fake, ledger, running_proxy, settings_for, upstream
+from serve_support import HTTP, fake, ledger, running_proxy, settings_for, upstream
 from tokenpilot._serve.telemetry import Telemetry
 
 
@@ -29,7 +29,7 @@ def test_each_call_emits_a_genai_span_and_token_metrics(upstream: FakeUpstream, 
     headers = {"x-fake-cached": "20", "x-fake-cache-write": "10", "x-tokenpilot-session": "conv-1"}
     with running_proxy(settings_for(upstream.base_url, mode="enforce"), ledger) as proxy:
         proxy.proxy.accountant.on_record.append(Telemetry(tracer, meter).record)
-        reply = httpx.post(proxy.base_url + "/v1/messages", json=body, headers=headers)
+        reply = HTTP.post(proxy.base_url + "/v1/messages", json=body, headers=headers)
         proxy.wait_settled()
     assert reply.status_code == 200
     [record] = ledger.records()
@@ -61,6 +61,6 @@ def test_otel_in_the_config_turns_telemetry_on_with_the_global_providers(
 ) -> None:
     with running_proxy(settings_for(upstream.base_url, otel=True), ledger) as proxy:
         assert isinstance(proxy.proxy.telemetry, Telemetry)
-        reply = httpx.post(proxy.base_url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []})
+        reply = HTTP.post(proxy.base_url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []})
         proxy.wait_settled()
     assert reply.status_code == 200 and len(ledger.records()) == 1

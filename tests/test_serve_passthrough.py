@@ -19,7 +19,7 @@ import pytest
 
 import tokenpilot as tp
 from fake_upstream import FakeUpstream
-from serve_support import fake, ledger, running_proxy, settings_for, upstream
+from serve_support import HTTP, fake, ledger, running_proxy, settings_for, upstream
 
 DATA = Path(__file__).parent / "data" / "serve"
 
@@ -31,7 +31,7 @@ def _fixture(name: str) -> tuple[dict[str, str], bytes]:
 
 
 def _post(base: str, path: str, headers: dict[str, str], body: bytes) -> httpx.Response:
-    return httpx.post(base + path, content=body, headers=headers, timeout=30)
+    return HTTP.post(base + path, content=body, headers=headers, timeout=30)
 
 
 def _headers_arrived(sent: dict[str, str], received: Any) -> None:
@@ -113,9 +113,9 @@ def test_head_probe_and_other_v1_routes_are_answered_or_forwarded_untouched(
     upstream: FakeUpstream, ledger: tp.Ledger
 ) -> None:
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        assert httpx.head(proxy.base_url + "/").status_code == 200
-        models = httpx.get(proxy.base_url + "/v1/models", headers={"authorization": "Bearer k"})
-        other = httpx.post(proxy.base_url + "/v1/embeddings?x=1", content=b'{"input": "a"}')
+        assert HTTP.head(proxy.base_url + "/").status_code == 200
+        models = HTTP.get(proxy.base_url + "/v1/models", headers={"authorization": "Bearer k"})
+        other = HTTP.post(proxy.base_url + "/v1/embeddings?x=1", content=b'{"input": "a"}')
     assert models.status_code == 200 and models.json()["data"][0]["id"] == "gpt-4o"
     assert other.status_code == 404  # the fake has no such route: its answer came back as it was
     assert [(r.method, r.path, r.query) for r in upstream.received] == [

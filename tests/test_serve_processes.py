@@ -21,7 +21,7 @@ import pytest
 import tokenpilot as tp
 from fake_upstream import FakeUpstream
 from ledger_support import require_pg, store_url
-from serve_support import fake, free_port, upstream
+from serve_support import HTTP, fake, free_port, upstream
 
 MESSAGES = {"model": "claude-sonnet-4-6", "max_tokens": 2000, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -43,7 +43,7 @@ def serve_process(
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.head(base + "/", timeout=1).status_code == 200:
+            if HTTP.head(base + "/", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
@@ -111,7 +111,7 @@ def test_sigterm_mid_stream_settles_the_call(
         process,
     ):
         with httpx.stream(
-            "POST", base + "/v1/messages", json={**MESSAGES, "stream": True}, headers=headers
+            "POST", base + "/v1/messages", json={**MESSAGES, "stream": True}, headers=headers, timeout=60
         ) as r:
             try:
                 for chunk in r.iter_raw():

@@ -13,6 +13,7 @@ import pytest
 import tokenpilot as tp
 from fake_upstream import FakeUpstream
 from serve_support import (
+    HTTP,
     fake,
     ledger,
     recorded_tokens,
@@ -106,7 +107,7 @@ def test_chat_stream_without_stream_options_is_recorded_and_the_client_sees_no_u
 ) -> None:
     body = {"model": "gpt-4o", "messages": MESSAGES, "stream": True}
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        raw = httpx.post(proxy.base_url + "/v1/chat/completions", json=body, timeout=10)
+        raw = HTTP.post(proxy.base_url + "/v1/chat/completions", json=body, timeout=10)
         proxy.wait_settled()
     events = [line for line in raw.text.split("\n\n") if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]"
@@ -147,7 +148,7 @@ def test_broken_stream_without_usage_is_recorded_as_an_estimate_never_zero(
 ) -> None:
     body = {"model": "claude-sonnet-4-6", "max_tokens": 256, "messages": MESSAGES, "stream": True}
     with running_proxy(settings_for(upstream.base_url), ledger) as proxy:
-        reply = httpx.post(
+        reply = HTTP.post(
             proxy.base_url + "/v1/messages", json=body, headers={"x-fake-no-usage": "1"}, timeout=10
         )
         proxy.wait_settled()

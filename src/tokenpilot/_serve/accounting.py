@@ -63,7 +63,9 @@ class Accountant:
         import tokenpilot as tp
 
         self.ledger = ledger
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-ledger")
+        # Two pools: what a call waits for (reserve, count) never queues behind background settlements.
+        self._urgent = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-reserve")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-settle")
         self._pending: set[Future[Any]] = set()
         self.on_record: list[Callable[[CallFacts, Any], None]] = []
         # The proxy's per-call fields, passed where the ledger's methods take them (computed once).
@@ -76,7 +78,7 @@ class Accountant:
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking ledger work on the pool and wait for it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+        return await loop.run_in_executor(self._urgent, lambda: function(*args, **kwargs))
 
     def later(self, function: Callable[[], Any]) -> None:
         """Run blocking ledger work on the pool without waiting; shutdown waits for it."""
@@ -88,8 +90,9 @@ class Accountant:
     def pending(self) -> int:
         return len(self._pending)
 
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait for every settlement under way, then stop the pool."""
+    def drain(self) -> None:
+        """Wait for every settlement under way, then stop the pools."""
+        self._urgent.shutdown(wait=True, cancel_futures=False)
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     # --- reserve, settle, record ------------------------------------------------------------------

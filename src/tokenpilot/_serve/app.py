@@ -138,6 +138,8 @@ class Proxy:
         if self._ledger is None:
             self._ledger = await asyncio.to_thread(tp.open_ledger, self.settings.db)
         self.accountant = Accountant(self._ledger)
+        # Load the tokenizers now, in the background, so no first call waits for them.
+        self.accountant.later(_warm_tokenizers)
         self.client = upstream.make_client(self.settings.timeout)
         if self.settings.mode == "optimize":
             self.optimizer = load_optimizer(self.settings)
@@ -260,6 +262,11 @@ class Proxy:
                 await send({"type": "http.response.body", "body": b""})
         finally:
             response.close()
+
+
+def _warm_tokenizers() -> None:
+    for model in ("gpt-4o", "claude-sonnet-4-6"):
+        tp.count_tokens("warm", model)
 
 
 class _Asgi:
