@@ -437,12 +437,13 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
                 ),
                 flush=True,
             )
+        results["rss_after_scenarios_mb"] = {t.name: tree_rss_mb(t.pid) for t in targets if t.pid}
         # Memory: RSS after --memory-calls calls, then after half as many again (flat?).
         memory: dict[str, Any] = {}
         small = Scenario("chat", False, 2000)
         payloads = [small.request(seed) for seed in range(16)]
         for target in targets:
-            if not target.pid:
+            if not target.pid or target.name not in args.memory_targets:
                 continue
             before = tree_rss_mb(target.pid)
             for step, calls in (("after", args.memory_calls), ("later", args.memory_calls // 2)):
@@ -520,6 +521,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"| {label} | {name} | {results['rate']:.0f} | {row['achieved_per_s']:.0f} | {row['errors']} "
                 f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |"
             )
+    rss = results.get("rss_after_scenarios_mb", {})
+    lines += ["", "RSS after the scenarios (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items())]
     lines += [
         "",
         "Resident memory (MB, process tree):",
@@ -546,6 +549,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--tokens", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--memory-calls", type=int, default=10_000)
+    parser.add_argument("--memory-targets", nargs="+", default=["tokenpilot", "litellm"])
     parser.add_argument("--out", default=str(RESULTS / "proxy_overhead"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
