@@ -14,6 +14,7 @@ from tokenpilot.cli import budget, compact, count, ledger, models, plan, report,
 from tokenpilot.cli import fit as fit_command
 from tokenpilot.cli import handoff as handoff_command
 from tokenpilot.cli import pack as pack_command
+from tokenpilot.cli import serve as serve_command
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(ledger.app, name="ledger")
 app.command("report")(report.report)
 app.command("count")(count.count)
 app.add_typer(models.app, name="models")
+app.command("serve")(serve_command.serve)
 
 
 def _version(value: bool) -> None:
