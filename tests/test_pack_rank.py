@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenpilot._pack.rank import file_features, rank
+from tokenpilot._pack.features import file_features
+from tokenpilot._pack.rank import rank
 from tokenpilot._pack.terms import identifier_terms, task_mentions, without_reports
 
 
