@@ -247,12 +247,26 @@ def _calls(text: str, name: str) -> bool:
     return len(name) >= 3 and re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
 
 
-def chosen_lines(defs: Sequence[Definition], chosen: Sequence[int]) -> dict[int, None]:
-    """Line numbers shown whole: each chosen definition and its enclosing classes' headers."""
+def chosen_lines(lines: Sequence[str], defs: Sequence[Definition], chosen: Sequence[int]) -> dict[int, None]:
+    """Line numbers shown whole: each chosen definition and its enclosing classes' headers.
+
+    A chosen class shows its own lines (signature, docstring, attributes), not its methods: those
+    are definitions of their own, shown when chosen.
+    """
     shown: dict[int, None] = {}
     for i in chosen:
         d = defs[i]
-        shown.update(dict.fromkeys(range(d.start, d.end + 1)))
+        inner = [c for c in defs if c.parent == i and c.unit]
+        if inner:  # a class: its own non-blank lines
+            shown.update(
+                dict.fromkeys(
+                    n
+                    for n in range(d.start, d.end + 1)
+                    if n - 1 < len(lines) and lines[n - 1].strip() and not any(c.start <= n <= c.end for c in inner)
+                )
+            )
+        else:
+            shown.update(dict.fromkeys(range(d.start, d.end + 1)))
         parent = d.parent
         while parent is not None:
             p = defs[parent]
@@ -281,7 +295,7 @@ def render_slices(
     7│def b():
     8│    return 2
     """
-    shown = chosen_lines(defs, chosen)
+    shown = chosen_lines(lines, defs, chosen)
     entries: dict[int, str] = {n: lines[n - 1] for n in shown if 0 < n <= len(lines)}
     head = _docstring_head(lines)
     if head is not None:
