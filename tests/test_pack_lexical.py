@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tokenpilot._pack import lexical
-from tokenpilot._pack.lexical import LexicalIndex, fingerprint, lexical_index
 from tokenpilot._pack.features import FileFeatures, file_features
+from tokenpilot._pack.lexical import LexicalIndex, fingerprint, lexical_index
 
 pytest.importorskip("bm25s")
 

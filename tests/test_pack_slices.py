@@ -67,10 +67,11 @@ def test_a_long_file_shows_the_named_method_whole_with_gutter_and_class_line(pri
 
 def test_the_definition_raising_a_quoted_message_is_sliced(tmp_path: Path) -> None:
     body = "".join(f"def helper_{n}(x):\n    return x + {n}\n\n" for n in range(150))
-    body += "def check(value):\n    if value < 0:\n        raise ValueError('negative values are not allowed here')\n"
+    body += "def check(value):\n    if value < 0:\n"
+    body += "        raise ValueError('negative values are not allowed here')\n"
     body += "    return value\n"
     (tmp_path / "checks.py").write_text(body)
-    task = 'Calling it with -1 fails with ValueError: "negative values are not allowed here" though it should not'
+    task = 'Calling it with -1 fails: "negative values are not allowed here", though it should not'
     result = tp.pack(tmp_path, task, 1200, "gpt-4o", cache=False)
     checks = result.files[0]
     assert checks.tier == "slices"
@@ -98,7 +99,9 @@ def test_definitions_include_decorators_and_nested_methods() -> None:
 # --- monotone in the budget -------------------------------------------------------------------------
 _NAMES = st.text(alphabet=string.ascii_lowercase, min_size=3, max_size=8)
 _FUNCTION = st.builds(
-    lambda name, words, n: f"def {name}(x):\n" + "".join(f"    {w} = x + {n}\n" for w in words) + "    return x\n\n",
+    lambda name, words, n: (
+        f"def {name}(x):\n" + "".join(f"    {w} = x + {n}\n" for w in words) + "    return x\n\n"
+    ),
     _NAMES,
     st.lists(_NAMES, min_size=1, max_size=6),
     st.integers(0, 99),
@@ -174,9 +177,10 @@ def test_a_budget_over_the_models_window_warns_with_the_window(printer_repo: Pat
     result = tp.pack(printer_repo, "LatexPrinter._print_Pow is wrong", "200k", "gpt-4", cache=False)
     assert result.warnings == ("the budget of 200,000 tokens is over gpt-4's context window of 8,192",)
     assert result.report()["warnings"] == list(result.warnings)
+    command = "from tokenpilot.cli import main; main()"
+    arguments = ["pack", str(printer_repo), "--task", "fix _print_Pow", "-b", "200k", "--model", "gpt-4"]
     run = subprocess.run(
-        [sys.executable, "-c", "from tokenpilot.cli import main; main()", "pack", str(printer_repo), "--task", "fix _print_Pow"]
-        + ["--budget", "200k", "--model", "gpt-4", "--no-cache", "--json"],
+        [sys.executable, "-c", command, *arguments, "--no-cache", "--json"],
         capture_output=True,
         text=True,
         check=False,

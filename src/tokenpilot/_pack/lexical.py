@@ -46,7 +46,7 @@ def _bm25s() -> Any:
         import bm25s
     except ImportError:
         raise ConfigError(
-            "ranking needs the bm25s library, a dependency of tokenpilot: reinstall it (pip install tokenpilot)"
+            "ranking needs the bm25s library (a dependency of tokenpilot): reinstall tokenpilot"
         ) from None
     return bm25s
 

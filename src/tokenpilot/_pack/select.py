@@ -6,8 +6,9 @@ value 0). The solver:
 
 1. keeps, per file, the options on the upper convex hull of (cost, value) — the upgrades worth
    making, in order of falling value per token;
-2. puts every file's upgrades in one sequence by value per token (ties: file position, then step)
-   — the order of the LP relaxation, which does not depend on the budget;
+2. puts every file's upgrades in one sequence by value per token, discounted for size
+   (÷ (1 + tokens / SIZE_SCALE), never above the file's previous upgrade; ties: file position,
+   then step) — close to the order of the LP relaxation, and independent of the budget;
 3. takes the longest prefix of that sequence that fits.
 
 A prefix of a fixed sequence makes the choice monotone in the budget: a larger budget takes a
@@ -19,9 +20,11 @@ big upgrade, lose them. Its value is within the value of that one upgrade of the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+SIZE_SCALE = 3000.0  # tokens: an upgrade this big counts half its value per token in the order
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +75,15 @@ def _sequence(choices: Sequence[Choice]) -> tuple[list[tuple[int, int, int]], di
     steps: list[tuple[float, int, int, int]] = []
     for key, hull in hulls.items():
         previous_cost, previous_value = 0, 0.0
+        previous_priority = math.inf
         for index, option in enumerate(hull):
-            efficiency = (option.value - previous_value) / (option.cost - previous_cost)
-            steps.append((-efficiency, key, index, option.cost - previous_cost))
-            previous_cost, previous_value = option.cost, option.value
+            extra = option.cost - previous_cost
+            efficiency = (option.value - previous_value) / extra
+            # big upgrades wait behind small ones of similar worth: the prefix stops at the first
+            # upgrade that does not fit, and a big one stopping it early would leave its room empty
+            priority = min(previous_priority, efficiency / (1.0 + extra / SIZE_SCALE))
+            steps.append((-priority, key, index, extra))
+            previous_cost, previous_value, previous_priority = option.cost, option.value, priority
     steps.sort()
     return [(key, index, extra) for _, key, index, extra in steps], hulls
 
@@ -97,6 +105,7 @@ def select(choices: Sequence[Choice], capacity: int) -> dict[int, Option]:
     for key, index, extra in sequence:
         if used + extra > capacity:
             break
+        assert index == 0 or chosen[key] is hulls[key][index - 1], "a file's upgrades come in order"
         used += extra
         chosen[key] = hulls[key][index]
     return chosen

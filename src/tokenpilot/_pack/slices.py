@@ -34,9 +34,7 @@ _MIN_MESSAGE = 12
 _MESSAGE_WINDOW = 4  # words of a quoted message that must appear together
 
 _QUOTED = re.compile(r"\"([^\"\n]{12,200})\"|'([^'\n]{12,200})'")  # 12: _MIN_MESSAGE
-_EXCEPTION_LINE = re.compile(
-    r"^\s*(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\b:\s*(.{8,300})$", re.M
-)
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\b:\s*(.{8,300})$", re.M)
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\w+)')
 _MESSAGE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+")
 
@@ -145,19 +143,21 @@ def definitions(path: str, text: str) -> tuple[Definition, ...]:
 
 def own_texts(lines: Sequence[str], defs: Sequence[Definition]) -> dict[int, str]:
     """The text each ranked definition is matched on: a function whole, a class without its methods."""
-    units = [i for i, d in enumerate(defs) if d.unit]
-    children: dict[int, list[Definition]] = {}
-    for j in units:
-        parent = defs[j].parent
-        if parent is not None:
-            children.setdefault(parent, []).append(defs[j])
     own: dict[int, str] = {}
-    for i in units:
-        d = defs[i]
-        inner = children.get(i, [])
-        keep = [n for n in range(d.start, d.end + 1) if not any(c.start <= n <= c.end for c in inner)]
-        own[i] = "\n".join(lines[n - 1] for n in keep if n - 1 < len(lines))
+    for i, d in enumerate(defs):
+        if d.unit:
+            own[i] = "\n".join(lines[n - 1] for n in _own_lines(defs, i, len(lines)))
     return own
+
+
+def _own_lines(defs: Sequence[Definition], index: int, total: int) -> list[int]:
+    """Line numbers of a definition that are not in a ranked definition nested in it."""
+    d = defs[index]
+    inside = bytearray(d.end - d.start + 1)
+    for c in defs:
+        if c.parent == index and c.unit:
+            inside[c.start - d.start : c.end - d.start + 1] = b"\x01" * (c.end - c.start + 1)
+    return [d.start + k for k, flag in enumerate(inside) if not flag and d.start + k <= total]
 
 
 def order_definitions(
@@ -192,13 +192,11 @@ def order_definitions(
         scores[i] = value
     best = max(units, key=lambda i: (scores[i], -i))
     if scores[best] > 0:
-        best_text = own[best]
+        callees = _called(own[best])
         for i in units:
-            if (
-                i != best
-                and scores[i] > 0
-                and (_calls(best_text, defs[i].name) or _calls(own[i], defs[best].name))
-            ):
+            if i == best or len(defs[i].name) < 3:
+                continue
+            if defs[i].name in callees or (defs[best].name in own[i] and defs[best].name in _called(own[i])):
                 scores[i] += W_RELATED * scores[best]
     ranked = sorted((i for i in units if scores[i] > 0), key=lambda i: (-scores[i], i))
     return [(i, scores[i]) for i in ranked]
@@ -243,8 +241,12 @@ def _contains_message(text: str, message: str) -> bool:
     return False
 
 
-def _calls(text: str, name: str) -> bool:
-    return len(name) >= 3 and re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
+def _called(text: str) -> set[str]:
+    """The names called in a text (`name(`)."""
+    return set(_CALL.findall(text))
 
 
 def chosen_lines(lines: Sequence[str], defs: Sequence[Definition], chosen: Sequence[int]) -> dict[int, None]:
@@ -256,15 +258,8 @@ def chosen_lines(lines: Sequence[str], defs: Sequence[Definition], chosen: Seque
     shown: dict[int, None] = {}
     for i in chosen:
         d = defs[i]
-        inner = [c for c in defs if c.parent == i and c.unit]
-        if inner:  # a class: its own non-blank lines
-            shown.update(
-                dict.fromkeys(
-                    n
-                    for n in range(d.start, d.end + 1)
-                    if n - 1 < len(lines) and lines[n - 1].strip() and not any(c.start <= n <= c.end for c in inner)
-                )
-            )
+        if any(c.parent == i and c.unit for c in defs):  # a class: its own non-blank lines
+            shown.update(dict.fromkeys(n for n in _own_lines(defs, i, len(lines)) if lines[n - 1].strip()))
         else:
             shown.update(dict.fromkeys(range(d.start, d.end + 1)))
         parent = d.parent
