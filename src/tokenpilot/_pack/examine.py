@@ -48,8 +48,8 @@ _CHARS_PER_TOKEN_ESTIMATE = 3.5
 SECRETS_KIND = "secrets:1"
 OUTLINE_KIND = "outline:2"
 OUTLINE_COUNTS_KIND = "outline-counts:1"
-DEFINITIONS_KIND = "definitions:1"
-UNIT_TERMS_KIND = "unit-terms:1"
+DEFINITIONS_KIND = "definitions:2"
+UNIT_TERMS_KIND = "unit-terms:2"
 
 Counter = Callable[[Sequence[str]], list[int]]
 

@@ -27,7 +27,10 @@ SIZES = (1, 2, 3, 5, 8)
 W_NAMED = 1.0  # the task names the definition
 W_QUOTED = 1.0  # it contains a message the task quotes
 W_FRAME = 0.8  # a traceback frame of the task is in it
-W_RELATED = 0.25  # it calls, or is called by, the best definition
+W_RELATED = 0.25  # it calls, or is called by, one of the RELATED_OF best definitions
+RELATED_OF = 2
+W_CONSTRUCTOR = 0.3  # the `__init__` of a class the task names
+CLASS_WHOLE_MAX_LINES = 150  # a shorter class is shown whole when chosen
 _K1 = 1.2
 _B = 0.75
 _MIN_MESSAGE = 12
@@ -35,6 +38,9 @@ _MESSAGE_WINDOW = 4  # words of a quoted message that must appear together
 
 _QUOTED = re.compile(r"\"([^\"\n]{12,200})\"|'([^'\n]{12,200})'")  # 12: _MIN_MESSAGE
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\b:\s*(.{8,300})$", re.M)
+_SOURCE_PREFIX = re.compile(r"^\s*(?:-+>|>>>|\.\.\.)?\s*\d*\s")
+_CODE_CHARS = re.compile(r"[=(\[.]\S")
+_MIN_CODE_LINE = 25
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\w+)')
 _MESSAGE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+")
 
@@ -84,9 +90,16 @@ def task_clues(task: str, identifiers: Sequence[str], dotted: Sequence[str]) -> 
         if " " in text.strip():
             messages.append(text.strip())
     messages.extend(m.group(1).strip() for m in _EXCEPTION_LINE.finditer(task))
+    # source lines a traceback or a paste shows (`-> 1812     keep_attrs = ...`) are in the code
+    for line in task.splitlines():
+        code = _SOURCE_PREFIX.sub("", line).strip()
+        if len(code) >= _MIN_CODE_LINE and _CODE_CHARS.search(code):
+            messages.append(code)
     frames = tuple((m.group(1), int(m.group(2)), m.group(3)) for m in _FRAME.finditer(task))
     qualnames = frozenset(d for d in dotted if d.count(".") >= 1)
-    names = frozenset(identifiers) | {f for _, _, f in frames if f != "<module>"}
+    # `xr.where`, `np.testing.assert_allclose`: the last part names a definition, common word or not
+    tails = {d.rsplit(".", 1)[-1] for d in dotted}
+    names = frozenset(identifiers) | tails | {f for _, _, f in frames if f != "<module>"}
     return TaskClues(names, qualnames, tuple(dict.fromkeys(messages)), frames)
 
 
@@ -125,12 +138,10 @@ def definitions(path: str, text: str) -> tuple[Definition, ...]:
                     header_end = body.start_point[0]  # the body starts on a line of its own
                 end = child.end_point[0] + 1
                 index = len(out)
-                out.append(
-                    Definition(
-                        name, prefix + name, start, max(start, header_end), end, parent, not in_function
-                    )
-                )
                 is_function = "class" not in kind and "struct" not in kind and "impl" not in kind
+                # a long class is not shown whole: its methods are the units, its header their context
+                unit = not in_function and (is_function or end - start < CLASS_WHOLE_MAX_LINES)
+                out.append(Definition(name, prefix + name, start, max(start, header_end), end, parent, unit))
                 if body is not None:
                     walk(body, index, prefix + name + ".", in_function or is_function, None)
             elif kind in grammar.containers:
@@ -184,20 +195,27 @@ def order_definitions(
         value = scores[i] / top
         if d.qualname in clues.qualnames or (d.name in clues.names and len(d.name) >= 3):
             value += W_NAMED
+        elif d.name == "__init__" and d.parent is not None and defs[d.parent].name in clues.names:
+            value += W_CONSTRUCTOR
         if clues.messages and any(_contains_message(own[i], m) for m in clues.messages):
             value += W_QUOTED
         for frame_path, line, function in clues.frames:
             if frame_path.endswith(tail) and d.start <= line <= d.end and function == d.name:
                 value += W_FRAME
         scores[i] = value
-    best = max(units, key=lambda i: (scores[i], -i))
-    if scores[best] > 0:
+    leaders = sorted(units, key=lambda i: (-scores[i], i))[:RELATED_OF]
+    bonus: dict[int, float] = {}
+    for best in leaders:
+        if scores[best] <= 0:
+            continue
         callees = _called(own[best])
         for i in units:
-            if i == best or len(defs[i].name) < 3:
+            if i in leaders or len(defs[i].name) < 3:
                 continue
             if defs[i].name in callees or (defs[best].name in own[i] and defs[best].name in _called(own[i])):
-                scores[i] += W_RELATED * scores[best]
+                bonus[i] = max(bonus.get(i, 0.0), W_RELATED * scores[best])
+    for i, extra in bonus.items():
+        scores[i] += extra
     ranked = sorted((i for i in units if scores[i] > 0), key=lambda i: (-scores[i], i))
     return [(i, scores[i]) for i in ranked]
 
@@ -252,16 +270,12 @@ def _called(text: str) -> set[str]:
 def chosen_lines(lines: Sequence[str], defs: Sequence[Definition], chosen: Sequence[int]) -> dict[int, None]:
     """Line numbers shown whole: each chosen definition and its enclosing classes' headers.
 
-    A chosen class shows its own lines (signature, docstring, attributes), not its methods: those
-    are definitions of their own, shown when chosen.
+    Only classes shorter than CLASS_WHOLE_MAX_LINES are chosen (whole); of a longer one, its methods.
     """
     shown: dict[int, None] = {}
     for i in chosen:
         d = defs[i]
-        if any(c.parent == i and c.unit for c in defs):  # a class: its own non-blank lines
-            shown.update(dict.fromkeys(n for n in _own_lines(defs, i, len(lines)) if lines[n - 1].strip()))
-        else:
-            shown.update(dict.fromkeys(range(d.start, d.end + 1)))
+        shown.update(dict.fromkeys(range(d.start, d.end + 1)))
         parent = d.parent
         while parent is not None:
             p = defs[parent]
