@@ -63,7 +63,7 @@ def pack(
 
         >>> import tokenpilot as tp, pathlib, tempfile
         >>> root = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (root / "client.py").write_text("def retry(n):\n    return [n] * 3\n")
+        >>> _ = (root / "client.py").write_text("def retry(n):\\n    return [n] * 3\\n")
         >>> result = tp.pack(root, "fix the retry loop", "2k", "gpt-4o", cache=False)
         >>> result.tokens <= 2000, [(f.path, f.tier) for f in result.files]
         (True, [('client.py', 'full')])

@@ -207,7 +207,7 @@ def outline(path: str, text: str) -> str:
     """An outline of `text`: imports in brief, definitions with line numbers, `⋮` for elisions.
 
     >>> print(outline("m.py", "import os\\n\\ndef f(x):\\n    '''Do f.'''\\n    return x\\n"))
-    1│import os
+    1│imports: os
     ⋮
     3│def f(x):
     4│    '''Do f.'''
@@ -382,12 +382,12 @@ _RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}\s*$")
 def document_outline(text: str, kind: str) -> str:
     """The headings of a Markdown or reStructuredText document, with line numbers and `⋮` between.
 
-    >>> print(document_outline("Title\n=====\n\nText.\n\nPart\n----\n", "rst"))
+    >>> print(document_outline("Title\\n=====\\n\\nText.\\n\\nPart\\n----\\n", "rst"))
     1│Title
     ⋮
     6│  Part
     ⋮
-    >>> print(document_outline("# Guide\n```\n# not a heading\n```\n## Install\n", "markdown"))
+    >>> print(document_outline("# Guide\\n```\\n# not a heading\\n```\\n## Install\\n", "markdown"))
     1│# Guide
     ⋮
     5│## Install

@@ -61,7 +61,7 @@ def _hull(options: Sequence[Option]) -> list[Option]:
             # drop `last` if going straight to `option` is at least as efficient as through it
             slope_last = (last.value - before_value) / (last.cost - before_cost)
             slope_option = (option.value - last.value) / (option.cost - last.cost)
-            if slope_option >= slope_last:
+            if slope_option > slope_last:
                 hull.pop()
             else:
                 break

@@ -329,7 +329,7 @@ class ReadTask:
 def read_task(task: str) -> ReadTask:
     """The task cleaned (`without_reports`) and its mentions, done once per pack.
 
-    >>> read_task("fix `parse`\n<!-- template -->").mentions.identifiers
+    >>> read_task("fix `parse`\\n<!-- template -->").mentions.identifiers
     ('parse',)
     """
     text = without_reports(task)
