@@ -113,6 +113,7 @@ def pack(
         read = read_task(task)
         mentions = read.mentions
         query = query_terms(read.text, mentions.identifiers)
+        clues = task_clues(read.text, mentions.identifiers, mentions.dotted)
         paths = [f.path for f in files]
         index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
         lap("index")
@@ -126,13 +127,14 @@ def pack(
             bm25_index=index,
             terms_of=table.terms_of,
             parts_of=table.parts_of,
+            messages=clues.messages,
+            text_of=lambda i: files[i].text,
         )
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
         lap("rank")
         assembler = Assembler(
             fmt, limit, allowed, task, tokenizer, files, store, config.secrets, mentions.identifiers
         )
-        clues = task_clues(read.text, mentions.identifiers, mentions.dotted)
         result = assembler.run(order, [s.score for s in scores], query, clues, progress)
         lap("select_render")
     finally:

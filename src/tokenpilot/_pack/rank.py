@@ -52,6 +52,8 @@ META_FACTOR = 0.1
 FOCUS_FACTOR = 3.0
 INCLUDE_BONUS = 100.0
 RERANK_TOP = 10
+W_EVIDENCE = 1.2  # the file contains a message or source line the task quotes
+EVIDENCE_TOP = 200
 W_PARTS = 1.0
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
@@ -172,8 +174,14 @@ def rank(
     bm25_index: LexicalIndex | None = None,
     terms_of: TermsLoader | None = None,
     parts_of: PartsLoader | None = None,
+    messages: Sequence[str] = (),
+    text_of: Callable[[int], str] | None = None,
 ) -> list[FileScore]:
     """Score every file for the task (same order as `paths`).
+
+    `messages`: text the task quotes (error messages, pasted source lines; `slices.task_clues`);
+    with `text_of(i)` (file i's text), the EVIDENCE_TOP best files gain W_EVIDENCE when one of
+    them occurs in their text.
 
     `bm25_index`: a prebuilt BM25 index of these files; with it, `features[i].terms` may be left
     empty and `terms_of` gives the terms of the few files the graph stage reads. `parts_of(indices)`: file
@@ -209,6 +217,11 @@ def rank(
             + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
         )
         base.append(value)
+    if messages and text_of is not None:
+        for index in sorted(range(len(paths)), key=lambda i: -base[i])[:EVIDENCE_TOP]:
+            text = text_of(index)
+            if any(message in text for message in messages):
+                base[index] += W_EVIDENCE
     graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []
