@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json
 import logging
 import math
@@ -355,6 +356,7 @@ def summarise(results: Sequence[dict[str, Any]], budgets: Sequence[int]) -> dict
                 entry["site_head_all"] = round(100 * sum(1 for x in heads if x == 1.0) / (len(heads) or 1), 2)
                 entry["rank_first"] = round(100 * sum(c.get("rank_first", 0.0) for c in cells) / n, 2)
                 summary[f"{group}/{method}/{budget}"] = entry
+    summary["lower_tier"] = lower_tier_count(results, budgets)
     return summary
 
 
@@ -392,7 +394,27 @@ def markdown(
                 f" | {any_all} | {any_any} | {join([c['site_all'] for c in cells])} ({cells[0]['site_n']})"
                 f" | {join([c['site_head_all'] for c in cells])} | {join([c['rank_first'] for c in cells])} |"
             )
+    lines += [
+        "",
+        f"Monotone: {summary.get('lower_tier', 0)} of {n} instances show a gold file at a lower tier"
+        " at a larger budget.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+_TIER_ORDER = ("omitted", "path", "outline", "slices", "full")
+
+
+def lower_tier_count(results: Sequence[dict[str, Any]], budgets: Sequence[int]) -> int:
+    """Instances where some gold file is shown at a lower tier at a larger budget."""
+    count = 0
+    for r in results:
+        for g in r["gold"]:
+            tiers = [_TIER_ORDER.index(r["pack"][str(b)]["gold_tiers"][g]) for b in sorted(budgets)]
+            if any(later < earlier for earlier, later in itertools.pairwise(tiers)):
+                count += 1
+                break
+    return count
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,6 +54,7 @@ INCLUDE_BONUS = 100.0
 RERANK_TOP = 10
 W_EVIDENCE = 1.2  # the file contains a message or source line the task quotes
 EVIDENCE_TOP = 200
+EVIDENCE_MAX_FILES = 2
 W_PARTS = 1.0
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
@@ -218,10 +219,12 @@ def rank(
         )
         base.append(value)
     if messages and text_of is not None:
-        for index in sorted(range(len(paths)), key=lambda i: -base[i])[:EVIDENCE_TOP]:
-            text = text_of(index)
-            if any(message in text for message in messages):
-                base[index] += W_EVIDENCE
+        candidates = sorted(range(len(paths)), key=lambda i: -base[i])[:EVIDENCE_TOP]
+        holders = {m: [i for i in candidates if m in text_of(i)] for m in messages}
+        # a line many files share (an import, a common call) is no evidence of where the bug is
+        telling = {i for found in holders.values() if 0 < len(found) <= EVIDENCE_MAX_FILES for i in found}
+        for index in telling:
+            base[index] += W_EVIDENCE
     graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []

@@ -41,6 +41,7 @@ _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warni
 _SOURCE_PREFIX = re.compile(r"^\s*(?:-+>|>>>|\.\.\.)?\s*\d*\s")
 _CODE_CHARS = re.compile(r"[=(\[.]\S")
 _MIN_CODE_LINE = 25
+_IMPORT = re.compile(r"(?:from\s+\S+\s+)?import\s")
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\w+)')
 _MESSAGE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+")
 
@@ -93,7 +94,7 @@ def task_clues(task: str, identifiers: Sequence[str], dotted: Sequence[str]) -> 
     # source lines a traceback or a paste shows (`-> 1812     keep_attrs = ...`) are in the code
     for line in task.splitlines():
         code = _SOURCE_PREFIX.sub("", line).strip()
-        if len(code) >= _MIN_CODE_LINE and _CODE_CHARS.search(code):
+        if len(code) >= _MIN_CODE_LINE and _CODE_CHARS.search(code) and not _IMPORT.match(code):
             messages.append(code)
     frames = tuple((m.group(1), int(m.group(2)), m.group(3)) for m in _FRAME.finditer(task))
     qualnames = frozenset(d for d in dotted if d.count(".") >= 1)
