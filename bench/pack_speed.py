@@ -110,6 +110,9 @@ def _work_tree(repo_map: dict[str, str], repos: tuple[str, ...] | list[str], nam
         materialise(clone, sha, root / repo.replace("/", "+"))
     for leftover in root.glob("*.complete"):
         leftover.unlink()
+    # each repository's own git attributes (working-tree encodings) do not apply to the joined tree
+    for attributes in root.rglob(".gitattributes"):
+        attributes.unlink()
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
     marker.write_text("done\n")

@@ -33,7 +33,7 @@ from tokenpilot._tokens import Tokenizer
 # SLICES_BASE + SLICES_SPAN × the share of the file's (squared) definition relevance they show
 TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
 SLICES_BASE = 0.45
-SLICES_SPAN = 0.5
+SLICES_SPAN = 0.35
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
 RELEVANCE_SHARPNESS = 3.0

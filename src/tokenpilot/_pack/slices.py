@@ -307,9 +307,8 @@ def render_slices(
     """
     shown = chosen_lines(lines, defs, chosen)
     entries: dict[int, str] = {n: lines[n - 1] for n in shown if 0 < n <= len(lines)}
-    head = _docstring_head(lines)
-    if head is not None:
-        entries.setdefault(head[0], head[1])
+    for number, text in _docstring_head(lines):
+        entries.setdefault(number, text)
     for line in outline.split("\n"):
         match = _ENTRY.match(line)
         if match:
@@ -328,13 +327,16 @@ def render_slices(
     return "\n".join(out)
 
 
-def _docstring_head(lines: Sequence[str]) -> tuple[int, str] | None:
-    """The module docstring's first line (number, text), if the file starts with one."""
+def _docstring_head(lines: Sequence[str]) -> list[tuple[int, str]]:
+    """The module docstring's first line (number, text), and the next when the first is only quotes."""
     for number, line in enumerate(lines[:5], start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped.lstrip("rRuU").startswith(('"""', "'''", '"', "'")):
-            return number, line
-        return None
-    return None
+        if not stripped.lstrip("rRuU").startswith(('"""', "'''", '"', "'")):
+            return []
+        head = [(number, line)]
+        if stripped.lstrip("rRuU") in ('"""', "'''") and number < len(lines):
+            head.append((number + 1, lines[number]))
+        return head
+    return []
