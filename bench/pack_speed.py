@@ -2,12 +2,17 @@
 
     python bench/pack_speed.py --repo /work/.mirror/sympy+sympy/repo [--commit SHA] [--runs 5]
     python bench/pack_speed.py --tree /path/to/a/checkout
+    python bench/pack_speed.py --repo SYMPY_CLONE --scale MAP.json   # + the 3-tree scaling table
 
 Each run is a fresh process (`python -c` calling `tp.pack`), so nothing is warm but the disk cache
 (and the OS page cache). Two times per run: the `pack()` call itself (after import and tokenizer
 load), and the whole process. Cold runs use a new, empty cache file each time; warm runs share one
 filled by a first, discarded run. Repomix runs as `npx -y repomix --compress` on the same tree (a
-first, discarded run fetches it). Medians go to bench/results/pack_speed.json and .md.
+first, discarded run fetches it). Each run also reports its peak memory (the child's ru_maxrss).
+`--scale MAP.json` (owner/name -> clone, as bench/localize.py) adds a small tree (psf/requests), the
+main tree, and all nine benchmark repositories in one tree, each at its clone's HEAD: seconds and
+milliseconds per MB of source, peak memory and its ratio to the tree's size.
+Medians go to bench/results/pack_speed.json and .md.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ TASK = (
     "is a Mul with a Pow; as_coeff_Mul returns the wrong pair."
 )
 _CHILD = """
-import json, sys, time
+import json, resource, sys, time
 t0 = time.perf_counter()
 import tokenpilot as tp
 tp.tokenizer_for("gpt-4").count("warm up")
@@ -42,7 +47,8 @@ r = tp.pack(sys.argv[1], sys.argv[2], int(sys.argv[3]), "gpt-4", cache=sys.argv[
 t2 = time.perf_counter()
 print(json.dumps({"pack_s": t2 - t1, "setup_s": t1 - t0, "tokens": r.tokens,
                   "files": r.stats.files_candidates, "seen": r.stats.files_seen,
-                  "timing_ms": dict(r.stats.timing_ms)}))
+                  "timing_ms": dict(r.stats.timing_ms),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -75,6 +81,63 @@ def _tree_size(tree: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+SCALE_SMALL = ("psf/requests",)
+SCALE_ALL = [
+    "psf/requests",
+    "pallets/flask",
+    "sympy/sympy",
+    "pytest-dev/pytest",
+    "sphinx-doc/sphinx",
+    "pydata/xarray",
+    "astropy/astropy",
+    "pylint-dev/pylint",
+    "mwaskom/seaborn",
+]
+
+
+def _work_tree(repo_map: dict[str, str], repos: tuple[str, ...] | list[str], name: str) -> Path:
+    """The HEADs of these clones side by side in one git work tree (made once)."""
+    root = Path(tempfile.gettempdir()) / f"tokenpilot-scale-{name}"
+    marker = root.with_name(root.name + ".complete")
+    if marker.exists():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    for repo in repos:
+        clone = Path(repo_map[repo])
+        sha = subprocess.run(
+            ["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        materialise(clone, sha, root / repo.replace("/", "+"))
+    for leftover in root.glob("*.complete"):
+        leftover.unlink()
+    # each repository's own git attributes (working-tree encodings) do not apply to the joined tree
+    for attributes in root.rglob(".gitattributes"):
+        attributes.unlink()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    marker.write_text("done\n")
+    return root
+
+
+def _measure(tree: Path, budget: int, runs: int, work: Path, label: str) -> dict[str, Any]:
+    cold = [_pack_run(tree, budget, work / f"{label}-cold-{n}.sqlite3") for n in range(runs)]
+    warm_cache = work / f"{label}-warm.sqlite3"
+    _pack_run(tree, budget, warm_cache)
+    warm = [_pack_run(tree, budget, warm_cache) for _ in range(runs)]
+
+    def median(rows: list[dict[str, Any]], key: str) -> float:
+        return round(statistics.median(r[key] for r in rows), 3)
+
+    n_files, n_bytes = _tree_size(tree)
+    return {
+        "tree": str(tree),
+        "files": n_files,
+        "bytes": n_bytes,
+        "cold": {k: median(cold, k) for k in ("pack_s", "process_s", "peak_mb")} | {"runs": cold},
+        "warm": {k: median(warm, k) for k in ("pack_s", "process_s", "peak_mb")} | {"runs": warm},
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,6 +148,7 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=27000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-repomix", action="store_true")
+    parser.add_argument("--scale", type=Path, default=None, help="MAP.json: add the scaling table")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "pack_speed")
     args = parser.parse_args()
     if args.tree is None:
@@ -104,10 +168,8 @@ def main() -> int:
     tree = args.tree.resolve()
     n_files, n_bytes = _tree_size(tree)
     work = Path(tempfile.mkdtemp(prefix="tokenpilot-speed-"))
-    cold = [_pack_run(tree, args.budget, work / f"cold-{n}.sqlite3") for n in range(args.runs)]
-    warm_cache = work / "warm.sqlite3"
-    _pack_run(tree, args.budget, warm_cache)
-    warm = [_pack_run(tree, args.budget, warm_cache) for _ in range(args.runs)]
+    main_run = _measure(tree, args.budget, args.runs, work, "main")
+    cold, warm = main_run["cold"]["runs"], main_run["warm"]["runs"]
     repomix: list[float] = []
     repomix_tokens = None
     if not args.no_repomix:
@@ -118,9 +180,6 @@ def main() -> int:
 
         repomix_tokens = tp.count_tokens(output.read_text(encoding="utf-8", errors="replace"), model="gpt-4")
 
-    def median(runs: list[dict[str, Any]], key: str) -> float:
-        return round(statistics.median(r[key] for r in runs), 3)
-
     report = {
         "tree": str(tree),
         "files": n_files,
@@ -128,8 +187,8 @@ def main() -> int:
         "budget": args.budget,
         "runs": args.runs,
         "cpus": os.cpu_count(),
-        "cold": {"pack_s": median(cold, "pack_s"), "process_s": median(cold, "process_s"), "runs": cold},
-        "warm": {"pack_s": median(warm, "pack_s"), "process_s": median(warm, "process_s"), "runs": warm},
+        "cold": main_run["cold"],
+        "warm": main_run["warm"],
         "repomix_compress": {
             "process_s": round(statistics.median(repomix), 3) if repomix else None,
             "runs": repomix,
@@ -145,18 +204,43 @@ def main() -> int:
         "",
         f"Command: `{report['command']}`",
         "",
-        "| run | pack() s | whole process s | output tokens |",
-        "|---|---:|---:|---:|",
+        "| run | pack() s | whole process s | peak memory MB | output tokens |",
+        "|---|---:|---:|---:|---:|",
         f"| tokenpilot pack, cold cache | {report['cold']['pack_s']} | {report['cold']['process_s']} | "
-        f"{cold[0]['tokens']:,} |",
+        f"{report['cold']['peak_mb']:.0f} | {cold[0]['tokens']:,} |",
         f"| tokenpilot pack, warm cache | {report['warm']['pack_s']} | {report['warm']['process_s']} | "
-        f"{warm[0]['tokens']:,} |",
+        f"{report['warm']['peak_mb']:.0f} | {warm[0]['tokens']:,} |",
     ]
     if repomix:
         rows.append(
-            f"| repomix --compress (no budget) | – | {report['repomix_compress']['process_s']} | "
+            f"| repomix --compress (no budget) | – | {report['repomix_compress']['process_s']} | – | "
             f"{repomix_tokens:,} |"
         )
+    if args.scale is not None:
+        repo_map = json.loads(args.scale.read_text())
+        scaled = [
+            _measure(_work_tree(repo_map, SCALE_SMALL, "small"), args.budget, args.runs, work, "small"),
+            main_run,
+            _measure(
+                _work_tree(repo_map, SCALE_ALL, "all"), args.budget, max(1, args.runs // 2), work, "all"
+            ),
+        ]
+        report["scale"] = scaled
+        rows += [
+            "",
+            f"Scaling (budget {args.budget:,}; cold medians of {args.runs}, the nine-repository tree of "
+            f"{max(1, args.runs // 2)}):",
+            "",
+            "| tree | files | MB | cold s | ms per MB | warm s | peak MB (cold) | peak / tree size |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run in scaled:
+            mb = run["bytes"] / 1e6
+            rows.append(
+                f"| {Path(run['tree']).name} | {run['files']:,} | {mb:.1f} | {run['cold']['pack_s']} | "
+                f"{1000 * run['cold']['pack_s'] / mb:.0f} | {run['warm']['pack_s']} | "
+                f"{run['cold']['peak_mb']:.0f} | {run['cold']['peak_mb'] / mb:.2f} |"
+            )
     table = "\n".join(rows) + "\n"
     args.out.with_suffix(".md").write_text(table)
     print(table)

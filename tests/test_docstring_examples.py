@@ -16,8 +16,6 @@ import tokenpilot
 # Every module of the package, the public top level included.
 SUBMODULES = pkgutil.walk_packages(tokenpilot.__path__, "tokenpilot.")
 MODULES = ["tokenpilot", *sorted(m.name for m in SUBMODULES if not m.name.endswith("__main__"))]
-# Fixed on the pack2 branch; drop this once it is merged.
-BROKEN_ELSEWHERE = {"tokenpilot._pack._api", "tokenpilot._pack.outline"}
 
 
 def examples(module: ModuleType) -> list[doctest.DocTest]:
@@ -41,15 +39,7 @@ def examples(module: ModuleType) -> list[doctest.DocTest]:
     return [t for t in tests if t.examples]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason="fixed on the pack2 branch", strict=False))
-        if n in BROKEN_ELSEWHERE
-        else n
-        for n in MODULES
-    ],
-)
+@pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_of_every_module_hold(name: str) -> None:
     module = importlib.import_module(name)
     tests = examples(module)

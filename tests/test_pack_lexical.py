@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tokenpilot._pack import lexical
+from tokenpilot._pack.features import FileFeatures, file_features
 from tokenpilot._pack.lexical import LexicalIndex, fingerprint, lexical_index
-from tokenpilot._pack.rank import FileFeatures, file_features
 
 pytest.importorskip("bm25s")
 
@@ -92,7 +92,8 @@ def test_best_part_score_favours_one_part_matching_the_whole_query() -> None:
 
 
 def test_rerank_lifts_the_file_with_the_best_matching_definition_among_the_top() -> None:
-    from tokenpilot._pack.rank import W_PARTS, FileScore, file_parts, query_terms, rerank_by_parts
+    from tokenpilot._pack.features import file_parts
+    from tokenpilot._pack.rank import W_PARTS, FileScore, query_terms, rerank_by_parts
     from tokenpilot._pack.terms import task_mentions
 
     texts = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenpilot._pack.rank import file_features, rank
+from tokenpilot._pack.features import file_features
+from tokenpilot._pack.rank import rank
 from tokenpilot._pack.terms import identifier_terms, task_mentions, without_reports
 
 
@@ -158,3 +159,29 @@ def test_issue_templates_count_less_than_the_code_a_report_matches() -> None:
     }
     task = "Describe the bug\nparse drops the last word\nTo Reproduce\ncall parse\nExpected behavior\nall"
     assert _rank(files, task)[0] == "pkg/parser.py"
+
+
+def test_a_file_containing_the_message_the_task_quotes_ranks_first() -> None:
+    files = {
+        "pkg/loader.py": "def load(path):\n    raise OSError('the archive header is truncated here')\n",
+        "pkg/archive.py": "def open_archive(archive):\n"
+        + "    # opening an archive reads every archive header; a truncated header fails\n" * 3
+        + "    return archive.header\n",
+    }
+    task = 'Opening an archive fails: "the archive header is truncated here" for every archive header'
+    from tokenpilot._pack.slices import task_clues
+
+    mentions = task_mentions(task)
+    clues = task_clues(task, mentions.identifiers, mentions.dotted)
+    paths = sorted(files)
+    plain = _rank(files, task)
+    assert plain[0] == "pkg/archive.py"  # the words alone favour the other file
+    scores = rank(
+        paths,
+        [file_features(files[p]) for p in paths],
+        task,
+        mentions,
+        messages=clues.messages,
+        text_of=lambda i: files[paths[i]],
+    )
+    assert max(scores, key=lambda s: s.score).path == "pkg/loader.py"

@@ -16,7 +16,9 @@ FILES = [
 
 def test_xml_has_header_task_tree_and_tiered_file_blocks() -> None:
     text = render("xml", budget=1000, tokens=123, task="do it", files=FILES, omitted=4)
-    assert text.startswith('<pack budget="1000" tokens="123" full="1" outline="1" path="1" omitted="4">\n')
+    assert text.startswith(
+        '<pack budget="1000" tokens="123" full="1" slices="0" outline="1" path="1" omitted="4">\n'
+    )
     assert "<task>\ndo it\n</task>\n" in text
     assert "<tree>\nREADME.md\nsrc/a.py\nsrc/b.py\n(4 more files not shown)\n</tree>\n" in text
     assert '<file path="src/a.py" tier="full">\ndef a():' in text

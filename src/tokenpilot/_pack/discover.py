@@ -13,13 +13,13 @@ import hashlib
 import logging
 import os
 import posixpath
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenpilot._pack.paths import soft_skip_reason
 from tokenpilot._pack.secrets import credential_file_reason
 from tokenpilot._walk import list_files, read_text
 
@@ -29,52 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 1_000_000
-VENDORED_DIRS = frozenset(
-    {
-        "node_modules",
-        "bower_components",
-        "vendor",
-        "vendors",
-        "third_party",
-        "thirdparty",
-        "3rdparty",
-        "site-packages",
-        "__pycache__",
-        ".venv",
-        "venv",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".eggs",
-        ".gradle",
-        ".idea",
-        ".vscode",
-    }
-)
-BUILD_DIRS = frozenset({"build", "dist", "target", "out", ".next", ".nuxt", "_build", "coverage", "htmlcov"})
-LOCK_FILES = frozenset(
-    {
-        "package-lock.json",
-        "npm-shrinkwrap.json",
-        "yarn.lock",
-        "pnpm-lock.yaml",
-        "bun.lockb",
-        "poetry.lock",
-        "pipfile.lock",
-        "pdm.lock",
-        "uv.lock",
-        "cargo.lock",
-        "gemfile.lock",
-        "composer.lock",
-        "go.sum",
-        "flake.lock",
-        "packages.lock.json",
-        "podfile.lock",
-        "mix.lock",
-    }
-)
 BINARY_SUFFIXES = frozenset(
     [
         ".png",
@@ -200,31 +154,6 @@ def matching_glob(path: str, globs: Sequence[str]) -> str | None:
     for pattern in globs:
         if _compiled(pattern).match_file(path):
             return pattern
-    return None
-
-
-# `jquery-3.5.1.js`, `underscore-1.13.1.js`, `bootstrap.4.0.css`: a library copied in at a release
-_VERSIONED_ASSET = re.compile(
-    r"^[a-z][\w.-]*?[-_.]v?\d+\.\d+(?:\.\d+)*(?:[-.][a-z]\w*)?\.(?:js|mjs|cjs|css)$"
-)
-
-
-def soft_skip_reason(path: str) -> str | None:
-    """Why a file is skipped by default (vendored, build, lock), from its path alone."""
-    parts = path.split("/")
-    for part in parts[:-1]:
-        lowered = part.lower()
-        if lowered in VENDORED_DIRS or lowered.endswith(".egg-info"):
-            return f"vendored directory {part}/"
-        if lowered in BUILD_DIRS:
-            return f"build directory {part}/"
-    name = parts[-1].lower()
-    if name in LOCK_FILES or name.endswith(".lock"):
-        return "lock file"
-    if name.endswith((".min.js", ".min.css", ".min.mjs")) or name.endswith(".map"):
-        return "minified"
-    if _VERSIONED_ASSET.match(name):
-        return "vendored copy (versioned name)"
     return None
 
 

@@ -26,13 +26,11 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tokenpilot._exceptions import ConfigError
+from tokenpilot._pack.features import FileFeatures
 from tokenpilot._pack.terms import path_terms
-
-if TYPE_CHECKING:
-    from tokenpilot._pack.rank import FileFeatures
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ def _bm25s() -> Any:
         import bm25s
     except ImportError:
         raise ConfigError(
-            "ranking needs the bm25s library: install the pack extra (pip install 'tokenpilot[pack]')"
+            "ranking needs the bm25s library (a dependency of tokenpilot): reinstall tokenpilot"
         ) from None
     return bm25s
 
@@ -64,7 +62,7 @@ def fingerprint(paths: Sequence[str], digests: Sequence[str]) -> str:
 class LexicalIndex:
     """A bm25s index over a repository's files (same order as the paths it was built from).
 
-    >>> from tokenpilot._pack.rank import file_features
+    >>> from tokenpilot._pack.features import file_features
     >>> index = LexicalIndex.build(["a.py", "b.py"], [file_features("def parse(): pass"),
     ...                                              file_features("def render(): pass")])
     >>> [round(s, 3) > 0 for s in index.scores({"parse": 1.0})]
@@ -194,8 +192,6 @@ def best_part_scores(parts: Sequence[Sequence[Mapping[str, int]]], query: Mappin
     >>> best_part_scores([[{"value": 1}, {"parse": 1}], [{"render": 1}]], {"parse": 1.0})[1]
     0.0
     """
-    from tokenpilot._pack.rank import FileFeatures
-
     owners = [owner for owner, tables in enumerate(parts) for table in tables if table]
     tables = [dict(table) for file_parts in parts for table in file_parts if table]
     best = [0.0] * len(parts)

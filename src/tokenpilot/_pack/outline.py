@@ -183,6 +183,11 @@ def _language(name: str) -> tree_sitter.Language | None:
         return None
 
 
+def parser_for(name: str) -> tree_sitter.Parser | None:
+    """A tree-sitter parser for an outline language (one per thread), or None without its grammar."""
+    return _parser(name)
+
+
 def _parser(name: str) -> tree_sitter.Parser | None:
     # parsers are not thread-safe; one per thread and language
     parsers: dict[str, Any] = getattr(_local, "parsers", None) or {}
@@ -202,12 +207,15 @@ def outline(path: str, text: str) -> str:
     """An outline of `text`: imports in brief, definitions with line numbers, `⋮` for elisions.
 
     >>> print(outline("m.py", "import os\\n\\ndef f(x):\\n    '''Do f.'''\\n    return x\\n"))
-    1│import os
+    1│imports: os
     ⋮
     3│def f(x):
     4│    '''Do f.'''
     ⋮
     """
+    document = PurePosixPath(path).suffix.lower()
+    if document in _DOCUMENT_SUFFIXES:
+        return document_outline(text, _DOCUMENT_SUFFIXES[document])
     language = language_of(path)
     parser = _parser(language) if language else None
     if parser is None or language is None:
@@ -362,6 +370,59 @@ def fallback_outline(text: str) -> str:
             entries.append((number, line.rstrip()[:_MAX_SIGNATURE_CHARS]))
     if not entries:
         return ELISION
+    return _join(entries, len(lines))
+
+
+_DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".rst": "rst"}
+_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+\S")
+_MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}\s*$")
+
+
+def document_outline(text: str, kind: str) -> str:
+    """The headings of a Markdown or reStructuredText document, with line numbers and `⋮` between.
+
+    >>> print(document_outline("Title\\n=====\\n\\nText.\\n\\nPart\\n----\\n", "rst"))
+    1│Title
+    ⋮
+    6│  Part
+    ⋮
+    >>> print(document_outline("# Guide\\n```\\n# not a heading\\n```\\n## Install\\n", "markdown"))
+    1│# Guide
+    ⋮
+    5│## Install
+    """
+    lines = text.splitlines()
+    entries: list[tuple[int, str]] = []
+    if kind == "markdown":
+        fence: str | None = None
+        for number, line in enumerate(lines, start=1):
+            opened = _MD_FENCE.match(line)
+            if opened:
+                marker = opened.group(1)[0]
+                fence = None if fence == marker else (fence or marker)
+                continue
+            if fence is None and _MD_HEADING.match(line):
+                entries.append((number, line.strip()[:_MAX_SIGNATURE_CHARS]))
+    else:
+        # an RST title is a line underlined (and maybe overlined) by one punctuation character; the
+        # order in which adornment styles first appear gives the levels
+        levels: list[tuple[str, bool]] = []
+        for index in range(1, len(lines)):
+            under = _RST_ADORNMENT.match(lines[index])
+            title = lines[index - 1].rstrip()
+            if not under or not title.strip() or _RST_ADORNMENT.match(title) or title[:1].isspace():
+                continue
+            if len(lines[index].rstrip()) < len(title.strip()):
+                continue
+            over = index >= 2 and lines[index - 2].rstrip() == lines[index].rstrip()
+            style = (under.group(1), over)
+            if style not in levels:
+                levels.append(style)
+            depth = levels.index(style)
+            entries.append((index, "  " * depth + title.strip()[:_MAX_SIGNATURE_CHARS]))
+    if not entries:
+        return fallback_outline(text)
     return _join(entries, len(lines))
 
 

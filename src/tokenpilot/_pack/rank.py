@@ -29,15 +29,15 @@ The weights were tuned on the SWE-bench dev split only (bench/localize.py), neve
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from tokenpilot._pack.features import FileFeatures
 from tokenpilot._pack.lexical import LexicalIndex, best_part_scores
-from tokenpilot._pack.terms import Mentions, text_terms, without_reports, without_urls
+from tokenpilot._pack.paths import is_code_path, is_docs_path, is_meta_path, is_test_path
+from tokenpilot._pack.terms import Mentions, read_task, text_terms, without_urls
 
 NAMED_TERM_BOOST = 2.0
 W_BM25 = 1.5
@@ -52,89 +52,16 @@ META_FACTOR = 0.1
 FOCUS_FACTOR = 3.0
 INCLUDE_BONUS = 100.0
 RERANK_TOP = 10
+W_EVIDENCE = 1.2  # the file contains a message or source line the task quotes
+EVIDENCE_TOP = 200
+EVIDENCE_MAX_FILES = 2
 W_PARTS = 1.0
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
 GRAPH_HOPS = 1
 
-_DEFINITION = re.compile(
-    r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
-    r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
-    re.MULTILINE,
-)
-CODE_SUFFIXES = frozenset(
-    [
-        ".py",
-        ".pyi",
-        ".pyx",
-        ".pxd",
-        ".js",
-        ".mjs",
-        ".cjs",
-        ".jsx",
-        ".ts",
-        ".mts",
-        ".cts",
-        ".tsx",
-        ".go",
-        ".rs",
-        ".java",
-        ".c",
-        ".h",
-        ".cc",
-        ".cpp",
-        ".cxx",
-        ".hpp",
-        ".hh",
-        ".hxx",
-        ".rb",
-        ".php",
-        ".cs",
-        ".kt",
-        ".kts",
-        ".swift",
-        ".scala",
-        ".m",
-        ".mm",
-        ".lua",
-        ".pl",
-        ".pm",
-        ".r",
-        ".jl",
-        ".ex",
-        ".exs",
-        ".erl",
-        ".hs",
-        ".ml",
-        ".clj",
-        ".dart",
-        ".sh",
-        ".bash",
-        ".zsh",
-        ".sql",
-        ".vue",
-        ".svelte",
-    ]
-)
-_TEST_PATH = re.compile(
-    r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_tests?\.\w+$|\.(test|spec)\.\w+$"
-)
-# issue and pull-request templates and CI settings: bug reports are written from the templates
-_META_PATH = re.compile(r"(^|/)\.(github|gitlab|circleci)/|(^|/)(ISSUE|PULL_REQUEST)_TEMPLATE", re.IGNORECASE)
-_DOCS_PATH = re.compile(r"(^|/)(docs?|doc_src|examples?|benchmarks?|changelog\.d)(/|$)|\.(rst|md|txt|adoc)$")
-
-
 TermsLoader = Callable[[Sequence[int]], Sequence[Mapping[str, int]]]
 PartsLoader = Callable[[Sequence[int]], Sequence[Sequence[Mapping[str, int]]]]
-
-
-@dataclass(frozen=True, slots=True)
-class FileFeatures:
-    """What ranking needs of one file's content (cached by content hash)."""
-
-    terms: Mapping[str, int]
-    length: int
-    definitions: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,48 +74,16 @@ class FileScore:
     named: bool  # the task names this file (path or module)
 
 
-def file_features(text: str) -> FileFeatures:
-    """Terms and definitions of a file's text."""
-    terms = text_terms(text)
-    definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
-    return FileFeatures(terms, sum(terms.values()), definitions)
-
-
-def file_parts(text: str) -> list[dict[str, int]]:
-    """Term tables of a text's parts: the stretches between the starts of its definitions.
-
-    >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
-    [['os'], ['parse', 'parse_it']]
-    """
-    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer(text)), len(text)})
-    return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
-
-
-def is_test_path(path: str) -> bool:
-    """Whether a path looks like a test file or lives in a test directory."""
-    return _TEST_PATH.search(path) is not None
-
-
-def is_docs_path(path: str) -> bool:
-    """Whether a path looks like documentation or examples."""
-    return _DOCS_PATH.search(path) is not None
-
-
-def is_code_path(path: str) -> bool:
-    """Whether a path is source code by its suffix (translations, changelogs, data are not)."""
-    return PurePosixPath(path).suffix.lower() in CODE_SUFFIXES
-
-
 def query_terms(task: str, mentioned: Sequence[str] = ()) -> dict[str, float]:
     """BM25 query: each term of the task weighted 1 + ln(count), × NAMED_TERM_BOOST for code names.
 
-    Links are left out: their hosts and routes (`github`, `blob`, `html`) match the wrong files; so
-    are HTML comments and environment reports (`without_reports`).
+    `task` is the task as `terms.read_task` leaves it (HTML comments and environment reports out);
+    links are left out here: their hosts and routes (`github`, `blob`, `html`) match the wrong files.
     """
     named = {name.lower() for name in mentioned}
     return {
         term: (1.0 + math.log(count)) * (NAMED_TERM_BOOST if term in named else 1.0)
-        for term, count in text_terms(without_urls(without_reports(task))).items()
+        for term, count in text_terms(without_urls(task)).items()
     }
 
 
@@ -272,7 +167,7 @@ def _named_modules(paths: Sequence[str], mentions: Mentions) -> set[int]:
 def rank(
     paths: Sequence[str],
     features: Sequence[FileFeatures],
-    task: str,
+    task: str | Mapping[str, float],
     mentions: Mentions,
     *,
     focus: Sequence[str] = (),
@@ -280,8 +175,14 @@ def rank(
     bm25_index: LexicalIndex | None = None,
     terms_of: TermsLoader | None = None,
     parts_of: PartsLoader | None = None,
+    messages: Sequence[str] = (),
+    text_of: Callable[[int], str] | None = None,
 ) -> list[FileScore]:
     """Score every file for the task (same order as `paths`).
+
+    `messages`: text the task quotes (error messages, pasted source lines; `slices.task_clues`);
+    with `text_of(i)` (file i's text), the EVIDENCE_TOP best files gain W_EVIDENCE when one of
+    them occurs in their text.
 
     `bm25_index`: a prebuilt BM25 index of these files; with it, `features[i].terms` may be left
     empty and `terms_of` gives the terms of the few files the graph stage reads. `parts_of(indices)`: file
@@ -289,7 +190,8 @@ def rank(
     """
     from tokenpilot._pack.discover import matching_glob
 
-    query = query_terms(task, mentions.identifiers)
+    # the weighted query (`query_terms` of the task read once), or the task itself
+    query = query_terms(read_task(task).text, mentions.identifiers) if isinstance(task, str) else task
     bm25 = bm25_scores(query, features, paths, bm25_index)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
@@ -316,6 +218,13 @@ def rank(
             + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
         )
         base.append(value)
+    if messages and text_of is not None:
+        candidates = sorted(range(len(paths)), key=lambda i: -base[i])[:EVIDENCE_TOP]
+        holders = {m: [i for i in candidates if m in text_of(i)] for m in messages}
+        # a line many files share (an import, a common call) is no evidence of where the bug is
+        telling = {i for found in holders.values() if 0 < len(found) <= EVIDENCE_MAX_FILES for i in found}
+        for index in telling:
+            base[index] += W_EVIDENCE
     graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []
@@ -323,7 +232,7 @@ def rank(
         named = index in path_hits or index in module_hits
         value = base[index] + W_GRAPH * graph[index] / top_graph
         if not named:
-            if _META_PATH.search(path):
+            if is_meta_path(path):
                 value *= META_FACTOR
             elif is_test_path(path):
                 value *= TEST_FACTOR

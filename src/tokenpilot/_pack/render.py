@@ -3,7 +3,7 @@
 Three formats with the same parts in the same order:
 
 - `xml`: `<pack …>` with attributes for budget, tokens and files per tier; `<task>`, `<tree>` and one
-  `<file path="…" tier="full|outline">` per shown file; file contents are not escaped (as Repomix);
+  `<file path="…" tier="full|slices|outline">` per shown file; file contents are not escaped (as Repomix);
 - `markdown`: headings, the tree in a fenced block, each file fenced with its language (the fence is
   longer than any backtick run inside);
 - `plain`: `=== … ===` separators.
@@ -23,7 +23,7 @@ from tokenpilot._exceptions import InputError
 from tokenpilot._pack.outline import LANGUAGE_OF_SUFFIX
 
 FORMATS = ("xml", "markdown", "plain")
-TIERS = ("full", "outline", "path")
+TIERS = ("full", "slices", "outline", "path")
 # Markdown fences: every outline language, plus text formats and a few names fences spell differently.
 _FENCE_LANGUAGE = {
     **LANGUAGE_OF_SUFFIX,
@@ -67,14 +67,14 @@ def _attr(value: str) -> str:
 
 def header(fmt: str, *, budget: int, tokens: int, counts: Mapping[str, int], omitted: int) -> str:
     """The first line(s): budget, tokens used and how many files at each tier."""
-    full, outline, path = (counts.get(tier, 0) for tier in TIERS)
+    full, slices, outline, path = (counts.get(tier, 0) for tier in TIERS)
     if fmt == "xml":
         return (
-            f'<pack budget="{budget}" tokens="{tokens}" full="{full}" outline="{outline}" '
+            f'<pack budget="{budget}" tokens="{tokens}" full="{full}" slices="{slices}" outline="{outline}" '
             f'path="{path}" omitted="{omitted}">\n'
         )
     summary = (
-        f"budget {budget} tokens, used {tokens}; files: {full} full, {outline} outline, "
+        f"budget {budget} tokens, used {tokens}; files: {full} full, {slices} slices, {outline} outline, "
         f"{path} path only, {omitted} omitted"
     )
     if fmt == "markdown":
@@ -116,7 +116,7 @@ def tree_close(fmt: str, omitted: int) -> str:
 
 
 def file_block(fmt: str, path: str, tier: str, body: str) -> str:
-    """One file at the `full` or `outline` tier."""
+    """One file at the `full`, `slices` or `outline` tier."""
     text = body if body.endswith("\n") or not body else body + "\n"
     if fmt == "xml":
         return f'<file path="{_attr(path)}" tier="{tier}">\n{text}</file>\n'

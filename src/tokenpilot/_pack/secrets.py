@@ -209,7 +209,7 @@ def _scan(path: str, lines: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
     try:
         from detect_secrets.core import scan as ds_scan
         from detect_secrets.settings import default_settings
-    except ImportError:  # the pack extra is not installed: the regular expressions above still apply
+    except ImportError:  # detect-secrets is a core dependency; without it the expressions above still apply
         log.warning("detect-secrets is not installed; secret scanning uses built-in patterns only")
         return []
     results: list[tuple[int, str]] = []

@@ -1,24 +1,30 @@
-"""Stage 5: one tier per file, maximising total value within the budget (multiple-choice knapsack).
+"""One tier per file, maximising total value within the budget (multiple-choice knapsack), monotone.
 
-Each file offers options (`path`, `outline`, `full`), each with a token cost and a value (the
-file's relevance × the tier's utility); a file may also be omitted (cost 0, value 0). The solver:
+Each file offers options (`path`, `outline`, `slices` of several sizes, `full`), each with a token
+cost and a value (the file's relevance × the tier's utility); a file may also be omitted (cost 0,
+value 0). The solver:
 
 1. keeps, per file, the options on the upper convex hull of (cost, value) — the upgrades worth
    making, in order of falling value per token;
-2. takes upgrades greedily by value per token across all files while they fit (the LP relaxation's
-   order, optimal up to the one item that does not fit);
-3. improves: for the most valuable files not at their best option, tries a direct jump to a better
-   option, paying for it by undoing the least efficient upgrades taken, when that gains value.
+2. puts every file's upgrades in one sequence by value per token, discounted for size
+   (÷ (1 + tokens / SIZE_SCALE), never above the file's previous upgrade; ties: file position,
+   then step) — close to the order of the LP relaxation, and independent of the budget;
+3. takes the longest prefix of that sequence that fits.
 
-Ties break on the file's position, so the choice is deterministic.
+A prefix of a fixed sequence makes the choice monotone in the budget: a larger budget takes a
+longer prefix, so no file is ever shown at a lower tier, or with fewer of its definitions, when the
+budget grows. The price is the room left after the first upgrade that does not fit (at most that
+upgrade's cost): filling it with later, smaller upgrades would let a larger budget, which takes the
+big upgrade, lose them. Its value is within the value of that one upgrade of the LP optimum.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-_IMPROVE_CANDIDATES = 40
+SIZE_SCALE = 3000.0  # tokens: an upgrade this big counts half its value per token in the order
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ def _hull(options: Sequence[Option]) -> list[Option]:
             # drop `last` if going straight to `option` is at least as efficient as through it
             slope_last = (last.value - before_value) / (last.cost - before_cost)
             slope_option = (option.value - last.value) / (option.cost - last.cost)
-            if slope_option >= slope_last:
+            if slope_option > slope_last:
                 hull.pop()
             else:
                 break
@@ -63,8 +69,29 @@ def _hull(options: Sequence[Option]) -> list[Option]:
     return hull
 
 
+def _sequence(choices: Sequence[Choice]) -> tuple[list[tuple[int, int, int]], dict[int, list[Option]]]:
+    """Every file's hull upgrades as (key, step index, extra cost), by falling value per token."""
+    hulls = {choice.key: _hull(choice.options) for choice in choices}
+    steps: list[tuple[float, int, int, int]] = []
+    for key, hull in hulls.items():
+        previous_cost, previous_value = 0, 0.0
+        previous_priority = math.inf
+        for index, option in enumerate(hull):
+            extra = option.cost - previous_cost
+            efficiency = (option.value - previous_value) / extra
+            # big upgrades wait behind small ones of similar worth: the prefix stops at the first
+            # upgrade that does not fit, and a big one stopping it early would leave its room empty
+            priority = min(previous_priority, efficiency / (1.0 + extra / SIZE_SCALE))
+            steps.append((-priority, key, index, extra))
+            previous_cost, previous_value, previous_priority = option.cost, option.value, priority
+    steps.sort()
+    return [(key, index, extra) for _, key, index, extra in steps], hulls
+
+
 def select(choices: Sequence[Choice], capacity: int) -> dict[int, Option]:
     """The chosen option per file key (files not in the result are omitted); total cost <= capacity.
+
+    Monotone: for a larger capacity every file gets the same option or a later one of its hull.
 
     >>> a = Choice(0, (Option("path", 5, 0.1), Option("full", 50, 1.0)))
     >>> select([a], 40)[0].tier
@@ -73,67 +100,15 @@ def select(choices: Sequence[Choice], capacity: int) -> dict[int, Option]:
     chosen: dict[int, Option] = {}
     if capacity <= 0:
         return chosen
-    hulls = {choice.key: _hull(choice.options) for choice in choices}
-    steps: list[tuple[float, int, int]] = []  # (-efficiency, key, step index)
-    for key, hull in hulls.items():
-        previous_cost, previous_value = 0, 0.0
-        for index, option in enumerate(hull):
-            efficiency = (option.value - previous_value) / (option.cost - previous_cost)
-            steps.append((-efficiency, key, index))
-            previous_cost, previous_value = option.cost, option.value
-    steps.sort()
+    sequence, hulls = _sequence(choices)
     used = 0
-    level: dict[int, int] = {}  # key -> index of the hull option taken
-    blocked: set[int] = set()
-    for _, key, index in steps:
-        if key in blocked or level.get(key, -1) != index - 1:
-            continue
-        option = hulls[key][index]
-        extra = option.cost - (hulls[key][index - 1].cost if index else 0)
+    for key, index, extra in sequence:
         if used + extra > capacity:
-            blocked.add(key)
-            continue
+            break
+        assert index == 0 or chosen[key] is hulls[key][index - 1], "a file's upgrades come in order"
         used += extra
-        level[key] = index
-        chosen[key] = option
-    _improve(choices, chosen, capacity)
+        chosen[key] = hulls[key][index]
     return chosen
-
-
-def _improve(choices: Sequence[Choice], chosen: dict[int, Option], capacity: int) -> None:
-    """Jump a valuable file to a better option, paying with the least efficient other choices."""
-    by_value = sorted(choices, key=lambda c: (-max((o.value for o in c.options), default=0.0), c.key))
-    for choice in by_value[:_IMPROVE_CANDIDATES]:
-        current = chosen.get(choice.key)
-        current_cost = current.cost if current else 0
-        current_value = current.value if current else 0.0
-        for target in sorted(choice.options, key=lambda o: -o.value):
-            if target.value <= current_value:
-                break
-            used = sum(o.cost for o in chosen.values())
-            need = target.cost - current_cost - (capacity - used)
-            lost = 0.0
-            freed: list[int] = []
-            if need > 0:
-                # give up whole choices of other files, least valuable per token first
-                others = sorted(
-                    (k for k in chosen if k != choice.key),
-                    key=lambda k: (chosen[k].value / max(chosen[k].cost, 1), k),
-                )
-                got = 0
-                for k in others:
-                    if got >= need:
-                        break
-                    got += chosen[k].cost
-                    lost += chosen[k].value
-                    freed.append(k)
-                if got < need:
-                    continue
-            if target.value - current_value > lost:
-                for k in freed:
-                    del chosen[k]
-                chosen[choice.key] = target
-                break
 
 
 def total_cost(chosen: Mapping[int, Option]) -> int:

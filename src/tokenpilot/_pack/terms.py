@@ -318,13 +318,35 @@ def without_reports(task: str) -> str:
     return "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadTask:
+    """A task read once for ranking: its text without what names no code, and what it mentions."""
+
+    text: str
+    mentions: Mentions
+
+
+def read_task(task: str) -> ReadTask:
+    """The task cleaned (`without_reports`) and its mentions, done once per pack.
+
+    >>> read_task("fix `parse`\\n<!-- template -->").mentions.identifiers
+    ('parse',)
+    """
+    text = without_reports(task)
+    return ReadTask(text, _mentions(text))
+
+
 def task_mentions(task: str) -> Mentions:
     """File paths, dotted names and identifiers a task names.
 
     >>> task_mentions("calling `parse_expr` in sympy/parsing/sympy_parser.py fails").paths
     ('sympy/parsing/sympy_parser.py',)
     """
-    task = without_reports(task)
+    return read_task(task).mentions
+
+
+def _mentions(task: str) -> Mentions:
+    """The mentions of a task already cleaned by `without_reports`."""
     paths = [m.group(1).lstrip("./") for m in _PATH_MENTION.finditer(task)]
     # a link's host and route (`github.com`, `blob`, `html`) name no code; the file a link points
     # at was taken as a path above

@@ -39,7 +39,7 @@ def pack(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest (JSON) instead of the text."),
 ) -> None:
-    """Pack the files most relevant to a task into a hard token budget (full text, outline or path)."""
+    """Pack the files most relevant to a task into a hard token budget (full, slices, outline or path)."""
     if (task is None) == (task_file is None):
         raise InputError("give exactly one of --task TEXT or --task-file FILE")
     if task_file is not None:
@@ -64,7 +64,9 @@ def pack(
     finally:
         if progress is not None:
             progress.close()
-    report = result.manifest()
+    for warning in result.warnings:
+        stderr.print(f"warning: {warning}", highlight=False)
+    report = result.report()
     if manifest is not None:
         _write(manifest, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if output is not None:
@@ -78,6 +80,7 @@ def pack(
             f"wrote {output}: {result.tokens:,} of {result.budget:,} tokens "
             f"({result.model}, {result.tokenizer}), "
             f"{sum(f.tier == 'full' for f in result.files)} full, "
+            f"{sum(f.tier == 'slices' for f in result.files)} slices, "
             f"{sum(f.tier == 'outline' for f in result.files)} outline, "
             f"{sum(f.tier == 'path' for f in result.files)} path"
         )

@@ -1,0 +1,277 @@
+"""From a ranking to the packed text: options per file, the knapsack, rendering, the exact check.
+
+Each file offers `path`; the files looked at closely (`examine`) also `outline` and `full`, and
+the best of those with definitions `slices` of several sizes. Value = (score / best score)³ × the
+tier's utility; cost = the block's exact token count plus the file's tree line. `select` chooses
+(monotone in the budget), `render` writes the text, and the text is counted exactly: while it is
+over (tokens can merge across block boundaries) the least efficient choices are stepped down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tokenpilot._exceptions import BudgetError
+from tokenpilot._pack import render as rendering
+from tokenpilot._pack.cache import PackCache
+from tokenpilot._pack.discover import SourceFile
+from tokenpilot._pack.examine import (
+    SLICE_FILES,
+    SliceOption,
+    deep_candidates,
+    examine,
+    slice_options,
+)
+from tokenpilot._pack.result import PackedFile, Redaction
+from tokenpilot._pack.select import Choice, Option, select
+from tokenpilot._pack.slices import Slice, TaskClues
+from tokenpilot._tokens import Tokenizer
+
+# value of showing a file at a tier, as a share of the value of its full text; slices are worth
+# SLICES_BASE + SLICES_SPAN × the share of the file's (squared) definition relevance they show
+TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
+SLICES_BASE = 0.45
+SLICES_SPAN = 0.35
+# relevance is sharpened before it becomes value, so the best files win their full text over
+# outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
+RELEVANCE_SHARPNESS = 3.0
+_REPAIR_ROUNDS = 50
+_BATCH_MIN_CHARS = 400_000
+COUNT_KIND = "count:1"
+BLOCK_COUNT_KIND = "block-count:1"
+
+
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    text: str
+    tokens: int
+    files: tuple[PackedFile, ...]
+    redacted: tuple[Redaction, ...]
+    dropped: dict[str, str]
+    examined: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    tier: str
+    body: str
+    slices: tuple[Slice, ...] = ()
+
+
+class Assembler:
+    """Costs, selection, rendering and the exact final check, for one pack."""
+
+    def __init__(
+        self,
+        fmt: str,
+        budget: int,
+        allowed: int,
+        task: str,
+        tokenizer: Tokenizer,
+        files: Sequence[SourceFile],
+        store: PackCache,
+        secrets_mode: str,
+        names: Sequence[str] = (),
+    ) -> None:
+        self.fmt = fmt
+        self.budget = budget
+        self.allowed = allowed
+        self.task = task
+        self.tokenizer = tokenizer
+        self.files = files
+        self.store = store
+        self.secrets_mode = secrets_mode
+        self.names = names
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        many = getattr(self.tokenizer, "count_many", None)
+        # tiktoken's batch runs one thread task per text: worth it only for a lot of text
+        if many is not None and sum(len(text) for text in texts) > _BATCH_MIN_CHARS:
+            counts: list[int] = many(texts)
+            return counts
+        return [self.tokenizer.count(text) for text in texts]
+
+    def _render(self, shown: Sequence[rendering.ShownFile], tokens: int) -> str:
+        omitted = len(self.files) - len(shown)
+        return rendering.render(
+            self.fmt, budget=self.budget, tokens=tokens, task=self.task, files=shown, omitted=omitted
+        )
+
+    def run(
+        self,
+        order: Sequence[int],
+        scores: Sequence[float],
+        query: Mapping[str, float],
+        clues: TaskClues,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> Assembled:
+        fixed = self.tokenizer.count(self._render([], self.budget))
+        if fixed > self.allowed:
+            raise BudgetError(
+                f"the task and the pack's frame need {fixed:,} tokens, over the budget of {self.budget:,}"
+                + ("" if self.allowed == self.budget else f" ({self.allowed:,} after the estimate margin)")
+            )
+        paths = [f.path for f in self.files]
+        path_costs = self.count_many([rendering.tree_line(p) for p in paths])
+        deep = deep_candidates(self.files, order, scores, self.budget)
+        examined = examine(
+            [self.files[i] for i in deep],
+            self.store,
+            self.count_many,
+            self.tokenizer.name,
+            self.names,
+            (lambda done, total: progress("outline", done, total)) if progress else None,
+        )
+        dropped: dict[str, str] = {}
+        kept: list[int] = []
+        for i in deep:
+            e = examined[self.files[i].digest]
+            if e.findings and self.secrets_mode == "drop":
+                dropped[paths[i]] = f"secrets found ({len(e.findings)} lines): dropped"
+                continue
+            kept.append(i)
+        sliced = kept[:SLICE_FILES]
+        by_slice = slice_options([self.files[i] for i in sliced], examined, self.store, query, clues)
+        slices_of: dict[int, list[SliceOption]] = {sliced[n]: opts for n, opts in by_slice.items()}
+        shown_as: dict[tuple[int, str], _Shown] = {}
+        blocks: list[tuple[int, str, str]] = []  # (file, option name, block text)
+        for i in kept:
+            e = examined[self.files[i].digest]
+            shown_as[(i, "outline")] = _Shown("outline", e.outline)
+            shown_as[(i, "full")] = _Shown("full", e.full)
+            blocks.append((i, "outline", rendering.file_block(self.fmt, paths[i], "outline", e.outline)))
+            for size, option in enumerate(slices_of.get(i, []), start=1):
+                name = f"slices:{size}"
+                shown_as[(i, name)] = _Shown("slices", option.body, option.slices)
+                blocks.append((i, name, rendering.file_block(self.fmt, paths[i], "slices", option.body)))
+        block_costs = self._block_costs([text for _, _, text in blocks])
+        full_costs = self._full_costs(
+            [(paths[i], self.files[i].digest, examined[self.files[i].digest].full) for i in kept]
+        )
+        costs: dict[tuple[int, str], int] = {}
+        for (i, name, _), cost in zip(blocks, block_costs, strict=True):
+            costs[(i, name)] = cost
+        for i, cost in zip(kept, full_costs, strict=True):
+            costs[(i, "full")] = cost
+        kept_set = set(kept)
+        best = max((scores[i] for i in order[:1]), default=0.0) or 1.0
+        choices: list[Choice] = []
+        for position, i in enumerate(order):
+            if paths[i] in dropped:
+                continue
+            # files with no score still come, last and in rank order, when there is room
+            value = (max(scores[i], 0.0) / best) ** RELEVANCE_SHARPNESS
+            value += 1e-9 * (len(order) - position)
+            options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
+            if i in kept_set:
+                options.append(
+                    Option("outline", path_costs[i] + costs[(i, "outline")], value * TIER_UTILITY["outline"])
+                )
+                for size, option in enumerate(slices_of.get(i, []), start=1):
+                    utility = SLICES_BASE + SLICES_SPAN * option.share
+                    options.append(
+                        Option(
+                            f"slices:{size}", path_costs[i] + costs[(i, f"slices:{size}")], value * utility
+                        )
+                    )
+                options.append(
+                    Option("full", path_costs[i] + costs[(i, "full")], value * TIER_UTILITY["full"])
+                )
+            choices.append(Choice(i, tuple(options)))
+        chosen = select(choices, self.allowed - fixed)
+        rank_of = {i: r for r, i in enumerate(order)}
+        for _ in range(_REPAIR_ROUNDS):
+            ordered = sorted(chosen.items(), key=lambda item: rank_of[item[0]])
+            views = [self._view(shown_as, i, option.tier) for i, option in ordered]
+            text, tokens = self._fit_header(
+                [
+                    rendering.ShownFile(paths[i], v.tier, v.body)
+                    for (i, _), v in zip(ordered, views, strict=True)
+                ]
+            )
+            if tokens <= self.allowed:
+                break
+            self._downgrade(chosen, choices, tokens - self.allowed)
+        else:  # pragma: no cover - each round removes at least one token's worth of choices
+            raise BudgetError(f"could not fit the pack into {self.budget:,} tokens")
+        files = tuple(
+            PackedFile(paths[i], v.tier, option.cost, scores[i], v.slices)
+            for (i, option), v in zip(ordered, views, strict=True)
+        )
+        redacted = tuple(
+            Redaction(paths[i], finding.line, finding.kind)
+            for (i, option), v in sorted(zip(ordered, views, strict=True), key=lambda item: paths[item[0][0]])
+            if v.tier != "path"
+            for finding in examined[self.files[i].digest].findings
+            if v.tier == "full" or f"{finding.line}│" in v.body
+        )
+        return Assembled(text, tokens, files, redacted, dropped, len(deep))
+
+    @staticmethod
+    def _view(shown_as: Mapping[tuple[int, str], _Shown], index: int, option: str) -> _Shown:
+        if option == "path":
+            return _Shown("path", "")
+        return shown_as[(index, option)]
+
+    def _block_costs(self, blocks: Sequence[str]) -> list[int]:
+        """Exact tokens of each block, from the cache when the same block was counted before."""
+        keys = [
+            f"{self.tokenizer.name}:"
+            + hashlib.blake2b(b.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+            for b in blocks
+        ]
+        cached = self.store.get_many(BLOCK_COUNT_KIND, keys)
+        missing = [n for n, key in enumerate(keys) if key not in cached]
+        fresh = self.count_many([blocks[n] for n in missing])
+        found = {keys[n]: count for n, count in zip(missing, fresh, strict=True)}
+        self.store.put_many(BLOCK_COUNT_KIND, {key: str(count) for key, count in found.items()})
+        return [found[key] if key in found else int(cached[key]) for key in keys]
+
+    def _full_costs(self, items: Sequence[tuple[str, str, str]]) -> list[int]:
+        """Tokens of each full-text block, from the cache when this file was counted before."""
+        keys = [f"{self.tokenizer.name}:{self.fmt}:{digest}:{path}" for path, digest, _ in items]
+        cached = self.store.get_many(COUNT_KIND, keys)
+        missing = [n for n, key in enumerate(keys) if key not in cached]
+        fresh = self.count_many(
+            [rendering.file_block(self.fmt, items[n][0], "full", items[n][2]) for n in missing]
+        )
+        self.store.put_many(
+            COUNT_KIND, {keys[n]: str(count) for n, count in zip(missing, fresh, strict=True)}
+        )
+        found = {keys[n]: count for n, count in zip(missing, fresh, strict=True)}
+        return [found[key] if key in found else int(cached[key]) for key in keys]
+
+    def _fit_header(self, shown: Sequence[rendering.ShownFile]) -> tuple[str, int]:
+        """Render with the header's token figure equal to the text's real count (a fixed point)."""
+        claimed = self.budget
+        text = self._render(shown, claimed)
+        tokens = self.tokenizer.count(text)
+        for _ in range(5):
+            if tokens == claimed:
+                break
+            claimed = tokens
+            text = self._render(shown, claimed)
+            tokens = self.tokenizer.count(text)
+        if tokens != claimed:
+            # the figure's own digits keep changing the count: claim the budget instead (an upper bound)
+            text = self._render(shown, self.budget)
+            tokens = self.tokenizer.count(text)
+        return text, tokens
+
+    @staticmethod
+    def _downgrade(chosen: dict[int, Option], choices: Sequence[Choice], excess: int) -> None:
+        """Free at least `excess` tokens by stepping down the least efficient choices."""
+        options_of = {c.key: sorted(c.options, key=lambda o: o.cost) for c in choices}
+        freed = 0
+        while freed < excess and chosen:
+            key = min(chosen, key=lambda k: (chosen[k].value / max(chosen[k].cost, 1), -k))
+            current = chosen[key]
+            cheaper = [o for o in options_of[key] if o.cost < current.cost]
+            if cheaper:
+                chosen[key] = cheaper[-1]
+                freed += current.cost - cheaper[-1].cost
+            else:
+                del chosen[key]
+                freed += current.cost

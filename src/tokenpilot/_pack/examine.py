@@ -1,0 +1,252 @@
+"""The files that may be shown beyond a path, looked at closely: secrets, outline, definition slices.
+
+Only the best-ranked files get here (`deep_candidates`): each is scanned for secrets and redacted
+(`secrets`), outlined from the redacted text (`outline`, cut to OUTLINE_MAX_TOKENS), and the best
+SLICE_FILES of them also get their definitions ordered for the task (`slices`), from which the
+slices of each size are rendered. Every per-file result is cached by content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tokenpilot._pack.cache import PackCache
+from tokenpilot._pack.discover import SourceFile
+from tokenpilot._pack.outline import fit_outline
+from tokenpilot._pack.outline import outline as make_outline
+from tokenpilot._pack.secrets import Finding, find_secrets, redact
+from tokenpilot._pack.slices import (
+    SIZES,
+    Definition,
+    Slice,
+    TaskClues,
+    corpus_statistics,
+    definitions,
+    order_definitions,
+    own_texts,
+    render_slices,
+)
+from tokenpilot._pack.terms import text_terms
+
+log = logging.getLogger(__name__)
+
+# an outline may take at most this many tokens; longer ones keep the definitions the task names and
+# the top-level ones (see outline.fit_outline). A fixed cap keeps the options independent of the budget.
+OUTLINE_MAX_TOKENS = 250
+SLICE_FILES = 15  # files that may be shown as slices (the best-ranked with definitions)
+# files looked at closely go down the ranking until their outlines would fill this many tokens (or
+# DEEP_BUDGETS budgets, when that is more): the same files for every budget up to ~DEEP_TOKENS / DEEP_BUDGETS
+DEEP_TOKENS = 80_000
+DEEP_BUDGETS = 1.2
+DEEP_MIN_FILES = 50
+DEEP_MAX_FILES = 400
+_OUTLINE_SHARE_ESTIMATE = 0.15
+_CHARS_PER_TOKEN_ESTIMATE = 3.5
+SECRETS_KIND = "secrets:1"
+OUTLINE_KIND = "outline:2"
+OUTLINE_COUNTS_KIND = "outline-counts:1"
+DEFINITIONS_KIND = "definitions:2"
+UNIT_TERMS_KIND = "unit-terms:2"
+
+Counter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Examined:
+    """A file looked at closely: its secret findings, its redacted text and its fitted outline."""
+
+    findings: tuple[Finding, ...]
+    full: str
+    outline: str
+
+
+@dataclass(frozen=True, slots=True)
+class SliceOption:
+    """One size of a file's `slices` tier: the body, the definitions shown, and its share of relevance."""
+
+    body: str
+    slices: tuple[Slice, ...]
+    share: float
+
+
+def deep_candidates(
+    files: Sequence[SourceFile], order: Sequence[int], scores: Sequence[float], budget: int
+) -> list[int]:
+    """The files looked at closely: the best-ranked, until their outlines would fill the deep quota."""
+    quota = max(DEEP_TOKENS, DEEP_BUDGETS * budget)
+    deep: list[int] = []
+    estimated = 0.0
+    for i in order:
+        if len(deep) >= DEEP_MAX_FILES:
+            break
+        if len(deep) >= DEEP_MIN_FILES and (estimated > quota or scores[i] <= 0):
+            break
+        deep.append(i)
+        estimated += len(files[i].text) / _CHARS_PER_TOKEN_ESTIMATE * _OUTLINE_SHARE_ESTIMATE
+    return deep
+
+
+def examine(
+    files: Sequence[SourceFile],
+    store: PackCache,
+    count: Counter,
+    tokenizer_name: str,
+    names: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Examined]:
+    """Secrets, redacted text and fitted outline of each file (by digest), from the cache when known."""
+    digests = [f.digest for f in files]
+    secrets_cached = store.get_many(SECRETS_KIND, digests)
+    outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
+    outlines_cached = store.get_many(OUTLINE_KIND, outline_keys)
+    # token counts of each outline's lines: fitting an outline to its cap counts them all
+    counts_cached = store.get_many(OUTLINE_COUNTS_KIND, [f"{tokenizer_name}:{key}" for key in outline_keys])
+    new_counts: dict[str, str] = {}
+    new_secrets: dict[str, str] = {}
+    new_outlines: dict[str, str] = {}
+    out: dict[str, Examined] = {}
+    for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True)):
+        if progress is not None:
+            progress(n, len(files))
+        raw = secrets_cached.get(f.digest)
+        findings_cached: tuple[Finding, ...] | None = None
+        if raw is not None:
+            try:
+                findings_cached = tuple(Finding(int(line), str(kind)) for line, kind in json.loads(raw))
+            except (ValueError, TypeError):
+                log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+        if findings_cached is not None:
+            findings = findings_cached
+        else:
+            findings = find_secrets(f.path, f.text)
+            new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
+        full = redact(f.text, findings)
+        outline_text = outlines_cached.get(okey)
+        if outline_text is None:
+            # outlines are made from the redacted text, so no tier can show a secret
+            outline_text = make_outline(f.path, full)
+            new_outlines[okey] = outline_text
+        ckey = f"{tokenizer_name}:{okey}"
+        memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
+        fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
+        if memo.fresh:
+            new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
+        out[f.digest] = Examined(findings, full, fitted)
+    store.put_many(SECRETS_KIND, new_secrets)
+    store.put_many(OUTLINE_KIND, new_outlines)
+    store.put_many(OUTLINE_COUNTS_KIND, new_counts)
+    return out
+
+
+def slice_options(
+    files: Sequence[SourceFile],
+    examined: Mapping[str, Examined],
+    store: PackCache,
+    query: Mapping[str, float],
+    clues: TaskClues,
+) -> dict[int, list[SliceOption]]:
+    """The slices of each size of each file (by position in `files`); files without definitions get none."""
+    keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
+    cached_defs = store.get_many(DEFINITIONS_KIND, keys)
+    cached_terms = store.get_many(UNIT_TERMS_KIND, keys)
+    fresh_defs: dict[str, str] = {}
+    fresh_terms: dict[str, str] = {}
+    prepared: list[
+        tuple[int, tuple[Definition, ...], list[str], dict[int, str], dict[int, dict[str, int]]]
+    ] = []
+    for n, (f, key) in enumerate(zip(files, keys, strict=True)):
+        defs = _load_definitions(cached_defs.get(key))
+        if defs is None:
+            defs = definitions(f.path, f.text)
+            fresh_defs[key] = json.dumps([list(_as_row(d)) for d in defs], separators=(",", ":"))
+        if not defs:
+            continue
+        lines = examined[f.digest].full.splitlines()
+        own = own_texts(lines, defs)
+        terms = _load_terms(cached_terms.get(key))
+        if terms is None or set(terms) != set(own):
+            terms = {i: text_terms(text) for i, text in own.items()}
+            fresh_terms[key] = json.dumps({str(i): t for i, t in terms.items()}, separators=(",", ":"))
+        prepared.append((n, defs, lines, own, terms))
+    store.put_many(DEFINITIONS_KIND, fresh_defs)
+    store.put_many(UNIT_TERMS_KIND, fresh_terms)
+    idf, average = corpus_statistics([t for *_, terms in prepared for t in terms.values()], query)
+    out: dict[int, list[SliceOption]] = {}
+    for n, defs, lines, own, terms in prepared:
+        ranked = order_definitions(files[n].path, defs, own, terms, query, clues, idf, average)
+        if not ranked:
+            continue
+        weights = [w * w for _, w in ranked]
+        total = sum(weights) or 1.0
+        options: list[SliceOption] = []
+        for size in SIZES:
+            if size > len(ranked):
+                break
+            chosen = [i for i, _ in ranked[:size]]
+            body = render_slices(lines, defs, chosen, examined[files[n].digest].outline)
+            shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(chosen))
+            options.append(SliceOption(body, shown, sum(weights[:size]) / total))
+        out[n] = options
+    return out
+
+
+def _as_row(d: Definition) -> tuple[object, ...]:
+    return (d.name, d.qualname, d.start, d.header_end, d.end, d.parent, d.unit)
+
+
+def _load_definitions(raw: str | None) -> tuple[Definition, ...] | None:
+    if raw is None:
+        return None
+    try:
+        return tuple(
+            Definition(str(a), str(b), int(c), int(d), int(e), None if p is None else int(p), bool(u))
+            for a, b, c, d, e, p, u in json.loads(raw)
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def _load_terms(raw: str | None) -> dict[int, dict[str, int]] | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return {int(k): dict(v) for k, v in data.items()}
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class _CountMemo:
+    """A token counter that remembers (and starts from) the counts of texts it has seen."""
+
+    def __init__(self, count_many: Counter, known: dict[str, int]) -> None:
+        self.count_many = count_many
+        self.known = known
+        self.fresh = False
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.known))
+        if missing:
+            self.known.update(zip(missing, self.count_many(missing), strict=True))
+            self.fresh = True
+        return [self.known[t] for t in texts]
+
+
+def _json_counts(raw: str | None) -> dict[str, int]:
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, int)}
+
+
+def _suffix(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""

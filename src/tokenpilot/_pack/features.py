@@ -1,0 +1,137 @@
+"""What ranking needs of each file: its terms, length, definitions and parts — cached by content hash.
+
+`file_features` and `file_parts` compute them from a file's text; `FeatureTable` loads them for a
+whole tree from the pack cache (computing and storing the missing ones) and loads the large term
+tables only when something needs them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tokenpilot._pack.cache import PackCache
+from tokenpilot._pack.discover import SourceFile
+from tokenpilot._pack.terms import text_terms
+
+log = logging.getLogger(__name__)
+
+FEATURES_KIND = "features:2"  # length and definitions
+TERMS_KIND = "terms:1"
+PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
+_DEFINITION = re.compile(
+    r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileFeatures:
+    """What ranking needs of one file's content (cached by content hash)."""
+
+    terms: Mapping[str, int]
+    length: int
+    definitions: tuple[str, ...]
+
+
+def file_features(text: str) -> FileFeatures:
+    """Terms and definitions of a file's text."""
+    terms = text_terms(text)
+    definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
+    return FileFeatures(terms, sum(terms.values()), definitions)
+
+
+def file_parts(text: str) -> list[dict[str, int]]:
+    """Term tables of a text's parts: the stretches between the starts of its definitions.
+
+    >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
+    [['os'], ['parse', 'parse_it']]
+    """
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer(text)), len(text)})
+    return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
+
+
+class FeatureTable:
+    """Per-file ranking features from the cache; the (large) term tables only when needed.
+
+    Lengths and definitions of every file are always loaded. The term tables feed the BM25 index,
+    so when the index of this exact tree is already on disk (a warm run) only the few files the
+    graph stage reads need theirs: decoding every table is most of a warm run's ranking time.
+    """
+
+    def __init__(self, files: Sequence[SourceFile], store: PackCache) -> None:
+        self.files = files
+        self.store = store
+        self._terms: dict[int, Mapping[str, int]] = {}
+        cached = store.get_many(FEATURES_KIND, [f.digest for f in files])
+        fresh_meta: dict[str, str] = {}
+        fresh_terms: dict[str, str] = {}
+        self.features: list[FileFeatures] = []
+        for n, f in enumerate(files):
+            raw = cached.get(f.digest)
+            if raw is not None:
+                try:
+                    data = json.loads(raw)
+                    self.features.append(FileFeatures({}, int(data["n"]), tuple(data["d"])))
+                    continue
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+            computed = file_features(f.text)
+            self._terms[n] = computed.terms
+            self.features.append(computed)
+            fresh_meta[f.digest] = json.dumps(
+                {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
+            )
+            fresh_terms[f.digest] = json.dumps(computed.terms, separators=(",", ":"))
+        store.put_many(TERMS_KIND, fresh_terms)
+        store.put_many(FEATURES_KIND, fresh_meta)
+
+    def terms_of(self, indices: Sequence[int]) -> list[Mapping[str, int]]:
+        """The term tables of these files (cache, else computed from the text)."""
+        missing = [i for i in indices if i not in self._terms]
+        cached = self.store.get_many(TERMS_KIND, [self.files[i].digest for i in missing])
+        for i in missing:
+            raw = cached.get(self.files[i].digest)
+            terms: Mapping[str, int] | None = None
+            if raw is not None:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, dict):
+                        terms = loaded
+                except ValueError:
+                    log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
+            self._terms[i] = terms if terms is not None else text_terms(self.files[i].text)
+        return [self._terms[i] for i in indices]
+
+    def parts_of(self, indices: Sequence[int]) -> list[list[dict[str, int]]]:
+        """The term tables of these files' parts (cache, else computed from the text)."""
+        digests = [self.files[i].digest for i in indices]
+        cached = self.store.get_many(PARTS_KIND, digests)
+        out: list[list[dict[str, int]]] = []
+        fresh: dict[str, str] = {}
+        for i, digest in zip(indices, digests, strict=True):
+            parts: list[dict[str, int]] | None = None
+            raw = cached.get(digest)
+            if raw is not None:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, list) and all(isinstance(p, dict) for p in loaded):
+                        parts = loaded
+                except ValueError:
+                    log.warning("ignoring a damaged cache entry", extra={"path": self.files[i].path})
+            if parts is None:
+                parts = file_parts(self.files[i].text)
+                fresh[digest] = json.dumps(parts, separators=(",", ":"))
+            out.append(parts)
+        self.store.put_many(PARTS_KIND, fresh)
+        return out
+
+    def complete(self) -> list[FileFeatures]:
+        """Features with every file's term table (for building the BM25 index)."""
+        tables = self.terms_of(range(len(self.files)))
+        return [FileFeatures(t, f.length, f.definitions) for f, t in zip(self.features, tables, strict=True)]

@@ -1,0 +1,189 @@
+"""The `slices` tier, budgets that grow monotonically, and what a huge budget or a small window does."""
+
+from __future__ import annotations
+
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tokenpilot as tp
+from tokenpilot._pack.result import TIER_ORDER
+from tokenpilot._pack.slices import definitions, task_clues
+
+
+def _printer_module(methods: int = 120) -> str:
+    """A long printer module: many similar methods, one of which the task is about."""
+    parts = ['"""A LaTeX printer."""\n', "import re\n", "from math import log\n\n\n", "class LatexPrinter:\n"]
+    parts.append('    """Print expressions as LaTeX."""\n\n')
+    for n in range(methods):
+        parts.append(
+            f"    def _print_Node{n}(self, expr):\n"
+            f"        args = [self._print(a) for a in expr.args]\n"
+            f"        return r'\\\\node{n}{{%s}}' % ', '.join(args)\n\n"
+        )
+    parts.append(
+        "    def _print_Pow(self, expr):\n"
+        "        base, exp = expr.as_base_exp()\n"
+        "        if exp.is_negative:\n"
+        "            return r'\\\\frac{1}{%s}' % self._print(base)\n"
+        "        return '%s^{%s}' % (self._print(base), self._print(exp))\n\n"
+    )
+    parts.append("    def _print(self, expr):\n        return str(expr)\n")
+    return "".join(parts)
+
+
+@pytest.fixture
+def printer_repo(tmp_path: Path) -> Path:
+    (tmp_path / "printing").mkdir()
+    (tmp_path / "printing" / "latex.py").write_text(_printer_module())
+    (tmp_path / "printing" / "str.py").write_text("def sstr(expr):\n    return str(expr)\n" * 40)
+    (tmp_path / "README.md").write_text("# Printing\n\nPrinters.\n")
+    return tmp_path
+
+
+def test_a_long_file_shows_the_named_method_whole_with_gutter_and_class_line(printer_repo: Path) -> None:
+    task = "LatexPrinter._print_Pow drops parentheses around negative exponents in printing/latex.py"
+    result = tp.pack(printer_repo, task, 2500, "gpt-4o", cache=False)
+    latex = next(f for f in result.files if f.path == "printing/latex.py")
+    assert latex.tier == "slices"
+    assert "LatexPrinter._print_Pow" in [s.name for s in latex.slices]
+    source = _printer_module().splitlines()
+    start = next(n for n, line in enumerate(source, 1) if "def _print_Pow" in line)
+    for number in range(start, start + 5):
+        assert f"{number}│{source[number - 1]}" in result.text
+    assert "class LatexPrinter:" in result.text
+    assert "⋮" in result.text
+    entry = next(f for f in result.report()["files"] if f["path"] == "printing/latex.py")
+    shown = next(s for s in entry["slices"] if s["name"] == "LatexPrinter._print_Pow")
+    assert (shown["start"], shown["end"]) == (start, start + 4)
+    assert result.tokens <= 2500
+
+
+def test_the_definition_raising_a_quoted_message_is_sliced(tmp_path: Path) -> None:
+    body = "".join(f"def helper_{n}(x):\n    return x + {n}\n\n" for n in range(150))
+    body += "def check(value):\n    if value < 0:\n"
+    body += "        raise ValueError('negative values are not allowed here')\n"
+    body += "    return value\n"
+    (tmp_path / "checks.py").write_text(body)
+    task = 'Calling it with -1 fails: "negative values are not allowed here", though it should not'
+    result = tp.pack(tmp_path, task, 1200, "gpt-4o", cache=False)
+    checks = result.files[0]
+    assert checks.tier == "slices"
+    assert [s.name for s in checks.slices][:1] == ["check"]
+    assert "raise ValueError('negative values are not allowed here')" in result.text
+
+
+def test_task_clues_read_traceback_frames_and_exception_messages() -> None:
+    task = (
+        'Traceback (most recent call last):\n  File "/x/site-packages/pkg/core.py", line 40, in run_all\n'
+        "    step()\nKeyError: 'the step was never registered'\n"
+    )
+    clues = task_clues(task, [], [])
+    assert clues.frames == (("/x/site-packages/pkg/core.py", 40, "run_all"),)
+    assert "run_all" in clues.names
+    assert "'the step was never registered'" in clues.messages
+
+
+def test_definitions_include_decorators_and_nested_methods() -> None:
+    text = "@dataclass\nclass A:\n    @property\n    def f(self):\n        return 1\n"
+    defs = definitions("a.py", text)
+    assert [(d.qualname, d.start, d.end) for d in defs] == [("A", 1, 5), ("A.f", 3, 5)]
+
+
+# --- monotone in the budget -------------------------------------------------------------------------
+_NAMES = st.text(alphabet=string.ascii_lowercase, min_size=3, max_size=8)
+_FUNCTION = st.builds(
+    lambda name, words, n: (
+        f"def {name}(x):\n" + "".join(f"    {w} = x + {n}\n" for w in words) + "    return x\n\n"
+    ),
+    _NAMES,
+    st.lists(_NAMES, min_size=1, max_size=6),
+    st.integers(0, 99),
+)
+_FILE = st.lists(_FUNCTION, min_size=1, max_size=10).map("".join)
+_TREE = st.dictionaries(
+    st.tuples(st.sampled_from(["", "pkg/", "tests/"]), _NAMES, st.sampled_from([".py", ".py", ".md"])).map(
+        "".join
+    ),
+    _FILE,
+    min_size=1,
+    max_size=7,
+)
+
+
+def _shown(result: tp.PackResult) -> dict[str, tuple[int, frozenset[str], str]]:
+    return {
+        f.path: (TIER_ORDER.index(f.tier), frozenset(s.name for s in f.slices), f.tier) for f in result.files
+    }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=_TREE,
+    task_words=st.lists(_NAMES, min_size=1, max_size=4),
+    budgets=st.tuples(st.integers(150, 4000), st.integers(1, 4000)),
+    fmt=st.sampled_from(["xml", "markdown"]),
+)
+def test_a_larger_budget_never_shows_a_file_at_a_lower_tier_or_fewer_definitions(
+    tmp_path_factory: pytest.TempPathFactory,
+    files: dict[str, str],
+    task_words: list[str],
+    budgets: tuple[int, int],
+    fmt: str,
+) -> None:
+    root = tmp_path_factory.mktemp("tree")
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    task = "fix " + " ".join(task_words)
+    small, larger = budgets[0], budgets[0] + budgets[1]
+    try:
+        before = tp.pack(root, task, small, "gpt-4o", format=fmt, cache=False)
+    except tp.BudgetError:
+        return
+    after = tp.pack(root, task, larger, "gpt-4o", format=fmt, cache=False)
+    grown = _shown(after)
+    for path, (tier, names, label) in _shown(before).items():
+        assert path in grown, f"{path} shown at {small} but not at {larger}"
+        assert grown[path][0] >= tier, f"{path}: {label} at {small}, {grown[path][2]} at {larger}"
+        if grown[path][2] == "slices" and label == "slices":
+            assert names <= grown[path][1]
+
+
+# --- a huge budget, a small window ---------------------------------------------------------------------
+def test_a_huge_budget_fills_files_with_no_match_in_rank_order(printer_repo: Path) -> None:
+    (printer_repo / "LICENSE").write_text("MIT License\n")
+    result = tp.pack(printer_repo, "LatexPrinter._print_Pow is wrong", "1m", "gpt-4o", cache=False)
+    tiers = {f.path: f.tier for f in result.files}
+    assert tiers["README.md"] == "full" and tiers["LICENSE"] == "full"
+    assert not [e for e in result.excluded if e.reason.startswith("left out")]
+
+
+def test_files_with_no_match_left_out_say_so(printer_repo: Path) -> None:
+    result = tp.pack(printer_repo, "LatexPrinter._print_Pow is wrong", 400, "gpt-4o", cache=False)
+    reasons = {e.path: e.reason for e in result.excluded}
+    assert reasons.get("README.md") in ("left out: budget (no match with the task)", None)
+    assert any(r == "left out: budget (no match with the task)" for r in reasons.values())
+
+
+def test_a_budget_over_the_models_window_warns_with_the_window(printer_repo: Path) -> None:
+    result = tp.pack(printer_repo, "LatexPrinter._print_Pow is wrong", "200k", "gpt-4", cache=False)
+    assert result.warnings == ("the budget of 200,000 tokens is over gpt-4's context window of 8,192",)
+    assert result.report()["warnings"] == list(result.warnings)
+    command = "from tokenpilot.cli import main; main()"
+    arguments = ["pack", str(printer_repo), "--task", "fix _print_Pow", "-b", "200k", "--model", "gpt-4"]
+    run = subprocess.run(
+        [sys.executable, "-c", command, *arguments, "--no-cache", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"warning: .*context window of 8,192", run.stderr)
