@@ -117,6 +117,8 @@ class Compactor:
         self._previous: list[Message] = []
         self._memo: dict[tuple[str, int], tuple[Message, Message]] = {}
         self._rendered: dict[int, tuple[Message, Any]] = {}
+        self._originals: dict[str, tuple[int, int]] = {}
+        self._tool_budget = _tool_budgets()
 
     # -- state -----------------------------------------------------------------------------
 
@@ -125,6 +127,7 @@ class Compactor:
         self._history, self._messages, self._plan, self._previous = [], [], _EMPTY_PLAN, []
         self._memo.clear()
         self._rendered.clear()
+        self._originals.clear()
 
     def _sync(self, conversation: Conversation, raw_messages: Sequence[Any]) -> None:
         """Take in the new history; when it is not an extension of the last one, start fresh."""
@@ -264,6 +267,11 @@ class Compactor:
             keep_exchanges=s.keep_exchanges,
             summarize=summarize,
             summary_tokens=max(200, min(2_000, self.target // 10)),
+            index_share=s.index,
+            index_max=s.index_max,
+            originals=self._originals,
+            spill=s.spill,
+            tool_budget=self._tool_budget,
             memo=self._memo,
         )
 
@@ -388,6 +396,24 @@ class Compactor:
         if cost.net <= 0 or cost.saved_per_turn * cost.horizon < self.settings.payback * cost.extra_now:
             return entries, []
         return new, _with_cost(actions, cost)
+
+
+def _tool_budgets() -> Callable[[str | None], int | None] | None:
+    """Tools' own budgets from `[trim.tools.NAME]` (looked up by program name, then as given)."""
+    from tokenpilot._trim._detect import tool_name
+    from tokenpilot._trim._settings import trim_settings
+
+    budgets = {name: t.budget for name, t in trim_settings().tools.items() if t.budget is not None}
+    if not budgets:
+        return None
+
+    def budget_of(label: str | None) -> int | None:
+        if not label:
+            return None
+        found = budgets.get(tool_name(label))
+        return found if found is not None else budgets.get(label)
+
+    return budget_of
 
 
 def _with_cost(actions: list[Action], cost: CostEffect) -> list[Action]:

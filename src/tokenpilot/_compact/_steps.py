@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenpilot._compact._clamp import MARKER_PREFIX, head_tail, reduce_output
+from tokenpilot._compact._clamp import MARKER_PREFIX, head_tail, reduce_output, spill_marker
+from tokenpilot._compact._names import INDEX_LABEL, name_index
 from tokenpilot._compact._count import MessageCounter
 from tokenpilot._compact._report import Action
 from tokenpilot._messages import Block, Message, Text, ToolCall, ToolResult
@@ -41,6 +42,15 @@ class StepContext:
     keep_exchanges: int | None = None
     summarize: Callable[[Sequence[Message]], str] | None = None
     summary_tokens: int = 2_000
+    # A masked output's marker lists the names it mentioned, within this share of its tokens.
+    index_share: float = 0.0
+    index_max: int = 0
+    # The size of each tool output as it arrived (call id -> lines, tokens), before any clamp.
+    originals: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Clamp: keep the whole output in the spill store and name its handle in the marker.
+    spill: bool = False
+    # Clamp: a tool's own budget (`[trim.tools.NAME]`), when one is configured.
+    tool_budget: Callable[[str | None], int | None] | None = None
     # Per-message results of expensive transformations, by (kind, id(message)).
     memo: dict[tuple[str, int], tuple[Message, Message]] = field(default_factory=dict)
 
@@ -154,11 +164,19 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
 
         def change(result: ToolResult) -> ToolResult | None:
             text = result.text
-            if len(text) < ctx.clamp_tokens or is_marker(text):  # a token is at least one character
+            label = tool_label(calls.get(result.call_id))
+            own = ctx.tool_budget(label) if ctx.tool_budget is not None else None
+            budget = ctx.clamp_tokens if own is None else max(64, min(own, ctx.clamp_tokens))
+            if len(text) < budget or is_marker(text):  # a token is at least one character
                 return None
-            reduced = reduce_output(
-                text, ctx.clamp_tokens, tokenizer, tool=tool_label(calls.get(result.call_id))
-            )
+            tokens = tokenizer.count(text)
+            if tokens <= budget:
+                return None
+            lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+            ctx.originals[result.call_id] = (lines, tokens)
+            note = spill_marker(text, lines, tokens) if ctx.spill else ""
+            room = budget - (tokenizer.count(note) if note else 0)
+            reduced = reduce_output(text, room, tokenizer, tool=label) + note
             return None if reduced == text else _with_text(result, reduced, keep_images=True)
 
         new = ctx.remember("clamp", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
@@ -184,9 +202,18 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
 
 
 def mask_marker(
-    call: ToolCall | None, text: str, tokens: int, reason: str = "masked", images: int = 0
+    call: ToolCall | None,
+    text: str,
+    tokens: int,
+    reason: str = "masked",
+    images: int = 0,
+    size: tuple[int, int] | None = None,
 ) -> str:
+    """The one line left for an elided output; `size` (lines, tokens) is the output's size as it
+    arrived when it was clamped since."""
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    if size is not None:
+        lines, tokens = size
     what = f"{lines:,} lines / {tokens:,} tokens elided"
     if images:
         what += f", {images} image{'s' if images > 1 else ''}"
@@ -230,8 +257,12 @@ def mask(
     calls = calls_by_id(entries)
     out: list[Entry] = []
     actions: list[Action] = []
+    # Names listed by the markers before a masked output are not listed again.
+    known = ""
     for i, entry in enumerate(entries):
         if i not in targets:
+            if ctx.index_share > 0:
+                known += "".join("\n" + r.text for r in entry.message.tool_results if is_marker(r.text))
             out.append(entry)
             continue
         message = entry.message
@@ -242,9 +273,17 @@ def mask(
                 return None
             tokens = ctx.counter.text_tokens(text)
             images = sum(1 for p in result.content if not isinstance(p, Text))
-            return _with_text(result, mask_marker(calls.get(result.call_id), text, tokens, images=images))
+            size = ctx.originals.get(result.call_id)
+            marker = mask_marker(calls.get(result.call_id), text, tokens, images=images, size=size)
+            room = min(ctx.index_max, int(tokens * ctx.index_share))
+            index = name_index(text, room, ctx.counter.tokenizer, known) if room > 0 else ""
+            if index:
+                marker = f"{marker[:-1]}{INDEX_LABEL}{index}]"
+            return _with_text(result, marker)
 
         new = ctx.remember("mask", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
+        if ctx.index_share > 0:
+            known += "".join("\n" + r.text for r in new.tool_results)
         before, after = ctx.counter.tokens(message), ctx.counter.tokens(new)
         actions.append(Action("mask", (entry.origin,), before, after, "masked an old tool output"))
         out.append(Entry(entry.origin, new))
@@ -287,7 +326,14 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
             if tokens < ctx.min_mask_tokens:
                 return None
             return _with_text(
-                result, mask_marker(calls.get(result.call_id), text, tokens, "repeated (see later)")
+                result,
+                mask_marker(
+                    calls.get(result.call_id),
+                    text,
+                    tokens,
+                    "repeated (see later)",
+                    size=ctx.originals.get(result.call_id),
+                ),
             )
 
         new = _replace_results(message, change)
