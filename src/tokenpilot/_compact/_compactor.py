@@ -31,7 +31,7 @@ from tokenpilot._compact._steps import (
 from tokenpilot._compact._summarize import Summarizer, extractive, llm
 from tokenpilot._config import load_config
 from tokenpilot._exceptions import BudgetError, InputError, TokenpilotError
-from tokenpilot._messages import Conversation, Message, Text, ToolResult, parse, render
+from tokenpilot._messages import Conversation, Message, Text, ToolResult, parse
 from tokenpilot._models import get_model
 from tokenpilot._tokens import tokenizer_for
 
@@ -155,12 +155,14 @@ class Compactor:
     def run(self, messages: Any, format: str = "auto") -> CompactResult:
         """Compact this turn's prompt; returns the result and its report."""
         fmt = self.provider if format == "auto" and self.provider != "auto" else format
-        if self._messages and isinstance(messages, list) and fmt != "auto":
+        raw = messages["messages"] if isinstance(messages, dict) else messages
+        if self._messages and isinstance(raw, list) and fmt != "auto":
             # Fast path for a growing history: parse only the new messages.
-            conversation = self._parse_incremental(messages, fmt)
+            conversation = self._parse_incremental(raw, fmt)
+            if isinstance(messages, dict):
+                conversation = Conversation(conversation.provider, conversation.messages, messages, "body")
         else:
             conversation = parse(messages, fmt)
-        raw = messages["messages"] if isinstance(messages, dict) else messages
         self._sync(conversation, raw)
         counter = self._counter_for(conversation.provider)
         ctx = self._context(counter, conversation)
@@ -233,8 +235,6 @@ class Compactor:
 
     def _render(self, conversation: Conversation) -> Any:
         counter = self._counter_for(conversation.provider)
-        if conversation.shape == "body":
-            return render(conversation)
         out = []
         for message in conversation.messages:
             hit = self._rendered.get(id(message))
@@ -242,6 +242,8 @@ class Compactor:
                 hit = (message, counter.render(message))
                 self._rendered[id(message)] = hit
             out.append(hit[1])
+        if conversation.shape == "body":
+            return {**conversation.body, "messages": out}
         return out
 
     def _context(self, counter: MessageCounter, conversation: Conversation) -> StepContext:
@@ -269,6 +271,7 @@ class Compactor:
             summary_tokens=max(200, min(2_000, self.target // 10)),
             index_share=s.index,
             index_max=s.index_max,
+            clamp_index_share=s.clamp_index,
             originals=self._originals,
             spill=s.spill,
             tool_budget=self._tool_budget,

@@ -45,6 +45,7 @@ class StepContext:
     # A masked output's marker lists the names it mentioned, within this share of its tokens.
     index_share: float = 0.0
     index_max: int = 0
+    clamp_index_share: float = 0.0
     # The size of each tool output as it arrived (call id -> lines, tokens), before any clamp.
     originals: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Clamp: keep the whole output in the spill store and name its handle in the marker.
@@ -176,7 +177,14 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
             ctx.originals[result.call_id] = (lines, tokens)
             note = spill_marker(text, lines, tokens) if ctx.spill else ""
             room = budget - (tokenizer.count(note) if note else 0)
-            reduced = reduce_output(text, room, tokenizer, tool=label) + note
+            # The names of the elided part, in a share of the clamp's budget.
+            index_room = min(ctx.index_max, int(room * ctx.clamp_index_share))
+            reduced = reduce_output(text, room - index_room, tokenizer, tool=label)
+            if index_room > 0:
+                index = name_index(text, index_room - 8, tokenizer, reduced)
+                if index:
+                    reduced += f"\n{MARKER_PREFIX} elided names: {index}]"
+            reduced += note
             return None if reduced == text else _with_text(result, reduced, keep_images=True)
 
         new = ctx.remember("clamp", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]

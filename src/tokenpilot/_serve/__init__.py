@@ -1,0 +1,1 @@
+"""The proxy (`tokenpilot serve`): routes, upstream client, usage normaliser, sessions, optimize."""
