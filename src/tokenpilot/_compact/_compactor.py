@@ -107,6 +107,9 @@ class Compactor:
         self.hard_limit = min(enforced, s.tokens(s.hard_limit, enforced))
         self.trigger = min(self.hard_limit, s.tokens(s.trigger, enforced))
         self.target = min(self.trigger, s.tokens(s.target, enforced))
+        # No price known and none given: below the trigger nothing can be shown to pay, so
+        # nothing changes there (no masking, no clamping).
+        self.priced = pricing is not None or info.input_per_mtok is not None
         self.pricing = pricing or Pricing.for_model(info.name)
         self.provider = provider
         self.summarizer = _summarizer_from(summarizer, self.preset.steps)
@@ -168,7 +171,9 @@ class Compactor:
         ctx = self._context(counter, conversation)
         entries = self._apply(self._plan)
         actions: list[Action] = []
-        if "clamp" in self.preset.steps and self.settings.enabled:
+        tokens = total_tokens(entries, ctx)
+        pressure = tokens >= self.trigger or tokens > self.hard_limit
+        if "clamp" in self.preset.steps and self.settings.enabled and (self.priced or pressure):
             entries, clamp_actions = STEP_FUNCTIONS["clamp"](entries, ctx)
             actions += list(clamp_actions)
         before = total_tokens(tuple(Entry(i, m) for i, m in enumerate(self._messages)), ctx)
@@ -179,7 +184,7 @@ class Compactor:
                 entries, more = self._forced(entries, ctx, tokens)
                 actions += more
                 compacted = True
-            elif self.settings.voluntary and self.pricing is not None:
+            elif self.settings.voluntary and self.priced:
                 entries, more = self._voluntary(entries, ctx, tokens)
                 actions += more
                 compacted = bool(more)
@@ -224,6 +229,7 @@ class Compactor:
             target=self.target,
             compacted=compacted,
             exact=self.tokenizer.exact,
+            tokenizer=self.tokenizer.name,
         )
 
     def _parse_incremental(self, messages: list[Any], fmt: str) -> Conversation:
@@ -478,9 +484,9 @@ def _interrupt_dangling(
 
 def compact(
     messages: Any,
+    budget: int | None = None,
     *,
     model: str | None = None,
-    budget: int | None = None,
     policy: str | Preset = "default",
     summarizer: Summarizer | str | None = None,
     format: str = "auto",
@@ -493,8 +499,8 @@ def compact(
     at the model's prices; at the trigger it reduces to the target; the output is always a valid
     request. Thresholds: see `Settings` (trigger, target, hard_limit, keep_last, ...).
 
-    >>> result = compact([{"role": "user", "content": "fix the bug"}], model="gpt-4o", budget=1000)
-    >>> result.tokens_after <= 1000, result.actions
+    >>> result = compact([{"role": "user", "content": "fix the bug"}], 1000, model="gpt-4o")
+    >>> result.tokens <= 1000, result.actions
     (True, ())
     """
     compactor = Compactor(
