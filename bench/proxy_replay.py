@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import replay  # noqa: E402  (the library replay: counting, identifiers, data loading)
+import replay
 
 WINDOW = 128_000
 MODELS = {"nocache": "bench-nocache", "anthropic": "claude-sonnet-4-5", "openai": "gpt-4o"}
@@ -218,9 +218,7 @@ def replay_run(messages: list[dict[str, Any]], profile: str, mode: str, run_id: 
         sent = body
         if optimizer is not None:
             started = time.perf_counter()
-            result = optimizer.rewrite(
-                api, body, model=model, session_key=f"run-{run_id}", headers={}
-            )
+            result = optimizer.rewrite(api, body, model=model, session_key=f"run-{run_id}", headers={})
             elapsed = time.perf_counter() - started
             stats.seconds.append(elapsed)
             if 95 <= n_messages <= 105:
@@ -266,7 +264,9 @@ def _ms(values: Sequence[float]) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("data", nargs="?", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--profiles", default="nocache,anthropic,openai")

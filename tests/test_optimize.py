@@ -10,11 +10,11 @@ import sys
 from typing import Any
 
 import pytest
-from conversations import BIG, TEXT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenpilot as tp
+from conversations import BIG, TEXT
 from tokenpilot._serve.optimize import ContextOverflowError, Optimizer, OptimizeSettings
 from tokenpilot._serve.sessions import SessionStore, conversation_key
 
@@ -61,13 +61,21 @@ def agent_turns(draw: Any, provider: str) -> list[Any]:
             use = {"type": "tool_use", "id": f"t{i}", "name": "bash", "input": json.loads(command)}
             history.append({"role": "assistant", "content": [{"type": "text", "text": f"step {i}"}, use]})
             history.append(
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": output}]}
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": output}],
+                }
             )
         if provider == "openai":
             requests.append({"model": SMALL, "messages": copy.deepcopy(history)})
         else:
             requests.append(
-                {"model": SMALL, "system": "You are an agent.", "max_tokens": 500, "messages": copy.deepcopy(history)}
+                {
+                    "model": SMALL,
+                    "system": "You are an agent.",
+                    "max_tokens": 500,
+                    "messages": copy.deepcopy(history),
+                }
             )
     return requests
 
@@ -123,7 +131,9 @@ def _long_output_run() -> dict[str, Any]:
 def test_a_long_tool_output_is_trimmed_and_its_spill_handle_returns_the_original_bytes() -> None:
     body = _long_output_run()
     original = body["messages"][3]["content"]
-    out = optimizer().rewrite("openai_chat", copy.deepcopy(body), model="gpt-4o", session_key=None, headers={})
+    out = optimizer().rewrite(
+        "openai_chat", copy.deepcopy(body), model="gpt-4o", session_key=None, headers={}
+    )
     trimmed = out.body["messages"][3]["content"]
     assert "clamp" in out.actions and tp.count_tokens(trimmed) <= 1_500
     marker = trimmed.rsplit("tokenpilot spill show ", 1)[1]
@@ -185,7 +195,10 @@ def test_an_anthropic_conversation_without_cache_control_gets_breakpoints_and_ke
 
 
 def test_a_request_whose_head_does_not_fit_the_window_says_how_many_tokens_must_go() -> None:
-    body = {"model": SMALL, "messages": [{"role": "system", "content": "word " * 9_000}, {"role": "user", "content": "x"}]}
+    body = {
+        "model": SMALL,
+        "messages": [{"role": "system", "content": "word " * 9_000}, {"role": "user", "content": "x"}],
+    }
     with pytest.raises(ContextOverflowError) as raised:
         optimizer().rewrite("openai_chat", body, model=SMALL, session_key=None, headers={})
     assert raised.value.must_remove >= 9_000 - 6_000
@@ -207,8 +220,11 @@ def test_a_conversation_that_cannot_shrink_below_the_trigger_stops_compacting_an
             history.append({"role": "assistant", "content": f"step {i}"})
             history.append({"role": "user", "content": "go on"})
             out = opt.rewrite(
-                "openai_chat", {"model": SMALL, "messages": copy.deepcopy(history)}, model=SMALL,
-                session_key="loop", headers={},
+                "openai_chat",
+                {"model": SMALL, "messages": copy.deepcopy(history)},
+                model=SMALL,
+                session_key="loop",
+                headers={},
             )
             actions.append(out.actions)
     assert actions[:3] == [("compaction_failed",)] * 3

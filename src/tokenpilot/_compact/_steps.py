@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenpilot._compact._clamp import MARKER_PREFIX, head_tail, reduce_output, spill_marker
-from tokenpilot._compact._names import INDEX_LABEL, name_index
 from tokenpilot._compact._count import MessageCounter
+from tokenpilot._compact._names import INDEX_LABEL, name_index
 from tokenpilot._compact._report import Action
 from tokenpilot._messages import Block, Message, Text, ToolCall, ToolResult
 
@@ -275,7 +275,7 @@ def mask(
             continue
         message = entry.message
 
-        def change(result: ToolResult) -> ToolResult | None:
+        def change(result: ToolResult, known: str = known) -> ToolResult | None:
             text = result.text
             if is_marker(text) or ctx.counter.text_tokens(text) < ctx.min_mask_tokens:
                 return None

@@ -8,9 +8,8 @@ import typer
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, trim
+from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, spill, trim
 from tokenpilot.cli import pack as pack_command
-from tokenpilot.cli import spill
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
