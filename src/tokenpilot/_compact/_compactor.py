@@ -28,7 +28,7 @@ from tokenpilot._compact._steps import (
     head_length_of,
     total_tokens,
 )
-from tokenpilot._compact._summarize import Summarizer, extractive, llm
+from tokenpilot._compact._summarize import Summarizer, artifact_summary, extractive, llm
 from tokenpilot._config import load_config
 from tokenpilot._exceptions import BudgetError, InputError, TokenpilotError
 from tokenpilot._messages import Conversation, Message, Text, ToolResult, parse
@@ -122,6 +122,7 @@ class Compactor:
         self._rendered: dict[int, tuple[Message, Any]] = {}
         self._originals: dict[str, tuple[int, int]] = {}
         self._tool_budget = _tool_budgets()
+        self.last_output: tuple[Message, ...] = ()  # the messages of the last result
 
     # -- state -----------------------------------------------------------------------------
 
@@ -217,6 +218,7 @@ class Compactor:
             )
         self._plan = plan
         self._previous = out_messages
+        self.last_output = tuple(out_messages)
         result = conversation.with_messages(tuple(out_messages))
         rendered = self._render(result)
         return CompactResult(
@@ -257,8 +259,13 @@ class Compactor:
         # An output may take at most a quarter of the target, so a compaction can keep it.
         clamp_tokens = min(s.tokens(s.clamp, self.hard_limit), self.target // 4)
         summarize: Callable[[Sequence[Message]], str] | None = None
+        summary_tokens = max(200, min(2_000, self.target // 10))
         if self.summarizer is extractive:
-            summarize = extractive
+            room = summary_tokens - 40  # the summary's header line
+
+            def summarize(messages: Sequence[Message]) -> str:
+                return artifact_summary(messages, room, self.tokenizer)
+
         elif self.summarizer is not None:
             user = self.summarizer
 
@@ -274,7 +281,7 @@ class Compactor:
             fixed_tokens=counter.fixed(conversation),
             keep_exchanges=s.keep_exchanges,
             summarize=summarize,
-            summary_tokens=max(200, min(2_000, self.target // 10)),
+            summary_tokens=summary_tokens,
             index_share=s.index,
             index_max=s.index_max,
             clamp_index_share=s.clamp_index,

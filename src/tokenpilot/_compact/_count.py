@@ -28,6 +28,7 @@ class MessageCounter:
         # id -> (message, tokens); holding the message keeps its id from being reused.
         self._cache: dict[int, tuple[Message, int]] = {}
         self._fixed: dict[str, int] = {}  # system + tools JSON -> tokens
+        self._texts: dict[str, int] = {}
 
     def render(self, message: Message) -> dict[str, Any]:
         if self.provider == "anthropic":
@@ -46,7 +47,14 @@ class MessageCounter:
         return total
 
     def text_tokens(self, text: str) -> int:
-        return self.tokenizer.count(text)
+        # Old outputs are weighed again every turn; a str caches its hash, so a hit is cheap.
+        hit = self._texts.get(text)
+        if hit is None:
+            hit = self.tokenizer.count(text)
+            if len(self._texts) > 20_000:
+                self._texts.clear()
+            self._texts[text] = hit
+        return hit
 
     def fixed(self, conversation: Conversation) -> int:
         """Tokens outside the messages: reply priming, Anthropic's top-level system, tool schemas."""

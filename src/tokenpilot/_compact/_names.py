@@ -46,7 +46,7 @@ def name_index(text: str, budget_tokens: int, tokenizer: Tokenizer, known: str =
 
     >>> from tokenpilot import tokenizer_for
     >>> name_index("def parse_args(): return read_file('a/b.txt')", 20, tokenizer_for("gpt-4o"))
-    "parse_args, read_file, 'a/b.txt', a/b.txt"
+    "parse_args, read_file, 'a/b.txt'"
     """
     if budget_tokens <= 0:
         return ""

@@ -30,7 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from tokenpilot._compact import Compactor, validate
+from tokenpilot._compact import Compactor, Problem
+from tokenpilot._compact._invariants import check
 from tokenpilot._compact._clamp import MARKER_PREFIX, reduce_output, spill_marker
 from tokenpilot._compact._settings import Pricing
 from tokenpilot._exceptions import BudgetError, ConfigError, TokenpilotError
@@ -130,6 +131,7 @@ class _Conversation:
     forced_in_a_row: int = 0
     given_up: bool = False
     size: int = 0
+    counted: int = 0  # messages whose size is in `size`
     trimmed: dict[str, str] = field(default_factory=dict)  # Responses: call id -> trimmed output
 
 
@@ -174,7 +176,7 @@ class Optimizer:
                 result = self._messages(api, body, model, state, key)
             state.last_request = body
             state.last_result = result
-            state.size = _approximate_bytes(body)
+            state.size = _approximate_bytes(body, state)
             resize(state.size * 3)  # the history, its parsed form and the rendered output
             return result
 
@@ -225,7 +227,10 @@ class Optimizer:
                 actions.append(f"cache_breakpoints:{added}")
         if not actions:
             return Optimized(body, result.tokens_before, result.tokens_before, ())
-        problems = validate(out_body, provider)
+        # The checks of `tp.validate`, on the messages the body was rendered from (parsing the
+        # whole body again would cost more than the rest of the rewrite); breakpoints only add
+        # `cache_control` keys to blocks, which changes no pairing or role.
+        problems = check(compactor.last_output, provider) or _layout_problems(stable, out_body)
         if problems:
             log.warning(
                 "optimize: rewritten body is not valid, forwarding the original",
@@ -341,6 +346,14 @@ def _label(call: Mapping[str, Any] | None) -> str | None:
     return command if isinstance(command, str) and command else str(call.get("name") or "") or None
 
 
+def _layout_problems(request: Sequence[Any], body: Mapping[str, Any]) -> tuple[Problem, ...]:
+    """Problems a rewrite could add outside the compactor: a message that is not an object."""
+    sent = body.get("messages")
+    if not isinstance(sent, list) or not all(isinstance(m, Mapping) and "role" in m for m in sent):
+        return (Problem(0, "shape", "the rewritten messages are not a list of messages"),)
+    return ()
+
+
 def _stable_history(previous: Sequence[Any], current: list[Any]) -> list[Any]:
     """`current` with each message equal to the one at its place in `previous` replaced by it."""
     out = list(current)
@@ -361,13 +374,17 @@ def _max_output(body: Mapping[str, Any]) -> int:
     return 0
 
 
-def _approximate_bytes(body: Mapping[str, Any]) -> int:
+def _approximate_bytes(body: Mapping[str, Any], state: _Conversation) -> int:
+    """The text a conversation holds, counted for the messages added since the last call."""
     items = body.get("messages") or body.get("input") or ()
-    total = 0
-    for item in items if isinstance(items, list) else ():
-        if isinstance(item, Mapping):
-            content = item.get("content") if "content" in item else item.get("output")
-            total += len(content) if isinstance(content, str) else len(repr(content))
+    if not isinstance(items, list):
+        return state.size
+    if len(items) < state.counted:
+        state.size, state.counted = 0, 0
+    total = state.size
+    for item in items[state.counted :]:
+        total += len(json.dumps(item, ensure_ascii=False, default=str))
+    state.counted = len(items)
     return total
 
 
@@ -385,16 +402,26 @@ def _unique(items: Sequence[str]) -> list[str]:
 
 
 def has_cache_control(body: Mapping[str, Any]) -> bool:
-    """Whether the client placed any `cache_control` (system, tools or messages)."""
+    """Whether the client placed any `cache_control`: on the system blocks, a tool, a message's
+    content block or a block inside a tool result (where the API accepts it)."""
 
-    def walk(value: Any) -> bool:
-        if isinstance(value, Mapping):
-            return "cache_control" in value or any(walk(v) for v in value.values())
-        if isinstance(value, list):
-            return any(walk(v) for v in value)
+    def marked(blocks: Any) -> bool:
+        if not isinstance(blocks, list):
+            return False
+        for block in blocks:
+            if isinstance(block, Mapping):
+                if "cache_control" in block:
+                    return True
+                if block.get("type") == "tool_result" and marked(block.get("content")):
+                    return True
         return False
 
-    return any(walk(body.get(k)) for k in ("system", "tools", "messages"))
+    if marked(body.get("system")) or marked(body.get("tools")):
+        return True
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(m, Mapping) and ("cache_control" in m or marked(m.get("content"))) for m in messages
+    )
 
 
 def add_cache_breakpoints(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
