@@ -543,15 +543,13 @@ def check_goals(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     wide = scenarios.get("128k", {}).get("policies", {})
     if "default" in wide and "none" in wide:
         d, n = wide["default"], wide["none"]
-        for profile, limit in (("anthropic", 0.85), ("openai", 0.90), ("nocache", 0.50)):
+        for profile, limit in (("anthropic", 0.60), ("openai", 0.50), ("nocache", 0.40)):
             share = _profile_value(d, profile, "billed") / n["billed"][profile]
             goals.append(
                 (f"128k `default` {profile} <= {limit:.0%} of `none`", f"{share:.1%}", share <= limit)
             )
-        if "mask10" in wide:
-            worst = min(d["by_profile"][p]["retention"] for p in d["by_profile"])
-            ref = wide["mask10"]["retention"]
-            goals.append((f"128k `default` retention >= `mask10` ({ref:.3f})", f"{worst:.3f}", worst >= ref))
+        worst = min(d["by_profile"][p]["retention"] for p in d["by_profile"])
+        goals.append(("128k `default` retention >= 0.97 (worst profile)", f"{worst:.3f}", worst >= 0.97))
     tight = scenarios.get("32k", {}).get("policies", {})
     if "default" in tight and "window32k" in tight:
         d, w = tight["default"], tight["window32k"]

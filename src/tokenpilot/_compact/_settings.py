@@ -61,7 +61,7 @@ class Settings:
       and never over a quarter of the target); a tool's own `[trim.tools.NAME] budget` is used
       when it is smaller;
     - index: a masked output's marker lists the names it mentioned (paths, identifiers, short
-      strings) in up to this share of its tokens (default 0.35; 0 turns it off), at most
+      strings) in up to this share of its tokens (default 0.5; 0 turns it off), at most
       `index_max` tokens (default 800);
     - clamp_index: a clamped output lists the names of its elided part in up to this share of
       the clamp's budget (default 0.2);
@@ -87,7 +87,7 @@ class Settings:
     batch: int = 1
     clamp: float = 1_500
     min_mask_tokens: int = 128
-    index: float = 0.35
+    index: float = 0.5
     index_max: int = 800
     clamp_index: float = 0.2
     spill: bool = False

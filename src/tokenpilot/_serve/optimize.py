@@ -85,21 +85,19 @@ class OptimizeSettings:
 
     @classmethod
     def from_config(cls) -> OptimizeSettings:
-        """`[serve.optimize]` of the config (unknown keys are an error naming the file)."""
+        """`[optimize]` of the config (unknown keys are an error naming the file); the
+        compaction thresholds themselves come from `[compact]`, trim budgets from `[trim]`."""
         from tokenpilot._config import load_config
 
         config = load_config()
-        section = config.section("serve").get("optimize", {})
-        if not isinstance(section, Mapping):
-            return cls()
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
-        for key, value in section.items():
+        for key, value in config.section("optimize").items():
             if key not in known:
                 raise ConfigError(
                     f"unknown optimize setting (known: {', '.join(sorted(known))})",
-                    source=config.source_of("serve", "optimize"),
-                    key=f"serve.optimize.{key}",
+                    source=config.source_of("optimize", key),
+                    key=f"optimize.{key}",
                 )
             values[key] = value
         return replace(cls(), **values)
@@ -145,8 +143,9 @@ class Optimizer:
     (True, 0, ())
     """
 
-    def __init__(self, settings: OptimizeSettings | None = None) -> None:
-        self.settings = settings if settings is not None else OptimizeSettings.from_config()
+    def __init__(self, settings: OptimizeSettings | Any = None) -> None:
+        # The proxy hands over its own settings; optimize mode's come from `[optimize]` then.
+        self.settings = settings if isinstance(settings, OptimizeSettings) else OptimizeSettings.from_config()
         s = self.settings
         self.sessions: SessionStore[_Conversation] = SessionStore(
             max_sessions=s.max_sessions, max_bytes=s.max_session_bytes, idle_seconds=s.idle_seconds
