@@ -11,7 +11,7 @@ $(BIN)/activate:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install -q -e '.[test,hf,pack,postgres,plot]'
+	$(BIN)/pip install -q -e '.[test,hf,pack,postgres,plot,serve,otel]'
 	touch $@
 
 DEMO_TASK := How does tokenpilot resolve a model's context window and prices from env, config and bundled data?

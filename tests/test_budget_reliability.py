@@ -167,7 +167,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     tp.open_ledger(str(path)).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE tp_schema SET version = 99")
+        conn.execute("INSERT INTO tp_migrations (name, applied_at) VALUES ('m099_from_the_future', 0)")
     with pytest.raises(StoreError, match="newer"):
         tp.open_ledger(str(path))
 

@@ -44,7 +44,7 @@ MODEL_FIELDS: dict[str, type] = {
 }
 TOP_LEVEL_SCALARS: dict[str, type] = {"default_model": str, "default_context_window": int}
 # Tables owned by other features; validated by them, not here.
-FEATURE_TABLES = {"trim", "pack", "compact", "plan", "budget", "ledger", "anthropic", "routing"}
+FEATURE_TABLES = {"trim", "pack", "compact", "plan", "budget", "ledger", "anthropic", "routing", "serve"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,3 +100,18 @@ def cleanup(directory: Path, ttl_days: float, *, force: bool = False, now: float
     if removed:
         logger.info("removed expired spill files", extra={"directory": str(directory), "removed": removed})
     return removed
+
+
+def read_spill(handle: str, directory: Path | None = None) -> str | None:
+    """The original text kept under `handle` (a spill file's hash, with or without `.txt`), or None.
+
+    Only a well-formed hash is looked up, so a handle can never name a file outside the spill dir.
+    """
+    name = handle.removesuffix(".txt")
+    if len(name) != 32 or any(c not in "0123456789abcdef" for c in name):
+        return None
+    path = (directory or default_spill_dir()) / f"{name}.txt"
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None

@@ -1,4 +1,8 @@
-"""One schema for SQLite and PostgreSQL (SQLAlchemy Core), with numbered migrations applied on open.
+"""One schema for SQLite and PostgreSQL (SQLAlchemy Core), with named migrations applied on open.
+
+A new database gets the current tables in one step, with every migration recorded as applied; a
+database from an older tokenpilot gets the migrations it lacks, in order. `tp_migrations` keeps the
+name of each applied migration and the time it was applied.
 
 Times are Unix seconds (float) so both stores compare and sum them the same way. Scopes use binary
 collation on PostgreSQL ("C") as SQLite does, so subtree range scans (`scope >= 'a/' AND scope <
@@ -7,6 +11,7 @@ collation on PostgreSQL ("C") as SQLite does, so subtree range scans (`scope >= 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -20,7 +25,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -32,10 +39,18 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 Tokens = BigInteger()
 Seconds = Float(precision=53)
 
+# The numbered schema of tokenpilot before named migrations; version N = the first N migrations.
 schema_version = Table(
     "tp_schema",
     metadata,
     Column("version", Integer, nullable=False),
+)
+
+migrations = Table(
+    "tp_migrations",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("applied_at", Seconds, nullable=False),
 )
 
 budgets = Table(
@@ -71,6 +86,8 @@ reservations = Table(
     Column("created_at", Seconds, nullable=False),
     Column("expires_at", Seconds, nullable=False),
     Column("holder", String(200)),
+    Column("session", String(200)),
+    Column("provider", String(100)),
     Index("tp_reservations_scope", "scope"),
     Index("tp_reservations_expires", "expires_at"),
 )
@@ -103,6 +120,14 @@ records = Table(
     Column("status", String(32), nullable=False),
     Column("error", Text),
     Column("source", String(32), nullable=False),
+    Column("session", String(200)),
+    Column("http_status", Integer),
+    Column("ttft_s", Float(precision=53)),
+    Column("usage_estimated", Boolean, nullable=False, server_default=false()),
+    Column("max_tokens_requested", Tokens),
+    Column("optimized_from", Tokens),
+    Column("optimized_to", Tokens),
+    Column("optimize_actions", Text),
     Index("tp_records_scope_ts", "scope", "ts"),
     Index("tp_records_ts", "ts"),
 )
@@ -124,33 +149,95 @@ alerts = Table(
 )
 
 
-def _migration_1(conn: Connection) -> None:
-    """Budgets, reservations, records (with task_type) and alerts."""
-    for table in (budgets, reservations, records, alerts):
-        table.create(conn)
+TABLES = (migrations, budgets, reservations, records, alerts)
 
 
-# Numbered migrations: entry i brings the schema from version i to i + 1. Never edit a released
-# entry; append a new one (ALTER TABLE …) and change the table definitions above to match.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1,)
-LATEST_VERSION = len(MIGRATIONS)
+def _add_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None:
+    """ALTER TABLE … ADD COLUMN for `names`, typed and defaulted as `table` declares them."""
+    for name in names:
+        column = table.c[name]
+        ddl = f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}"
+        if column.server_default is not None:
+            ddl += " NOT NULL DEFAULT " + ("false" if conn.dialect.name == "postgresql" else "0")
+        conn.execute(text(ddl))
 
 
-def current_version(conn: Connection) -> int:
-    """The schema version stored in the database (0 for an empty database)."""
-    if not conn.dialect.has_table(conn, schema_version.name):
-        return 0
-    value = conn.execute(select(schema_version.c.version)).scalar()
-    return int(value or 0)
+def m001_initial(conn: Connection) -> None:
+    """Budgets, reservations, records (with task_type) and alerts: tokenpilot's schema version 1."""
+    raise AssertionError("m001 is never applied alone: a new database gets the current tables")
 
 
-def migrate(conn: Connection) -> int:
-    """Apply every pending migration inside the caller's transaction; return the new version."""
-    version = current_version(conn)
-    if version == 0 and not conn.dialect.has_table(conn, schema_version.name):
-        schema_version.create(conn)
-        conn.execute(schema_version.insert().values(version=0))
-    for number in range(version, LATEST_VERSION):
-        MIGRATIONS[number](conn)
-        conn.execute(schema_version.update().values(version=number + 1))
-    return max(version, LATEST_VERSION)
+def m002_call_details(conn: Connection) -> None:
+    """Session, HTTP status, time to first token, estimated usage and the proxy's rewrite per call."""
+    _add_columns(
+        conn,
+        records,
+        (
+            "session",
+            "http_status",
+            "ttft_s",
+            "usage_estimated",
+            "max_tokens_requested",
+            "optimized_from",
+            "optimized_to",
+            "optimize_actions",
+        ),
+    )
+    _add_columns(conn, reservations, ("session", "provider"))
+
+
+# Applied in this order. Never edit a released entry: append a new one (ALTER TABLE …) and change the
+# table definitions above to match, since a new database is created from them directly.
+MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
+    ("m001_initial", m001_initial),
+    ("m002_call_details", m002_call_details),
+)
+MIGRATION_NAMES = tuple(name for name, _ in MIGRATIONS)
+
+
+def applied_migrations(conn: Connection) -> list[str] | None:
+    """Names of the applied migrations; None when the database has no tokenpilot schema at all."""
+    if conn.dialect.has_table(conn, migrations.name):
+        return [row[0] for row in conn.execute(select(migrations.c.name).order_by(migrations.c.applied_at))]
+    if conn.dialect.has_table(conn, schema_version.name):
+        version = int(conn.execute(select(schema_version.c.version)).scalar() or 0)
+        return [f"m{number:03d}" for number in range(1, version + 1)] or None
+    return None
+
+
+def unknown_migrations(applied: list[str]) -> list[str]:
+    """Applied migrations this tokenpilot does not know (the database is from a newer one)."""
+    known = set(MIGRATION_NAMES) | {name[:4] for name in MIGRATION_NAMES}
+    return [name for name in applied if name not in known]
+
+
+def pending_migrations(applied: list[str] | None) -> list[str]:
+    if applied is None:
+        return list(MIGRATION_NAMES)
+    done = set(applied)
+    return [name for name in MIGRATION_NAMES if name not in done and name[:4] not in done]
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Bring the schema up to date inside the caller's transaction; return the migrations applied."""
+    applied = applied_migrations(conn)
+    now = time.time()
+    if applied is None:
+        schema_version.drop(conn, checkfirst=True)
+        for table in TABLES:
+            table.create(conn)
+        conn.execute(migrations.insert(), [{"name": name, "applied_at": now} for name in MIGRATION_NAMES])
+        return list(MIGRATION_NAMES)
+    if not conn.dialect.has_table(conn, migrations.name):
+        # A numbered (pre-named) schema: record its migrations under their names, then drop the number.
+        migrations.create(conn)
+        legacy = [name for name in MIGRATION_NAMES if name[:4] in set(applied)]
+        if legacy:
+            conn.execute(migrations.insert(), [{"name": name, "applied_at": now} for name in legacy])
+        schema_version.drop(conn)
+        applied = legacy
+    pending = pending_migrations(applied)
+    for name in pending:
+        dict(MIGRATIONS)[name](conn)
+        conn.execute(migrations.insert().values(name=name, applied_at=time.time()))
+    return pending

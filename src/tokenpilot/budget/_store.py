@@ -112,15 +112,16 @@ class Store:
     def _migrate(self, conn: Connection) -> None:
         if self.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        version = _schema.current_version(conn)
-        if version > _schema.LATEST_VERSION:
+        applied = _schema.applied_migrations(conn)
+        newer = _schema.unknown_migrations(applied or [])
+        if newer:
             raise StoreError(
-                f"{self.display} has schema version {version}, newer than this tokenpilot understands "
-                f"({_schema.LATEST_VERSION}); upgrade tokenpilot"
+                f"{self.display} has migrations newer than this tokenpilot understands "
+                f"({', '.join(newer)}); upgrade tokenpilot"
             )
-        if version < _schema.LATEST_VERSION:
-            _schema.migrate(conn)
-            log.info("migrated %s to schema %d", self.display, _schema.LATEST_VERSION)
+        if _schema.pending_migrations(applied):
+            done = _schema.migrate(conn)
+            log.info("migrated %s: %s", self.display, ", ".join(done))
 
     def run(self, fn: Callable[[Connection], T], *, read_only: bool = False, attempts: int = 5) -> T:
         """`fn(conn)` in one transaction: committed when it returns, rolled back when it raises.

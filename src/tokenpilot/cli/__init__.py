@@ -10,6 +10,7 @@ from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
 from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, spill, trim
 from tokenpilot.cli import pack as pack_command
+from tokenpilot.cli import serve as serve_command
 from tokenpilot.cli._output import fail
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(ledger.app, name="ledger")
 app.command("report")(report.report)
 app.command("count")(count.count)
 app.add_typer(models.app, name="models")
+app.command("serve")(serve_command.serve)
 app.add_typer(spill.app, name="spill")
 
 

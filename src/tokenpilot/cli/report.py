@@ -30,7 +30,7 @@ def report(
     since: str = typer.Option(
         "7d", "--since", help="Window start: 7d, 24h, 2026-11-01, … ('all' for everything)."
     ),
-    by: str = typer.Option("scope", "--by", help="scope, phase, model, agent, task_type or day."),
+    by: str = typer.Option("scope", "--by", help="scope, phase, model, agent, task_type, session or day."),
     scope: str | None = typer.Option(None, "--scope", help="Only this scope and beneath."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the groups as CSV."),

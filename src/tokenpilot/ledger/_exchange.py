@@ -71,7 +71,23 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "error": ("error",),
     "latency_s": ("latency_s", "latency"),
     "provider": ("provider",),
+    "session": ("session", "session_id"),
+    "http_status": ("http_status", "status_code"),
+    "ttft_s": ("ttft_s", "time_to_first_token"),
+    "usage_estimated": ("usage_estimated",),
+    "max_tokens_requested": ("max_tokens_requested",),
+    "optimized_from": ("optimized_from",),
+    "optimized_to": ("optimized_to",),
+    "optimize_actions": ("optimize_actions",),
 }
+OPTIONAL_WHOLE_FIELDS = (
+    "max_tokens",
+    "http_status",
+    "max_tokens_requested",
+    "optimized_from",
+    "optimized_to",
+)
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 # Anthropic-style exports count cache reads/writes apart from input_tokens; ours includes them.
 SEPARATE_CACHE_COLUMNS = {"cache_read_input_tokens", "cache_creation_input_tokens", "uncached_input_tokens"}
 WHOLE_FIELDS = (
@@ -232,10 +248,18 @@ def parse_import(
                 raw[scope_column] if scope_column and not _blank(raw[scope_column]) else default_scope
             )
             values["scope"] = normalize_scope(str(scope_value))
-            max_column = mapping.get("max_tokens")
-            values["max_tokens"] = (
-                None if max_column is None or _blank(raw[max_column]) else _whole(raw[max_column])
+            for field_name in OPTIONAL_WHOLE_FIELDS:
+                column = mapping.get(field_name)
+                values[field_name] = None if column is None or _blank(raw[column]) else _whole(raw[column])
+            ttft_column = mapping.get("ttft_s")
+            values["ttft_s"] = (
+                None if ttft_column is None or _blank(raw[ttft_column]) else float(raw[ttft_column])
             )
+            estimated_column = mapping.get("usage_estimated")
+            estimated = "" if estimated_column is None else str(raw[estimated_column]).strip().lower()
+            if estimated not in _TRUE | _FALSE:
+                raise ValueError
+            values["usage_estimated"] = estimated in _TRUE
             attempt_column = mapping.get("attempt")
             values["attempt"] = (
                 1
@@ -258,6 +282,8 @@ def parse_import(
             "finish_reason",
             "error",
             "provider",
+            "session",
+            "optimize_actions",
         ):
             column = mapping.get(field_name)
             values[field_name] = None if column is None or _blank(raw[column]) else str(raw[column]).strip()

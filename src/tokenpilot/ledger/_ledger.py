@@ -61,6 +61,12 @@ class Ledger:
                       input_tokens=12_000, max_output_tokens=8_000) as r:
         r.settle(input_tokens=11_870, output_tokens=6_120, finish_reason="stop")
     acct.usage("acme/fileorg").remaining
+
+    Threads: one Ledger may be shared by any number of threads (a proxy's thread pool). Every call
+    runs in its own transaction on its own pooled connection; on SQLite, writers of one process take
+    turns on a thread lock before the file lock and `BEGIN IMMEDIATE`, on PostgreSQL the budget rows'
+    locks order them. The Ledger keeps no per-call state; a `Reservation` settles or releases once,
+    whichever thread gets there first.
     """
 
     def __init__(
@@ -200,6 +206,8 @@ class Ledger:
         attempt: int = 1,
         request_id: str | None = None,
         ttl: float | None = None,
+        session: str | None = None,
+        provider: str | None = None,
     ) -> Reservation:
         """Hold input_tokens + max_output_tokens (and their cost) on every enclosing budget, atomically.
 
@@ -226,6 +234,8 @@ class Ledger:
             agent=agent,
             task_type=task_type,
             request_id=request_id,
+            session=session,
+            provider=provider,
         )
         now = self._clock()
         lock = self._store.lock_for_update()
@@ -289,6 +299,8 @@ class Ledger:
             agent=agent,
             task_type=task_type,
             request_id=request_id,
+            session=session,
+            provider=provider,
         )
 
     def _finish(self, reservation: Reservation, usage: CallUsage) -> LedgerRecord:
@@ -304,6 +316,8 @@ class Ledger:
             task_type=reservation.task_type,
             request_id=reservation.request_id,
             reservation_id=reservation.id,
+            session=reservation.session,
+            provider=reservation.provider,
         )
         return self._write_call(call, usage)
 
@@ -358,6 +372,14 @@ class Ledger:
         error: str | None = None,
         cost_usd: float | None = _UNSET,
         ts: float | datetime | None = None,
+        session: str | None = None,
+        http_status: int | None = None,
+        ttft_s: float | None = None,
+        usage_estimated: bool = False,
+        max_tokens_requested: int | None = None,
+        optimized_from: int | None = None,
+        optimized_to: int | None = None,
+        optimize_actions: str | None = None,
     ) -> LedgerRecord:
         """Append one call's record without a reservation (budgets see the spend, nothing is held).
 
@@ -392,6 +414,13 @@ class Ledger:
             latency_s=latency_s,
             provider=provider,
             request_id=request_id,
+            http_status=http_status,
+            ttft_s=ttft_s,
+            usage_estimated=usage_estimated,
+            max_tokens_requested=max_tokens_requested,
+            optimized_from=optimized_from,
+            optimized_to=optimized_to,
+            optimize_actions=optimize_actions,
         )
         call = CallInfo(
             scope=normalize_scope(scope),
@@ -402,6 +431,8 @@ class Ledger:
             agent=agent,
             task_type=task_type,
             request_id=request_id,
+            session=session,
+            provider=provider,
         )
         return self._write_call(call, usage, cost=cost_usd, ts=_epoch(ts))
 
@@ -477,7 +508,7 @@ class Ledger:
         by: str = "scope",
         scope: str | None = None,
     ) -> Report:
-        """Totals per scope, phase, model, agent, task_type or day, with recommendations and evidence.
+        """Totals per scope, phase, model, agent, task_type, session or day, with recommendations.
 
         acct.report(since=time.time() - 7 * 86400, by="phase").recommendations
         """

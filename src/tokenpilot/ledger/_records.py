@@ -7,7 +7,8 @@ from typing import Any
 
 # Finish reasons that mean the output hit max_tokens (OpenAI, Anthropic, Gemini spellings).
 TRUNCATION_REASONS = frozenset({"length", "max_tokens", "max_output_tokens", "MAX_TOKENS"})
-STATUSES = ("ok", "error", "rate_limited", "released", "expired")
+# "cancelled": the client went away mid-call; "expired": the hold outlived its TTL and was reclaimed.
+STATUSES = ("ok", "error", "rate_limited", "cancelled", "released", "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,11 @@ class LedgerRecord:
     Token convention: `input_tokens` counts every prompt token, cached ones included;
     `cache_read_tokens` and `cache_write_tokens` are the parts of it read from / written to the
     provider's prompt cache; `reasoning_tokens` are the part of `output_tokens` spent thinking.
-    `cost_usd` is None when the model's price is unknown — never 0.
+    `cost_usd` is None when the model's price is unknown — never 0. `usage_estimated` is True when
+    the provider reported no usage and the tokens are tokenpilot's own count. `max_tokens` is what was
+    sent to the provider, `max_tokens_requested` what the client asked for; `optimized_from` and
+    `optimized_to` are the prompt's tokens before and after the proxy rewrote it (`optimize_actions`
+    says how); `ttft_s` is the time to the first token of a stream.
     """
 
     id: int
@@ -45,6 +50,14 @@ class LedgerRecord:
     request_id: str | None = None
     reservation_id: str | None = None
     source: str = "live"
+    session: str | None = None
+    http_status: int | None = None
+    ttft_s: float | None = None
+    usage_estimated: bool = False
+    max_tokens_requested: int | None = None
+    optimized_from: int | None = None
+    optimized_to: int | None = None
+    optimize_actions: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -30,6 +30,7 @@ GROUPINGS: dict[str, Callable[[LedgerRecord], str]] = {
     "agent": lambda r: r.agent or "(none)",
     "day": lambda r: datetime.fromtimestamp(r.ts, UTC).strftime("%Y-%m-%d"),
     "task_type": lambda r: r.task_type or "(none)",
+    "session": lambda r: r.session or "(none)",
 }
 NEAR_MAX = 0.95  # a call that used >= 95% of max_tokens probably wanted more
 
@@ -284,7 +285,7 @@ def build_report(
     until: float | None = None,
     usages: Iterable[Usage] = (),
 ) -> Report:
-    """Group `records` by scope, phase, model, agent, task_type or day, and add recommendations."""
+    """Group `records` by scope, phase, model, agent, task_type, session or day; add recommendations."""
     if by not in GROUPINGS:
         raise InputError(f"unknown grouping {by!r}: use {', '.join(GROUPINGS)}")
     key_of = GROUPINGS[by]

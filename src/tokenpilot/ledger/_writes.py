@@ -41,6 +41,8 @@ class CallInfo:
     task_type: str | None = None
     request_id: str | None = None
     reservation_id: str | None = None
+    session: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,8 @@ def reserve(
             agent=call.agent,
             task_type=call.task_type,
             request_id=call.request_id,
+            session=call.session,
+            provider=call.provider,
             attempt=call.attempt,
             input_tokens=input_tokens,
             output_tokens=max_output_tokens,
@@ -295,7 +299,7 @@ def _insert_record(
         "agent": call.agent,
         "task_type": call.task_type,
         "model": call.model,
-        "provider": usage.provider or provider,
+        "provider": usage.provider or call.provider or provider,
         "request_id": usage.request_id or call.request_id,
         "reservation_id": call.reservation_id,
         "input_tokens": usage.input_tokens,
@@ -313,6 +317,14 @@ def _insert_record(
         "status": usage.status,
         "error": error,
         "source": source,
+        "session": call.session,
+        "http_status": usage.http_status,
+        "ttft_s": usage.ttft_s,
+        "usage_estimated": usage.usage_estimated,
+        "max_tokens_requested": usage.max_tokens_requested,
+        "optimized_from": usage.optimized_from,
+        "optimized_to": usage.optimized_to,
+        "optimize_actions": usage.optimize_actions,
     }
     new_id = conn.execute(s.records.insert().values(**values)).inserted_primary_key
     assert new_id is not None
@@ -394,6 +406,8 @@ def reclaim(
             task_type=row["task_type"],
             request_id=row["request_id"],
             reservation_id=row["id"],
+            session=row["session"],
+            provider=row["provider"],
         )
         held = now - row["created_at"]
         usage = CallUsage(
@@ -473,6 +487,7 @@ def alert_from_row(row: RowMapping) -> Alert:
 def record_from_row(row: RowMapping) -> LedgerRecord:
     values = {name: row[name] for name in RECORD_FIELDS}
     values["truncated"] = bool(values["truncated"])
+    values["usage_estimated"] = bool(values["usage_estimated"])
     values["id"] = int(values["id"])
     return LedgerRecord(**values)
 

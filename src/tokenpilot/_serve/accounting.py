@@ -1,0 +1,234 @@
+"""The proxy's side of the account: reserve before forwarding, settle or record after, log each call.
+
+The ledger's I/O blocks, so every call into it runs on a small thread pool, never on the event
+loop. Reservations are awaited (in enforce mode a call may not start before it holds its budget);
+settlements and records are fire-and-forget, tracked so that shutdown waits for every one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tokenpilot._serve.usage import TokenUsage
+
+if TYPE_CHECKING:
+    import tokenpilot as tp
+
+log = logging.getLogger("tokenpilot.serve")
+log.addHandler(logging.NullHandler())  # a library logs; the `serve` command decides what is shown
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """Everything known about one finished (or failed, or cancelled) call, for the ledger and the log."""
+
+    scope: str
+    model: str
+    provider: str
+    usage: TokenUsage
+    usage_estimated: bool
+    status: str  # ok | error | rate_limited | cancelled
+    http_status: int | None
+    finish_reason: str | None
+    max_tokens: int | None  # the limit the call went out with
+    max_tokens_requested: int | None  # what the client asked for
+    latency_s: float
+    ttft_s: float | None
+    session: str | None = None
+    agent: str | None = None
+    phase: str | None = None
+    request_id: str | None = None
+    error: str | None = None
+    optimized_from: int | None = None
+    optimized_to: int | None = None
+    optimize_actions: tuple[str, ...] = ()
+
+
+def _parameters(function: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
+
+
+class Accountant:
+    """One ledger shared by the proxy's threads, and the pool its I/O runs on."""
+
+    def __init__(self, ledger: tp.Ledger, *, workers: int = 4) -> None:
+        import tokenpilot as tp
+
+        self.ledger = ledger
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-ledger")
+        self._pending: set[Future[Any]] = set()
+        self.on_record: list[Callable[[CallFacts, Any], None]] = []
+        # The proxy's per-call fields, passed where the ledger's methods take them (computed once).
+        self._settle_takes = _parameters(tp.Reservation.settle)
+        self._record_takes = _parameters(tp.Ledger.record_call)
+        self._reserve_takes = _parameters(tp.Ledger.reserve)
+        ledger.on_alert(self._alert)
+
+    # --- the pool -------------------------------------------------------------------------------
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking ledger work on the pool and wait for it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+
+    def later(self, function: Callable[[], Any]) -> None:
+        """Run blocking ledger work on the pool without waiting; shutdown waits for it."""
+        future = self._pool.submit(_logged, function)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait for every settlement under way, then stop the pool."""
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # --- reserve, settle, record ------------------------------------------------------------------
+
+    def reserve(
+        self,
+        scope: str,
+        *,
+        model: str,
+        input_tokens: int,
+        max_output_tokens: int,
+        provider: str,
+        session: str | None,
+        agent: str | None,
+        phase: str | None,
+        request_id: str | None,
+    ) -> tp.Reservation:
+        extra: dict[str, Any] = {"session": session, "provider": provider}
+        reserve: Callable[..., tp.Reservation] = self.ledger.reserve
+        return reserve(
+            scope,
+            model=model,
+            input_tokens=input_tokens,
+            max_output_tokens=max_output_tokens,
+            agent=agent,
+            phase=phase,
+            request_id=request_id,
+            **{k: v for k, v in extra.items() if k in self._reserve_takes},
+        )
+
+    def settle(self, reservation: tp.Reservation, facts: CallFacts) -> None:
+        """Replace the hold by what was used (partial usage for a failed or cancelled call)."""
+        usage = facts.usage
+        kwargs: dict[str, Any] = {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": min(usage.cache_read_tokens, usage.input_tokens),
+            "cache_write_tokens": min(usage.cache_write_tokens, usage.input_tokens - usage.cache_read_tokens),
+            "reasoning_tokens": usage.reasoning_tokens,
+            "finish_reason": facts.finish_reason,
+            "provider": facts.provider,
+            "request_id": facts.request_id,
+            "latency_s": facts.latency_s,
+        }
+        kwargs.update(self._new_fields(facts, self._settle_takes))
+        self._done(facts, reservation.settle(**kwargs))
+
+    def record(self, facts: CallFacts) -> None:
+        """Append one call's record without a reservation (observe mode)."""
+        usage = facts.usage
+        kwargs: dict[str, Any] = {
+            "model": facts.model,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": min(usage.cache_read_tokens, usage.input_tokens),
+            "cache_write_tokens": min(usage.cache_write_tokens, usage.input_tokens - usage.cache_read_tokens),
+            "reasoning_tokens": usage.reasoning_tokens,
+            "max_tokens": facts.max_tokens,
+            "finish_reason": facts.finish_reason,
+            "phase": facts.phase,
+            "agent": facts.agent,
+            "provider": facts.provider,
+            "request_id": facts.request_id,
+            "latency_s": facts.latency_s,
+            "status": facts.status
+            if facts.status != "cancelled" or "ttft_s" in self._record_takes
+            else "error",
+            "error": facts.error,
+        }
+        kwargs.update(self._new_fields(facts, self._record_takes))
+        record = self.ledger.record_call(facts.scope, **kwargs)
+        self._done(facts, record)
+
+    def _new_fields(self, facts: CallFacts, takes: frozenset[str]) -> dict[str, Any]:
+        fields = {
+            "status": facts.status,
+            "error": facts.error,
+            "http_status": facts.http_status,
+            "ttft_s": facts.ttft_s,
+            "usage_estimated": facts.usage_estimated,
+            "max_tokens_requested": facts.max_tokens_requested,
+            "session": facts.session,
+            "optimized_from": facts.optimized_from,
+            "optimized_to": facts.optimized_to,
+            "optimize_actions": ",".join(facts.optimize_actions) or None,
+        }
+        return {k: v for k, v in fields.items() if k in takes}
+
+    def _done(self, facts: CallFacts, record: Any) -> None:
+        log_call(facts, record)
+        for callback in self.on_record:
+            try:
+                callback(facts, record)
+            except Exception:  # telemetry must never lose a call that was recorded
+                log.exception("call callback failed")
+
+    def _alert(self, alert: Any) -> None:
+        log.warning("[TOKEN_BUDGET] alert %s on %s: %s", alert.kind, alert.scope, alert.message)
+
+
+def _logged(function: Callable[[], Any]) -> None:
+    try:
+        function()
+    except Exception:  # one failed settlement must not stop the pool; the hold expires after its TTL
+        log.exception("could not record a call; its reservation will be reclaimed after its TTL")
+
+
+def log_call(facts: CallFacts, record: Any) -> None:
+    """The `[TOKEN_BUDGET]` line, and a warning when the output was cut at max_tokens."""
+    usage = facts.usage
+    limit = facts.max_tokens
+    utilisation = f"{usage.output_tokens / limit:.0%}" if limit else "-"
+    cache_share = f"{usage.cache_read_tokens / usage.input_tokens:.0%}" if usage.input_tokens else "-"
+    cost = getattr(record, "cost_usd", None)
+    cost_text = "unknown" if cost is None else f"${cost:.6f}"
+    estimated = " (estimated)" if facts.usage_estimated else ""
+    log.info(
+        "[TOKEN_BUDGET] scope=%s model=%s status=%s http=%s input=%d%s output=%d/%s util=%s cache_read=%s "
+        "cost=%s latency=%.0fms",
+        facts.scope,
+        facts.model,
+        facts.status,
+        facts.http_status if facts.http_status is not None else "-",
+        usage.input_tokens,
+        estimated,
+        usage.output_tokens,
+        limit if limit is not None else "-",
+        utilisation,
+        cache_share,
+        cost_text,
+        facts.latency_s * 1000,
+        extra={"event": "call", "scope": facts.scope, "model": facts.model, "session": facts.session},
+    )
+    if getattr(record, "truncated", False):
+        log.warning(
+            "[TOKEN_BUDGET] truncated: %s stopped at max_tokens %s (finish_reason %s) in scope %s",
+            facts.model,
+            limit,
+            facts.finish_reason,
+            facts.scope,
+        )
