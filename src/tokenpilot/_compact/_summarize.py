@@ -105,15 +105,11 @@ def artifact_summary(messages: Sequence[Any], budget_tokens: int, tokenizer: Tok
     span: list[Message] = []
     for message in items:
         if message.text.startswith(SUMMARY_PREFIX):  # an earlier summary: its lines carry over
-            earlier.extend(
-                line.removeprefix("- ") for line in message.text.splitlines()[1:] if line.strip()
-            )
+            earlier.extend(line.removeprefix("- ") for line in message.text.splitlines()[1:] if line.strip())
         else:
             span.append(message)
     record = extract_artifacts(span)
-    said = _tail(
-        [_first_sentences(m.text) for m in span if m.role == "assistant" and m.text.strip()], 1_000
-    )
+    said = _tail([_first_sentences(m.text) for m in span if m.role == "assistant" and m.text.strip()], 1_000)
     blocks = [(title, lines) for title, lines in record.sections() if lines]
     if said:
         blocks.append(("Assistant said", said))

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from tokenpilot._compact import Compactor, Problem
-from tokenpilot._compact._invariants import check
 from tokenpilot._compact._clamp import MARKER_PREFIX, reduce_output, spill_marker
+from tokenpilot._compact._invariants import check
 from tokenpilot._compact._settings import Pricing
 from tokenpilot._exceptions import BudgetError, ConfigError, TokenpilotError
 from tokenpilot._models import get_model
