@@ -184,19 +184,49 @@ class Stats:
     skipped: int = 0
     seconds: list[float] = field(default_factory=list)
     seconds_100: list[float] = field(default_factory=list)
+    round_trips: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # CPU time of the rewrite (the machine is shared)
+    cpu_100: list[float] = field(default_factory=list)
 
 
-def replay_run(messages: list[dict[str, Any]], profile: str, mode: str, run_id: int) -> Stats:
+class Direct:
+    """The optimize step in-process: `Optimizer.rewrite`, timed."""
+
+    timing = "optimize"
+    cpu = 0.0
+
+    def __init__(self, mode: str) -> None:
+        from tokenpilot._serve.optimize import Optimizer, OptimizeSettings
+
+        self.optimizer = Optimizer(OptimizeSettings()) if mode == "optimize" else None
+
+    def send(
+        self, api: str, body: dict[str, Any], session: str, reply: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, ...], float | None]:
+        if self.optimizer is None:
+            return body, (), None
+        started, cpu = time.perf_counter(), time.thread_time()
+        result = self.optimizer.rewrite(api, body, model=body["model"], session_key=session, headers={})
+        self.cpu = time.thread_time() - cpu
+        return result.body, result.actions, time.perf_counter() - started
+
+    def given_up(self) -> int:
+        if self.optimizer is None:
+            return 0
+        return sum(1 for slot in self.optimizer.sessions._slots.values() if slot.value.given_up)
+
+
+def replay_run(
+    messages: list[dict[str, Any]], profile: str, transport: Any, run_id: int, stats: Stats | None = None
+) -> Stats:
     from tokenpilot._compact import validate
-    from tokenpilot._serve.optimize import Optimizer, OptimizeSettings
 
     api, model = APIS[profile], MODELS[profile]
     read, write, min_prefix = replay.PROFILES[profile]
-    optimizer = Optimizer(OptimizeSettings()) if mode == "optimize" else None
     targets = replay._observation_identifiers(messages)
     if api == "anthropic_messages":
         full, position = to_anthropic(messages)
-    stats = Stats()
+    stats = stats or Stats()
     previous: list[Unit] = []
     step = 0
     last_forced = False
@@ -211,23 +241,25 @@ def replay_run(messages: list[dict[str, Any]], profile: str, mode: str, run_id: 
                 "messages": full["messages"][: position[index]],
             }
             n_messages = position[index]
+            reply = full["messages"][position[index]]
         else:
             body = {"model": model, "messages": messages[:index]}
             n_messages = index
+            reply = message
         body = copy.deepcopy(body)  # fresh JSON each call, as a proxy parses it
-        sent = body
-        if optimizer is not None:
-            started = time.perf_counter()
-            result = optimizer.rewrite(api, body, model=model, session_key=f"run-{run_id}", headers={})
-            elapsed = time.perf_counter() - started
+        sent, actions, elapsed = transport.send(api, body, f"run-{run_id}-{profile}", reply)
+        if elapsed is not None and transport.timing == "round_trip":
+            stats.round_trips.append(elapsed)
+        elif elapsed is not None:
             stats.seconds.append(elapsed)
+            stats.cpu.append(transport.cpu)
             if 95 <= n_messages <= 105:
                 stats.seconds_100.append(elapsed)
-            sent = result.body
-            forced = any(a.startswith("compact_window") for a in result.actions)
-            stats.loops += 1 if forced and last_forced else 0
-            last_forced = forced
-            stats.skipped += 1 if "invalid_rewrite_skipped" in result.actions else 0
+                stats.cpu_100.append(transport.cpu)
+        forced = any(a.startswith("compact_window") for a in actions)
+        stats.loops += 1 if forced and last_forced else 0
+        last_forced = forced
+        stats.skipped += 1 if "invalid_rewrite_skipped" in actions else 0
         provider = "anthropic" if api == "anthropic_messages" else "openai"
         if validate(sent, provider) or (provider == "openai" and replay.violations(sent["messages"])):
             stats.invalid += 1
@@ -247,16 +279,47 @@ def replay_run(messages: list[dict[str, Any]], profile: str, mode: str, run_id: 
             stats.retention.append(sum(1 for s in wanted if any(s in t for t in texts)) / len(wanted))
         previous = units
         step += 1
-    if optimizer is not None:
-        state = next(iter(optimizer.sessions._slots.values()), None)
-        stats.given_up += 1 if state is not None and state.value.given_up else 0
     return stats
 
 
 def _job(args: tuple[str, str, list[tuple[int, list[dict[str, Any]]]]]) -> tuple[str, str, list[Stats]]:
     profile, mode, runs = args
     os.environ.update(ENV)
-    return profile, mode, [replay_run(run, profile, mode, i) for i, run in runs]
+    out = []
+    for i, run in runs:
+        transport = Direct(mode)
+        stats = replay_run(run, profile, transport, i)
+        stats.given_up += transport.given_up()
+        out.append(stats)
+    return profile, mode, out
+
+
+def _http_job(
+    profiles: Sequence[str], runs: list[tuple[int, list[dict[str, Any]]]]
+) -> dict[tuple[str, str], list[Stats]]:
+    """Every run through two real proxies (`tokenpilot serve --mode observe` and `--mode
+    optimize`, subprocesses) in front of one fake upstream (in this process)."""
+    from http_upstream import ProxyProcess, RecordingUpstream
+
+    merged: dict[tuple[str, str], list[Stats]] = {}
+    with RecordingUpstream() as upstream:
+        for mode in ("observe", "optimize"):
+            with ProxyProcess(mode, upstream.base_url, ENV) as proxy:
+                for profile in profiles:
+                    for i, run in runs:
+                        transport = proxy.transport(upstream)
+                        stats = replay_run(run, profile, transport, i)
+                        merged.setdefault((profile, mode), []).append(stats)
+                calls = proxy.actions()
+            # A loop: a forced compaction (window) on two calls of a session in a row.
+            last: dict[str, bool] = {}
+            loops = 0
+            for session, actions in calls:
+                forced = "compact_window" in actions
+                loops += 1 if forced and last.get(session) else 0
+                last[session] = forced
+            merged[(profiles[0], mode)][0].loops += loops
+    return merged
 
 
 def _ms(values: Sequence[float]) -> float | None:
@@ -271,7 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--profiles", default="nocache,anthropic,openai")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--transport", choices=("direct",), default="direct")
+    parser.add_argument(
+        "--transport",
+        choices=("direct", "http"),
+        default="direct",
+        help="direct: Optimizer.rewrite in-process; http: through real `tokenpilot serve` processes",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     os.environ.update(ENV)
@@ -286,9 +354,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     merged: dict[tuple[str, str], list[Stats]] = {}
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for profile, mode, stats in pool.map(_job, jobs):
-            merged.setdefault((profile, mode), []).extend(stats)
+    if args.transport == "http":
+        merged = _http_job(args.profiles.split(","), runs)
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for profile, mode, stats in pool.map(_job, jobs):
+                merged.setdefault((profile, mode), []).extend(stats)
     rows: dict[str, Any] = {}
     for (profile, mode), stats in merged.items():
         rows.setdefault(profile, {})[mode] = {
@@ -301,20 +372,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             "skipped": sum(s.skipped for s in stats),
             "ms_p50": _ms([x for s in stats for x in s.seconds]),
             "ms_p50_100": _ms([x for s in stats for x in s.seconds_100]),
+            "round_trip_ms_p50": _ms([x for s in stats for x in s.round_trips]),
+            "cpu_ms_p50": _ms([x for s in stats for x in s.cpu]),
+            "cpu_ms_p50_100": _ms([x for s in stats for x in s.cpu_100]),
         }
     results = {
         "runs": len(runs),
         "data": data.name,
         "transport": args.transport,
         "seconds": round(time.perf_counter() - started, 1),
+        "load": round(os.getloadavg()[0], 1),
         "profiles": rows,
     }
     markdown = render(results)
     sys.stdout.write(markdown)
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "proxy_replay.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        (RESULTS / "proxy_replay.md").write_text(markdown, encoding="utf-8")
+        name = "proxy_replay" if args.transport == "direct" else "proxy_replay_http"
+        (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (RESULTS / f"{name}.md").write_text(markdown, encoding="utf-8")
     return 0
 
 
@@ -327,8 +403,9 @@ def render(results: dict[str, Any]) -> str:
         f"transport: {results['transport']})",
         "",
         "| profile (api, model) | observe billed | optimize billed | share | goal | peak observe / optimize"
-        " | retention optimize | invalid | loops | given up | ms/call p50 | ms/call p50, ~100 messages |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | retention optimize | invalid | loops | given up | rewrite ms p50 (CPU / wall)"
+        " | same, ~100 messages | round trip ms p50 observe / optimize |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for profile, modes in results["profiles"].items():
         o, p = modes.get("observe"), modes.get("optimize")
@@ -340,9 +417,15 @@ def render(results: dict[str, Any]) -> str:
             f"{p['billed'] / 1e6:.2f}M | {share:.1%} | <= {GOALS[profile]:.0%} "
             f"{'yes' if share <= GOALS[profile] else '**no**'} | {o['peak']:,} / {p['peak']:,} | "
             f"{p['retention']:.3f} | {p['invalid'] + o['invalid']} | {p['loops']} | {p['given_up']} | "
-            f"{p['ms_p50']} | {p['ms_p50_100']} |"
+            f"{p['cpu_ms_p50']} / {p['ms_p50']} | {p['cpu_ms_p50_100']} / {p['ms_p50_100']} | "
+            f"{o['round_trip_ms_p50']} / {p['round_trip_ms_p50']} |"
         )
-    lines += ["", f"({results['seconds']} s on 2 shared, busy cores: times are noisy.)", ""]
+    lines += [
+        "",
+        f"({results['seconds']} s; load average {results.get('load', '?')} on 2 shared cores: wall times"
+        " are inflated by the other processes, CPU time is the rewrite's own cost.)",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -121,6 +121,7 @@ class Compactor:
         self._memo: dict[tuple[str, int], tuple[Message, Message]] = {}
         self._rendered: dict[int, tuple[Message, Any]] = {}
         self._originals: dict[str, tuple[int, int]] = {}
+        self._parts: dict[int, Any] = {}
         self._tool_budget = _tool_budgets()
         self.last_output: tuple[Message, ...] = ()  # the messages of the last result
 
@@ -132,6 +133,7 @@ class Compactor:
         self._memo.clear()
         self._rendered.clear()
         self._originals.clear()
+        self._parts.clear()
 
     def _sync(self, conversation: Conversation, raw_messages: Sequence[Any]) -> None:
         """Take in the new history; when it is not an extension of the last one, start fresh."""
@@ -289,6 +291,7 @@ class Compactor:
             spill=s.spill,
             tool_budget=self._tool_budget,
             memo=self._memo,
+            parts=self._parts,
         )
 
     def _apply(self, plan: _Plan) -> tuple[Entry, ...]:

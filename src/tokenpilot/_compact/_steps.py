@@ -55,6 +55,28 @@ class StepContext:
     # Per-message results of expensive transformations, by (kind, id(message)).
     memo: dict[tuple[str, int], tuple[Message, Message]] = field(default_factory=dict)
 
+    # A message's tool results and calls, by id(message): the steps ask for them many times a turn.
+    parts: dict[int, tuple[Message, tuple[ToolResult, ...], tuple[ToolCall, ...]]] = field(
+        default_factory=dict
+    )
+
+    def _parts(self, message: Message) -> tuple[Message, tuple[ToolResult, ...], tuple[ToolCall, ...]]:
+        hit = self.parts.get(id(message))
+        if hit is None or hit[0] is not message:
+            if len(self.parts) > 50_000:
+                self.parts.clear()
+            hit = (message, message.tool_results, message.tool_calls)
+            self.parts[id(message)] = hit
+        return hit
+
+    def results(self, message: Message) -> tuple[ToolResult, ...]:
+        """`message.tool_results`, cached."""
+        return self._parts(message)[1]
+
+    def calls(self, message: Message) -> tuple[ToolCall, ...]:
+        """`message.tool_calls`, cached."""
+        return self._parts(message)[2]
+
     def remember(self, kind: str, message: Message, make: Callable[[], Message]) -> Message:
         hit = self.memo.get((kind, id(message)))
         if hit is not None and hit[0] is message:
@@ -93,8 +115,10 @@ def is_marker(text: str) -> bool:
     return text.startswith(MARKER_PREFIX) or text.startswith(SUMMARY_PREFIX)
 
 
-def calls_by_id(entries: Sequence[Entry]) -> dict[str, ToolCall]:
-    return {call.id: call for e in entries for call in e.message.tool_calls}
+def calls_by_id(entries: Sequence[Entry], ctx: StepContext | None = None) -> dict[str, ToolCall]:
+    if ctx is None:
+        return {call.id: call for e in entries for call in e.message.tool_calls}
+    return {call.id: call for e in entries for call in ctx.calls(e.message)}
 
 
 def tool_label(call: ToolCall | None) -> str | None:
@@ -102,7 +126,10 @@ def tool_label(call: ToolCall | None) -> str | None:
     if call is None:
         return None
     command = call.argument_values().get("command")
-    return command if isinstance(command, str) and command else call.name
+    if isinstance(command, str) and command:
+        # The program is on the first line; a heredoc's body would only slow the detection down.
+        return command.split("\n", 1)[0][:200]
+    return call.name
 
 
 def describe_call(call: ToolCall | None) -> str:
@@ -156,10 +183,10 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
     out: list[Entry] = []
     actions: list[Action] = []
     tokenizer = ctx.counter.tokenizer
-    calls = calls_by_id(entries)
+    calls = calls_by_id(entries, ctx)
     for entry in entries:
         message = entry.message
-        if not message.tool_results:
+        if not ctx.results(message):
             out.append(entry)
             continue
 
@@ -230,19 +257,19 @@ def mask_marker(
 
 def maskable(entries: Sequence[Entry], ctx: StepContext, keep_last: int) -> list[int]:
     """Positions (in `entries`) of tool results old enough and big enough to mask."""
-    result_positions = [i for i, e in enumerate(entries) if e.message.tool_results]
+    result_positions = [i for i, e in enumerate(entries) if ctx.results(e.message)]
     counted = 0
     recent: set[int] = set()
     for i in reversed(result_positions):
         if counted >= keep_last:
             break
         recent.add(i)
-        counted += len(entries[i].message.tool_results)
+        counted += len(ctx.results(entries[i].message))
     out = []
     for i in result_positions:
         if i in recent:
             continue
-        for result in entries[i].message.tool_results:
+        for result in ctx.results(entries[i].message):
             text = result.text
             if (
                 not is_marker(text)
@@ -262,7 +289,7 @@ def mask(
     targets = set(maskable(entries, ctx, keep))
     if not targets:
         return entries, ()
-    calls = calls_by_id(entries)
+    calls = calls_by_id(entries, ctx)
     out: list[Entry] = []
     actions: list[Action] = []
     # Names listed by the markers before a masked output are not listed again.
@@ -270,7 +297,7 @@ def mask(
     for i, entry in enumerate(entries):
         if i not in targets:
             if ctx.index_share > 0:
-                known += "".join("\n" + r.text for r in entry.message.tool_results if is_marker(r.text))
+                known += "".join("\n" + r.text for r in ctx.results(entry.message) if is_marker(r.text))
             out.append(entry)
             continue
         message = entry.message
@@ -308,17 +335,17 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
     output) becomes a marker pointing forward; the latest copy stays."""
     latest: dict[str, int] = {}
     for i, entry in enumerate(entries):
-        for result in entry.message.tool_results:
+        for result in ctx.results(entry.message):
             text = result.text
             text_only = all(isinstance(p, Text) for p in result.content)
             if text_only and len(text) >= ctx.min_mask_tokens and not is_marker(text):
                 latest[text] = i
-    calls = calls_by_id(entries)
+    calls = calls_by_id(entries, ctx)
     out: list[Entry] = []
     actions: list[Action] = []
     for i, entry in enumerate(entries):
         message = entry.message
-        if not message.tool_results:
+        if not ctx.results(message):
             out.append(entry)
             continue
 
