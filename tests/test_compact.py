@@ -250,7 +250,7 @@ def test_validate_requires_anthropic_to_start_with_user() -> None:
     assert [p.code for p in problems] == ["first_role"]
 
 
-def test_extractive_summary_lists_files_commands_errors_and_plans() -> None:
+def test_extractive_summary_is_the_artifact_record_with_what_the_assistant_said() -> None:
     messages = [
         {
             "role": "assistant",
@@ -275,9 +275,9 @@ def test_extractive_summary_lists_files_commands_errors_and_plans() -> None:
         {"role": "tool", "tool_call_id": "b", "content": "def f(): ..."},
     ]
     summary = extractive(messages)
-    assert "- /w/src/core.py (view)" in summary
+    assert "Files read:\n- /w/src/core.py" in summary
     assert "- python repro.py (exit 1)" in summary
-    assert "ValueError: bad column" in summary
+    assert "Errors hit:\n- ValueError: bad column [python repro.py]" in summary  # what it ran hit
     assert "I will reproduce the bug first." in summary
 
 
