@@ -283,3 +283,13 @@ def test_the_session_store_is_bounded_in_memory() -> None:
         with store.use(key, list) as (_, resize):
             resize(60)
     assert len(store) == 1 and store.get("c") == []
+
+
+def test_outputs_of_a_model_with_no_known_price_are_still_trimmed_but_nothing_else_changes() -> None:
+    body = _long_output_run()
+    body["model"] = "my-local-model"
+    out = optimizer().rewrite(
+        "openai_chat", copy.deepcopy(body), model="my-local-model", session_key=None, headers={}
+    )
+    assert out.actions == ("clamp",)
+    assert out.body["messages"][:3] == body["messages"][:3]

@@ -110,6 +110,8 @@ class Compactor:
         # No price known and none given: below the trigger nothing can be shown to pay, so
         # nothing changes there (no masking, no clamping).
         self.priced = pricing is not None or info.input_per_mtok is not None
+        # Outputs clamped on arrival even without a price (the proxy's trimming is asked for).
+        self.clamp_always = False
         self.pricing = pricing or Pricing.for_model(info.name)
         self.provider = provider
         self.summarizer = _summarizer_from(summarizer, self.preset.steps)
@@ -176,7 +178,11 @@ class Compactor:
         actions: list[Action] = []
         tokens = total_tokens(entries, ctx)
         pressure = tokens >= self.trigger or tokens > self.hard_limit
-        if "clamp" in self.preset.steps and self.settings.enabled and (self.priced or pressure):
+        if (
+            "clamp" in self.preset.steps
+            and self.settings.enabled
+            and (self.priced or pressure or self.clamp_always)
+        ):
             entries, clamp_actions = STEP_FUNCTIONS["clamp"](entries, ctx)
             actions += list(clamp_actions)
         before = total_tokens(tuple(Entry(i, m) for i, m in enumerate(self._messages)), ctx)

@@ -264,6 +264,7 @@ class Optimizer:
             pricing=Pricing.for_model(info.name) if info.input_per_mtok is not None else None,
             **thresholds,
         )
+        compactor.clamp_always = s.trim
         # Headroom: a forced compaction leaves room for the next turns before the trigger.
         room = int(s.headroom * compactor.budget)
         compactor.target = max(1, min(compactor.target, compactor.trigger - room))
