@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import tokenpilot as tp
-from conversations import BIG, TEXT
+from conversations import agent_turns
 from tokenpilot._serve.optimize import ContextOverflowError, Optimizer, OptimizeSettings
 from tokenpilot._serve.sessions import SessionStore, conversation_key
 
@@ -35,49 +34,6 @@ def small_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def optimizer(**values: Any) -> Optimizer:
     return Optimizer(OptimizeSettings(**values))
-
-
-@st.composite
-def agent_turns(draw: Any, provider: str) -> list[Any]:
-    """The requests of one agent run: each the previous one plus a turn (OpenAI or Anthropic)."""
-    turns = draw(st.integers(min_value=1, max_value=14))
-    outputs = st.one_of(TEXT, BIG.map(lambda s: s[:8_000]))
-    if provider == "openai":
-        history: list[dict[str, Any]] = [
-            {"role": "system", "content": "You are an agent."},
-            {"role": "user", "content": "Fix the bug in parser.py"},
-        ]
-    else:
-        history = [{"role": "user", "content": "Fix the bug in parser.py"}]
-    requests = []
-    for i in range(turns):
-        command = json.dumps({"command": f"cat file_{i}.py"})
-        output = draw(outputs) or "ok"
-        if provider == "openai":
-            call = {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": command}}
-            history.append({"role": "assistant", "content": f"step {i}", "tool_calls": [call]})
-            history.append({"role": "tool", "tool_call_id": f"c{i}", "content": output})
-        else:
-            use = {"type": "tool_use", "id": f"t{i}", "name": "bash", "input": json.loads(command)}
-            history.append({"role": "assistant", "content": [{"type": "text", "text": f"step {i}"}, use]})
-            history.append(
-                {
-                    "role": "user",
-                    "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": output}],
-                }
-            )
-        if provider == "openai":
-            requests.append({"model": SMALL, "messages": copy.deepcopy(history)})
-        else:
-            requests.append(
-                {
-                    "model": SMALL,
-                    "system": "You are an agent.",
-                    "max_tokens": 500,
-                    "messages": copy.deepcopy(history),
-                }
-            )
-    return requests
 
 
 def _check_run(requests: list[dict[str, Any]], api: str, provider: str) -> None:

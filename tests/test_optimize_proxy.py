@@ -6,11 +6,16 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
 
 import tokenpilot as tp
+from conversations import agent_turns
 from fake_upstream import FakeUpstream
 from serve_support import fake, ledger, running_proxy, settings_for, upstream
 
@@ -99,3 +104,81 @@ def test_a_growing_conversation_keeps_the_prefix_the_upstream_cached(
             plain(m) for m in before["messages"]
         ]
         assert 1 <= json.dumps(after).count("cache_control") <= 4
+
+
+SMALL = "tp-test-small"
+_SMALL_MODEL = {
+    "LIMIT": "6000",
+    "TOKENIZER": "o200k_base",
+    "INPUT_PRICE": "1.0",
+    "CACHE_READ_PRICE": "1.0",
+    "CACHE_WRITE_PRICE": "1.0",
+}
+
+
+def _through_the_proxy(proxy: Any, upstream: FakeUpstream, ledger: tp.Ledger, requests: list[Any]) -> None:
+    provider = "anthropic" if "system" in requests[0] else "openai"
+    path = "/v1/messages" if provider == "anthropic" else "/v1/chat/completions"
+    session = uuid.uuid4().hex
+    sent = []
+    for body in requests:
+        reply = httpx.post(
+            proxy.base_url + path, json=body, headers={"x-tokenpilot-session": session}, timeout=30
+        )
+        assert reply.status_code == 200
+        sent.append(upstream.received[-1].json())
+    proxy.wait_settled()
+    actions = [
+        r.optimize_actions or "" for r in sorted(ledger.records(), key=lambda r: r.id) if r.session == session
+    ]
+    assert len(actions) == len(requests)
+    window = tp.get_model(SMALL).context_window
+    for i, (body, out) in enumerate(zip(requests, sent, strict=True)):
+        assert tp.validate(out, provider) == ()
+        assert tp.count_messages(out, model=SMALL) <= window
+        assert "Fix the bug in parser.py" in json.dumps(out["messages"])  # the task is kept
+        if provider == "openai":
+            assert out["messages"][0] == body["messages"][0]  # the system prompt is kept
+        else:  # the same text (a cache breakpoint may turn it into a block)
+            system = out["system"]
+            assert (system if isinstance(system, str) else "".join(b["text"] for b in system)) == body[
+                "system"
+            ]
+        compacted = any(kind in actions[i] for kind in ("mask", "dedupe", "compact_"))
+        if i and not compacted:
+            before = [_plain(m) for m in sent[i - 1]["messages"]]
+            assert [_plain(m) for m in out["messages"][: len(before)]] == before
+
+
+def _plain(message: dict[str, Any]) -> str:
+    return json.dumps(message).replace(', "cache_control": {"type": "ephemeral"}', "")
+
+
+@pytest.fixture(scope="module")
+def optimizing(
+    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, tp.Ledger]]:
+    opened = tp.open_ledger(str(tmp_path_factory.mktemp("ledger") / "ledger.db"))
+    with running_proxy(settings_for(fake.base_url, mode="optimize"), opened) as proxy:
+        yield proxy, opened
+    opened.close()
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_through_the_proxy_rewrites_fit_are_valid_keep_system_and_task_and_keep_the_prefix(
+    provider: str, optimizing: tuple[Any, tp.Ledger], fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for field, value in _SMALL_MODEL.items():
+        monkeypatch.setenv(f"TOKENPILOT_MODEL_{field}_TP_TEST_SMALL", value)
+    proxy, opened = optimizing
+
+    @settings(
+        max_examples=6,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(agent_turns(provider))
+    def check(requests: list[Any]) -> None:
+        _through_the_proxy(proxy, fake, opened, requests)
+
+    check()

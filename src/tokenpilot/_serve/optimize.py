@@ -131,6 +131,8 @@ class _Conversation:
     size: int = 0
     counted: int = 0  # messages whose size is in `size`
     trimmed: dict[str, str] = field(default_factory=dict)  # Responses: call id -> trimmed output
+    # Messages once sent with a breakpoint, so as content blocks: they stay blocks (same bytes).
+    block_form: set[int] = field(default_factory=set)
 
 
 class Optimizer:
@@ -221,7 +223,7 @@ class Optimizer:
         if rewritten and not actions:
             actions.append("reapplied")  # earlier decisions, kept so the prefix stays the same
         if provider == "anthropic" and self.settings.cache_layout:
-            out_body, added = add_cache_breakpoints(out_body)
+            out_body, added = add_cache_breakpoints(out_body, state.block_form)
             if added:
                 actions.append(f"cache_breakpoints:{added}")
         if not actions:
@@ -424,10 +426,15 @@ def has_cache_control(body: Mapping[str, Any]) -> bool:
     )
 
 
-def add_cache_breakpoints(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def add_cache_breakpoints(
+    body: dict[str, Any], block_form: set[int] | None = None
+) -> tuple[dict[str, Any], int]:
     """Breakpoints at the end of the stable prefix of an Anthropic body that has none: the
     system prompt (or the last tool), the message before the last one, and the last message.
     A body with the client's own `cache_control` is returned as it is.
+
+    A message given as a string is sent as a text block to carry a breakpoint; `block_form`
+    (kept per conversation) remembers it, so later requests send it as the same block.
 
     >>> body = {"system": "s", "messages": [{"role": "user", "content": "task"}]}
     >>> out, added = add_cache_breakpoints(body)
@@ -436,6 +443,7 @@ def add_cache_breakpoints(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """
     if has_cache_control(body):
         return body, 0
+    block_form = set() if block_form is None else block_form
     out = dict(body)
     added = 0
     system = body.get("system")
@@ -453,6 +461,8 @@ def add_cache_breakpoints(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     messages = body.get("messages")
     if isinstance(messages, list) and messages:
         new_messages = list(messages)
+        for index in sorted(i for i in block_form if i < len(new_messages)):
+            new_messages[index] = _as_blocks(new_messages[index])
         # The last message (read by the next turn) and the one before it (written by the last).
         for index in sorted({len(messages) - 1, max(0, len(messages) - 3)}):
             if added >= MAX_CACHE_BREAKPOINTS:
@@ -460,9 +470,16 @@ def add_cache_breakpoints(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
             marked = _mark_last_block(new_messages[index])
             if marked is not None:
                 new_messages[index] = marked
+                block_form.add(index)
                 added += 1
         out["messages"] = new_messages
     return out, added
+
+
+def _as_blocks(message: Any) -> Any:
+    if isinstance(message, Mapping) and isinstance(message.get("content"), str) and message["content"]:
+        return {**message, "content": [{"type": "text", "text": message["content"]}]}
+    return message
 
 
 def _mark_last_block(message: Any) -> dict[str, Any] | None:
