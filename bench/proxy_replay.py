@@ -398,28 +398,42 @@ GOALS = {"nocache": 0.40, "anthropic": 0.60, "openai": 0.50}
 
 
 def render(results: dict[str, Any]) -> str:
+    http = results["transport"] == "http"
+    head = (
+        "| profile (api, model) | observe billed | optimize billed | share | goal | peak observe / optimize"
+        " | retention optimize | invalid | loops |"
+    )
+    head += (
+        " round trip ms p50 observe / optimize |"
+        if http
+        else " given up | rewrite ms p50 (CPU / wall) | same, ~100 messages |"
+    )
     lines = [
         f"# proxy replay ({results['runs']} runs, {results['data']}, 128k window, "
         f"transport: {results['transport']})",
         "",
-        "| profile (api, model) | observe billed | optimize billed | share | goal | peak observe / optimize"
-        " | retention optimize | invalid | loops | given up | rewrite ms p50 (CPU / wall)"
-        " | same, ~100 messages | round trip ms p50 observe / optimize |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        head,
+        "|---|" + "---:|" * (head.count("|") - 2),
     ]
     for profile, modes in results["profiles"].items():
         o, p = modes.get("observe"), modes.get("optimize")
         if not o or not p:
             continue
         share = p["billed"] / o["billed"]
-        lines.append(
+        row = (
             f"| {profile} ({APIS[profile]}, {MODELS[profile]}) | {o['billed'] / 1e6:.2f}M | "
             f"{p['billed'] / 1e6:.2f}M | {share:.1%} | <= {GOALS[profile]:.0%} "
             f"{'yes' if share <= GOALS[profile] else '**no**'} | {o['peak']:,} / {p['peak']:,} | "
-            f"{p['retention']:.3f} | {p['invalid'] + o['invalid']} | {p['loops']} | {p['given_up']} | "
-            f"{p['cpu_ms_p50']} / {p['ms_p50']} | {p['cpu_ms_p50_100']} / {p['ms_p50_100']} | "
-            f"{o['round_trip_ms_p50']} / {p['round_trip_ms_p50']} |"
+            f"{p['retention']:.3f} | {p['invalid'] + o['invalid']} | {p['loops']} |"
         )
+        if http:
+            row += f" {o['round_trip_ms_p50']} / {p['round_trip_ms_p50']} |"
+        else:
+            row += (
+                f" {p['given_up']} | {p['cpu_ms_p50']} / {p['ms_p50']} | "
+                f"{p['cpu_ms_p50_100']} / {p['ms_p50_100']} |"
+            )
+        lines.append(row)
     lines += [
         "",
         f"({results['seconds']} s; load average {results.get('load', '?')} on 2 shared cores: wall times"
