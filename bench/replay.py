@@ -327,9 +327,10 @@ def replay_run(
         if message.get("role") != "assistant":
             continue
         prompt = messages[:index]
-        started = time.perf_counter()
+        # CPU time of the step: the machine is shared, wall time mostly measures the neighbours.
+        started = time.thread_time()
         compacted = policy.step(list(prompt))
-        stats.seconds.append(time.perf_counter() - started)
+        stats.seconds.append(time.thread_time() - started)
         if 95 <= len(prompt) <= 105:
             stats.seconds_100.append(stats.seconds[-1])
         tokens = [counter.tokens(m) for m in compacted]
@@ -543,15 +544,13 @@ def check_goals(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     wide = scenarios.get("128k", {}).get("policies", {})
     if "default" in wide and "none" in wide:
         d, n = wide["default"], wide["none"]
-        for profile, limit in (("anthropic", 0.85), ("openai", 0.90), ("nocache", 0.50)):
+        for profile, limit in (("anthropic", 0.60), ("openai", 0.50), ("nocache", 0.40)):
             share = _profile_value(d, profile, "billed") / n["billed"][profile]
             goals.append(
                 (f"128k `default` {profile} <= {limit:.0%} of `none`", f"{share:.1%}", share <= limit)
             )
-        if "mask10" in wide:
-            worst = min(d["by_profile"][p]["retention"] for p in d["by_profile"])
-            ref = wide["mask10"]["retention"]
-            goals.append((f"128k `default` retention >= `mask10` ({ref:.3f})", f"{worst:.3f}", worst >= ref))
+        worst = min(d["by_profile"][p]["retention"] for p in d["by_profile"])
+        goals.append(("128k `default` retention >= 0.97 (worst profile)", f"{worst:.3f}", worst >= 0.97))
     tight = scenarios.get("32k", {}).get("policies", {})
     if "default" in tight and "window32k" in tight:
         d, w = tight["default"], tight["window32k"]
@@ -568,7 +567,7 @@ def check_goals(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         )
         ms = d.get("median_step_ms_100")
         if ms is not None:
-            goals.append(("`default` median ms per step, ~100-message histories <= 5", f"{ms}", ms <= 5))
+            goals.append(("`default` median CPU ms per step, ~100-message histories <= 5", f"{ms}", ms <= 5))
     return goals
 
 
@@ -587,7 +586,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             f" % vs `{ref_name}`)",
             "",
             "| policy | nocache | anthropic | openai | peak | mean | over budget | violations"
-            " | retention | ms/step (median) | ms/step, ~100 messages |",
+            " | retention | CPU ms/step (median) | CPU ms/step, ~100 messages |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, row in rows.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -90,3 +91,46 @@ def bash_run(turns: int, output: Callable[[int], str]) -> list[dict[str, Any]]:
         messages.append({"role": "assistant", "content": f"step {i}", "tool_calls": [call]})
         messages.append({"role": "tool", "tool_call_id": f"c{i}", "content": output(i)})
     return messages
+
+
+@st.composite
+def agent_turns(draw: Any, provider: str, model: str = "tp-test-small") -> list[Any]:
+    """The requests of one agent run: each the previous one plus a turn (OpenAI or Anthropic)."""
+    turns = draw(st.integers(min_value=1, max_value=14))
+    outputs = st.one_of(TEXT, BIG.map(lambda s: s[:8_000]))
+    if provider == "openai":
+        history: list[dict[str, Any]] = [
+            {"role": "system", "content": "You are an agent."},
+            {"role": "user", "content": "Fix the bug in parser.py"},
+        ]
+    else:
+        history = [{"role": "user", "content": "Fix the bug in parser.py"}]
+    requests = []
+    for i in range(turns):
+        command = json.dumps({"command": f"cat file_{i}.py"})
+        output = draw(outputs) or "ok"
+        if provider == "openai":
+            call = {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": command}}
+            history.append({"role": "assistant", "content": f"step {i}", "tool_calls": [call]})
+            history.append({"role": "tool", "tool_call_id": f"c{i}", "content": output})
+        else:
+            use = {"type": "tool_use", "id": f"t{i}", "name": "bash", "input": json.loads(command)}
+            history.append({"role": "assistant", "content": [{"type": "text", "text": f"step {i}"}, use]})
+            history.append(
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": output}],
+                }
+            )
+        if provider == "openai":
+            requests.append({"model": model, "messages": copy.deepcopy(history)})
+        else:
+            requests.append(
+                {
+                    "model": model,
+                    "system": "You are an agent.",
+                    "max_tokens": 500,
+                    "messages": copy.deepcopy(history),
+                }
+            )
+    return requests

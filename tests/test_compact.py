@@ -88,7 +88,7 @@ def test_anthropic_output_is_always_valid_and_under_budget(body: dict[str, Any],
 
 def test_under_the_trigger_nothing_changes_when_masking_does_not_pay() -> None:
     messages = agent_run([big(i) for i in range(14)])
-    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=0)
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=0, clamp=4_000)
     assert result.messages == messages and result.actions == ()
 
 
@@ -111,7 +111,9 @@ def test_off_switch_returns_the_input() -> None:
 
 def test_mask_keeps_last_m_tool_results_and_names_the_call() -> None:
     messages = agent_run([big(i) for i in range(14)])
-    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE, keep_last=10)
+    result = tp.compact(
+        messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE, keep_last=10, clamp=4_000
+    )
     tools = [m for m in result.messages if m["role"] == "tool"]
     assert [t["content"] for t in tools[-10:]] == [big(i) for i in range(4, 14)]
     for i, masked in enumerate(tools[:4]):
@@ -127,7 +129,7 @@ def test_mask_never_touches_small_outputs() -> None:
 
 def test_batched_masking_keeps_the_prefix_between_compactions() -> None:
     outputs = [big(i) for i in range(40)]
-    compactor = Compactor(model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=30)
+    compactor = Compactor(model="gpt-4o", budget=1_000_000, pricing=ANTHROPIC, horizon=30, clamp=4_000)
     rewrites = 0
     previous: list[dict[str, Any]] = []
     for turn in range(12, 40):
@@ -144,7 +146,9 @@ def test_batched_masking_keeps_the_prefix_between_compactions() -> None:
 
 def test_dedupe_replaces_an_earlier_identical_output() -> None:
     messages = agent_run([big(1), big(2), big(1)], ["cat a.py", "cat b.py", "cat a.py"])
-    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE, keep_last=10)
+    result = tp.compact(
+        messages, model="gpt-4o", budget=1_000_000, pricing=NO_CACHE, keep_last=10, clamp=4_000
+    )
     tools = [m["content"] for m in result.messages if m["role"] == "tool"]
     assert tools[0].startswith("[tokenpilot: repeated (see later) output of execute_bash")
     assert tools[1:] == [big(2), big(1)]
@@ -155,8 +159,11 @@ def test_clamp_reduces_a_huge_output_with_trims_reducers() -> None:
     result = tp.compact(messages, model="gpt-4o", budget=1_000_000, clamp=1_000)
     output = result.messages[-1]["content"]
     assert tp.count_tokens(output, "gpt-4o") <= 1_000
-    assert output.startswith("line 0 of output 0") and output.rstrip().endswith("compute(2999)")
+    kept = output.split("\n[tokenpilot: elided names: ", 1)[0]  # the names of the elided part follow
+    assert output.startswith("line 0 of output 0") and kept.rstrip().endswith("compute(2999)")
     assert "tokens omitted …]" in output  # trim's marker says what was elided
+    names = output.split("elided names: ", 1)[1].rstrip("]\n").split(", ")
+    assert names and all(f"{name} " not in kept for name in names)  # only names of elided lines
     assert result.actions[0].kind == "clamp"
 
 
@@ -243,7 +250,7 @@ def test_validate_requires_anthropic_to_start_with_user() -> None:
     assert [p.code for p in problems] == ["first_role"]
 
 
-def test_extractive_summary_lists_files_commands_errors_and_plans() -> None:
+def test_extractive_summary_is_the_artifact_record_with_what_the_assistant_said() -> None:
     messages = [
         {
             "role": "assistant",
@@ -268,9 +275,9 @@ def test_extractive_summary_lists_files_commands_errors_and_plans() -> None:
         {"role": "tool", "tool_call_id": "b", "content": "def f(): ..."},
     ]
     summary = extractive(messages)
-    assert "- /w/src/core.py (view)" in summary
+    assert "Files read:\n- /w/src/core.py" in summary
     assert "- python repro.py (exit 1)" in summary
-    assert "ValueError: bad column" in summary
+    assert "Errors hit:\n- ValueError: bad column [python repro.py]" in summary  # what it ran hit
     assert "I will reproduce the bug first." in summary
 
 
@@ -370,7 +377,12 @@ def test_cost_effect_follows_the_documented_formula() -> None:
     read, write = 0.1, 1.25
     messages = agent_run([big(i) for i in range(14)])
     result = tp.compact(
-        messages, model="gpt-4o", budget=1_000_000, pricing=Pricing(1.0, read, write), horizon=500
+        messages,
+        model="gpt-4o",
+        budget=1_000_000,
+        pricing=Pricing(1.0, read, write),
+        horizon=500,
+        clamp=4_000,
     )
     cost = result.actions[0].cost
     assert cost is not None and not cost.forced
@@ -420,3 +432,18 @@ def test_compactor_turn_after_turn_is_always_valid_and_under_budget(
         assert tp.validate(prompt, "openai") == ()
         assert tp.count_messages(prompt, model="gpt-4o") <= budget
         assert prompt[:2] == messages[:2]
+
+
+def test_a_conversation_far_under_its_budget_with_no_known_price_is_not_rewritten() -> None:
+    messages = agent_run([big(i, lines=1_000) for i in range(12)])
+    result = tp.compact(messages, 1_000_000, model="some-unpriced-model")
+    assert result.actions == () and result.messages == messages
+
+
+def test_compact_takes_the_budget_second_and_reports_like_the_fit_family() -> None:
+    messages = [{"role": "user", "content": "fix the bug"}]
+    result = tp.compact(messages, 1_000, model="gpt-4o")
+    assert result.tokens == result.tokens_after == tp.count_messages(messages, model="gpt-4o")
+    assert (result.budget, result.tokenizer, result.exact) == (1_000, "o200k_base", True)
+    assert result.report() == result.as_dict() and result.report()["tokens"] == result.tokens
+    assert tp.compact(messages, budget=1_000, model="gpt-4o") == result  # the old keyword still works

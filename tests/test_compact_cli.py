@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -75,3 +77,36 @@ def test_cli_as_a_process_prints_one_error_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'missing.json'}"]
+
+
+def test_forcing_openai_on_an_anthropic_body_never_prints_an_orphan_result(tmp_path: Path) -> None:
+    body = {
+        "model": "claude-sonnet-4-5",
+        "system": "be brief",
+        "messages": [
+            {"role": "user", "content": "fix the bug"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "t1",
+                        "name": "bash",
+                        "input": {"command": "echo " + "word " * 3000},
+                    }
+                ],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "done"}]},
+            {"role": "user", "content": "now more"},
+        ],
+    }
+    path = tmp_path / "anthropic.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tokenpilot", "compact", str(path), "--format", "openai", "--budget", "800"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert "not valid for anthropic" in done.stderr and len(done.stderr.splitlines()) == 1

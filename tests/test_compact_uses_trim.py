@@ -29,7 +29,7 @@ def test_clamped_pytest_output_keeps_every_failure_and_its_assertion() -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": output},
     ]
     assert tp.count_tokens(output) > 2_000
-    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, clamp=500)
+    result = tp.compact(messages, model="gpt-4o", budget=1_000_000, clamp=500, clamp_index=0)
     clamped = result.messages[-1]["content"]
     assert tp.count_tokens(clamped) <= 500
     failed = [line.split(" - ")[0] for line in output.splitlines() if line.startswith("FAILED ")]

@@ -71,6 +71,10 @@ def optimizer(monkeypatch: pytest.MonkeyPatch) -> type[RecordingOptimizer]:
     module = types.ModuleType("tokenpilot._serve.optimize")
     module.Optimizer = RecordingOptimizer  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tokenpilot._serve.optimize", module)
+    import tokenpilot._serve
+
+    # `from tokenpilot._serve import optimize` finds the package attribute first, once imported.
+    monkeypatch.setattr(tokenpilot._serve, "optimize", module, raising=False)
     RecordingOptimizer.calls = []
     RecordingOptimizer.behaviour = "trim"
     return RecordingOptimizer

@@ -20,6 +20,25 @@ def clamp_marker(lines: int, tokens: int) -> str:
     return f"\n{MARKER_PREFIX} clamped, {lines:,} lines / {tokens:,} tokens elided from the middle]\n"
 
 
+def spill_marker(text: str, lines: int, tokens: int) -> str:
+    """Keep `text` whole in the spill store; the line naming its handle ("" when it cannot be kept).
+
+    The handle is the content hash: `tokenpilot spill show HANDLE` prints the original bytes.
+    """
+    from tokenpilot._trim._settings import trim_settings
+    from tokenpilot._trim._spill import spill
+
+    settings = trim_settings()
+    try:
+        path = spill([text.encode("utf-8", "surrogatepass")], settings.spill_dir, settings.spill_ttl_days)
+    except OSError:  # a full or read-only cache: the marker still gives the size
+        return ""
+    return (
+        f"\n{MARKER_PREFIX} full output {lines:,} lines / {tokens:,} tokens, "
+        f"`tokenpilot spill show {path.stem}`]"
+    )
+
+
 def reduce_output(text: str, max_tokens: int, tokenizer: Tokenizer, tool: str | None = None) -> str:
     """A tool output cut to at most `max_tokens` tokens by `tokenpilot._trim` (smart, by format;
     no spill file), with markers saying what was elided. Unchanged when it already fits.

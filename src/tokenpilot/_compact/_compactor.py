@@ -28,10 +28,10 @@ from tokenpilot._compact._steps import (
     head_length_of,
     total_tokens,
 )
-from tokenpilot._compact._summarize import Summarizer, extractive, llm
+from tokenpilot._compact._summarize import Summarizer, artifact_summary, extractive, llm
 from tokenpilot._config import load_config
 from tokenpilot._exceptions import BudgetError, InputError, TokenpilotError
-from tokenpilot._messages import Conversation, Message, Text, ToolResult, parse, render
+from tokenpilot._messages import Conversation, Message, Text, ToolResult, parse
 from tokenpilot._models import get_model
 from tokenpilot._tokens import tokenizer_for
 
@@ -107,6 +107,11 @@ class Compactor:
         self.hard_limit = min(enforced, s.tokens(s.hard_limit, enforced))
         self.trigger = min(self.hard_limit, s.tokens(s.trigger, enforced))
         self.target = min(self.trigger, s.tokens(s.target, enforced))
+        # No price known and none given: below the trigger nothing can be shown to pay, so
+        # nothing changes there (no masking, no clamping).
+        self.priced = pricing is not None or info.input_per_mtok is not None
+        # Outputs clamped on arrival even without a price (the proxy's trimming is asked for).
+        self.clamp_always = False
         self.pricing = pricing or Pricing.for_model(info.name)
         self.provider = provider
         self.summarizer = _summarizer_from(summarizer, self.preset.steps)
@@ -117,6 +122,10 @@ class Compactor:
         self._previous: list[Message] = []
         self._memo: dict[tuple[str, int], tuple[Message, Message]] = {}
         self._rendered: dict[int, tuple[Message, Any]] = {}
+        self._originals: dict[str, tuple[int, int]] = {}
+        self._parts: dict[int, Any] = {}
+        self._tool_budget = _tool_budgets()
+        self.last_output: tuple[Message, ...] = ()  # the messages of the last result
 
     # -- state -----------------------------------------------------------------------------
 
@@ -125,6 +134,8 @@ class Compactor:
         self._history, self._messages, self._plan, self._previous = [], [], _EMPTY_PLAN, []
         self._memo.clear()
         self._rendered.clear()
+        self._originals.clear()
+        self._parts.clear()
 
     def _sync(self, conversation: Conversation, raw_messages: Sequence[Any]) -> None:
         """Take in the new history; when it is not an extension of the last one, start fresh."""
@@ -152,18 +163,26 @@ class Compactor:
     def run(self, messages: Any, format: str = "auto") -> CompactResult:
         """Compact this turn's prompt; returns the result and its report."""
         fmt = self.provider if format == "auto" and self.provider != "auto" else format
-        if self._messages and isinstance(messages, list) and fmt != "auto":
+        raw = messages["messages"] if isinstance(messages, dict) else messages
+        if self._messages and isinstance(raw, list) and fmt != "auto":
             # Fast path for a growing history: parse only the new messages.
-            conversation = self._parse_incremental(messages, fmt)
+            conversation = self._parse_incremental(raw, fmt)
+            if isinstance(messages, dict):
+                conversation = Conversation(conversation.provider, conversation.messages, messages, "body")
         else:
             conversation = parse(messages, fmt)
-        raw = messages["messages"] if isinstance(messages, dict) else messages
         self._sync(conversation, raw)
         counter = self._counter_for(conversation.provider)
         ctx = self._context(counter, conversation)
         entries = self._apply(self._plan)
         actions: list[Action] = []
-        if "clamp" in self.preset.steps and self.settings.enabled:
+        tokens = total_tokens(entries, ctx)
+        pressure = tokens >= self.trigger or tokens > self.hard_limit
+        if (
+            "clamp" in self.preset.steps
+            and self.settings.enabled
+            and (self.priced or pressure or self.clamp_always)
+        ):
             entries, clamp_actions = STEP_FUNCTIONS["clamp"](entries, ctx)
             actions += list(clamp_actions)
         before = total_tokens(tuple(Entry(i, m) for i, m in enumerate(self._messages)), ctx)
@@ -174,7 +193,7 @@ class Compactor:
                 entries, more = self._forced(entries, ctx, tokens)
                 actions += more
                 compacted = True
-            elif self.settings.voluntary and self.pricing is not None:
+            elif self.settings.voluntary and self.priced:
                 entries, more = self._voluntary(entries, ctx, tokens)
                 actions += more
                 compacted = bool(more)
@@ -207,6 +226,7 @@ class Compactor:
             )
         self._plan = plan
         self._previous = out_messages
+        self.last_output = tuple(out_messages)
         result = conversation.with_messages(tuple(out_messages))
         rendered = self._render(result)
         return CompactResult(
@@ -219,6 +239,7 @@ class Compactor:
             target=self.target,
             compacted=compacted,
             exact=self.tokenizer.exact,
+            tokenizer=self.tokenizer.name,
         )
 
     def _parse_incremental(self, messages: list[Any], fmt: str) -> Conversation:
@@ -230,8 +251,6 @@ class Compactor:
 
     def _render(self, conversation: Conversation) -> Any:
         counter = self._counter_for(conversation.provider)
-        if conversation.shape == "body":
-            return render(conversation)
         out = []
         for message in conversation.messages:
             hit = self._rendered.get(id(message))
@@ -239,6 +258,8 @@ class Compactor:
                 hit = (message, counter.render(message))
                 self._rendered[id(message)] = hit
             out.append(hit[1])
+        if conversation.shape == "body":
+            return {**conversation.body, "messages": out}
         return out
 
     def _context(self, counter: MessageCounter, conversation: Conversation) -> StepContext:
@@ -246,8 +267,13 @@ class Compactor:
         # An output may take at most a quarter of the target, so a compaction can keep it.
         clamp_tokens = min(s.tokens(s.clamp, self.hard_limit), self.target // 4)
         summarize: Callable[[Sequence[Message]], str] | None = None
+        summary_tokens = max(200, min(2_000, self.target // 10))
         if self.summarizer is extractive:
-            summarize = extractive
+            room = summary_tokens - 40  # the summary's header line
+
+            def summarize(messages: Sequence[Message]) -> str:
+                return artifact_summary(messages, room, self.tokenizer)
+
         elif self.summarizer is not None:
             user = self.summarizer
 
@@ -263,8 +289,15 @@ class Compactor:
             fixed_tokens=counter.fixed(conversation),
             keep_exchanges=s.keep_exchanges,
             summarize=summarize,
-            summary_tokens=max(200, min(2_000, self.target // 10)),
+            summary_tokens=summary_tokens,
+            index_share=s.index,
+            index_max=s.index_max,
+            clamp_index_share=s.clamp_index,
+            originals=self._originals,
+            spill=s.spill,
+            tool_budget=self._tool_budget,
             memo=self._memo,
+            parts=self._parts,
         )
 
     def _apply(self, plan: _Plan) -> tuple[Entry, ...]:
@@ -390,6 +423,24 @@ class Compactor:
         return new, _with_cost(actions, cost)
 
 
+def _tool_budgets() -> Callable[[str | None], int | None] | None:
+    """Tools' own budgets from `[trim.tools.NAME]` (looked up by program name, then as given)."""
+    from tokenpilot._trim._detect import tool_name
+    from tokenpilot._trim._settings import trim_settings
+
+    budgets = {name: t.budget for name, t in trim_settings().tools.items() if t.budget is not None}
+    if not budgets:
+        return None
+
+    def budget_of(label: str | None) -> int | None:
+        if not label:
+            return None
+        found = budgets.get(tool_name(label))
+        return found if found is not None else budgets.get(label)
+
+    return budget_of
+
+
 def _with_cost(actions: list[Action], cost: CostEffect) -> list[Action]:
     if not actions:
         return actions
@@ -449,9 +500,9 @@ def _interrupt_dangling(
 
 def compact(
     messages: Any,
+    budget: int | None = None,
     *,
     model: str | None = None,
-    budget: int | None = None,
     policy: str | Preset = "default",
     summarizer: Summarizer | str | None = None,
     format: str = "auto",
@@ -464,8 +515,8 @@ def compact(
     at the model's prices; at the trigger it reduces to the target; the output is always a valid
     request. Thresholds: see `Settings` (trigger, target, hard_limit, keep_last, ...).
 
-    >>> result = compact([{"role": "user", "content": "fix the bug"}], model="gpt-4o", budget=1000)
-    >>> result.tokens_after <= 1000, result.actions
+    >>> result = compact([{"role": "user", "content": "fix the bug"}], 1000, model="gpt-4o")
+    >>> result.tokens <= 1000, result.actions
     (True, ())
     """
     compactor = Compactor(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ class MessageCounter:
         self.provider = provider
         # id -> (message, tokens); holding the message keeps its id from being reused.
         self._cache: dict[int, tuple[Message, int]] = {}
+        self._fixed: dict[str, int] = {}  # system + tools JSON -> tokens
+        self._texts: dict[str, int] = {}
 
     def render(self, message: Message) -> dict[str, Any]:
         if self.provider == "anthropic":
@@ -44,10 +47,30 @@ class MessageCounter:
         return total
 
     def text_tokens(self, text: str) -> int:
-        return self.tokenizer.count(text)
+        # Old outputs are weighed again every turn; a str caches its hash, so a hit is cheap.
+        hit = self._texts.get(text)
+        if hit is None:
+            hit = self.tokenizer.count(text)
+            if len(self._texts) > 20_000:
+                self._texts.clear()
+            self._texts[text] = hit
+        return hit
 
     def fixed(self, conversation: Conversation) -> int:
         """Tokens outside the messages: reply priming, Anthropic's top-level system, tool schemas."""
+        system, tools = conversation.body.get("system"), conversation.body.get("tools")
+        if not system and not tools:
+            return REPLY_PRIMING
+        key = json.dumps([system, tools], sort_keys=True, default=str)
+        hit = self._fixed.get(key)
+        if hit is None:
+            hit = self._count_fixed(conversation)
+            if len(self._fixed) > 64:
+                self._fixed.clear()
+            self._fixed[key] = hit
+        return hit
+
+    def _count_fixed(self, conversation: Conversation) -> int:
         count = self.tokenizer.count
         pieces: list[str | int] = [REPLY_PRIMING]
         system = conversation.body.get("system")

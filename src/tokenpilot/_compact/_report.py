@@ -68,10 +68,22 @@ class CompactResult:
     # Whether the counts are exact for the model's tokenizer, or estimates (then the budget was
     # enforced with the tokenizer's safety margin).
     exact: bool = True
+    tokenizer: str = ""
+
+    @property
+    def tokens(self) -> int:
+        """Tokens of the compacted conversation (the fit family's name for `tokens_after`)."""
+        return self.tokens_after
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report (without the messages); `as_dict()` is the old name."""
+        return self.as_dict()
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report (without the messages)."""
         return {
+            "tokens": self.tokens_after,
+            "tokenizer": self.tokenizer,
             "format": self.format,
             "budget": self.budget,
             "target": self.target,

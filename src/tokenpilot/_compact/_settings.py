@@ -57,8 +57,16 @@ class Settings:
     - hard_limit: never return more than this (default 1.0, the budget itself);
     - keep_last: tool results kept verbatim at the end (default 10);
     - batch: mask only once this many results are maskable (default 1; the cost model decides);
-    - clamp: largest tool output kept whole, tokens or fraction of the budget (default 4,000,
-      and never over a quarter of the target);
+    - clamp: largest tool output kept whole, tokens or fraction of the budget (default 1,500,
+      and never over a quarter of the target); a tool's own `[trim.tools.NAME] budget` is used
+      when it is smaller;
+    - index: a masked output's marker lists the names it mentioned (paths, identifiers, short
+      strings) in up to this share of its tokens (default 0.5; 0 turns it off), at most
+      `index_max` tokens (default 800);
+    - clamp_index: a clamped output lists the names of its elided part in up to this share of
+      the clamp's budget (default 0.2);
+    - spill: a clamped output is kept whole in the spill store and its marker names the handle
+      (`tokenpilot spill show HANDLE`; default False, the proxy turns it on);
     - min_mask_tokens: outputs smaller than this are never masked (default 128: masking them saves little and
       loses what later turns refer to);
     - horizon: turns a compaction is expected to pay back over (default None: as many turns as
@@ -75,10 +83,14 @@ class Settings:
     trigger: float = 0.8
     target: float = 0.5
     hard_limit: float = 1.0
-    keep_last: int = 10
+    keep_last: int = 5
     batch: int = 1
-    clamp: float = 4_000
+    clamp: float = 1_500
     min_mask_tokens: int = 128
+    index: float = 0.5
+    index_max: int = 800
+    clamp_index: float = 0.2
+    spill: bool = False
     horizon: int | None = None
     keep_exchanges: int | None = None
     voluntary: bool = True
@@ -113,9 +125,14 @@ class Settings:
                 "hard_limit",
                 "clamp",
                 "payback",
+                "index",
+                "clamp_index",
             ):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise _error(source, key, "must be a whole number >= 0")
+            elif key in ("index", "clamp_index"):
+                if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+                    raise _error(source, key, "must be a share of the output between 0 and 1")
             elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise _error(source, key, "must be a positive number (fraction <= 1, or tokens)")
             clean[key] = value

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenpilot._compact._clamp import MARKER_PREFIX, head_tail, reduce_output
+from tokenpilot._compact._clamp import MARKER_PREFIX, head_tail, reduce_output, spill_marker
 from tokenpilot._compact._count import MessageCounter
+from tokenpilot._compact._names import INDEX_LABEL, name_index
 from tokenpilot._compact._report import Action
 from tokenpilot._messages import Block, Message, Text, ToolCall, ToolResult
 
@@ -41,8 +42,40 @@ class StepContext:
     keep_exchanges: int | None = None
     summarize: Callable[[Sequence[Message]], str] | None = None
     summary_tokens: int = 2_000
+    # A masked output's marker lists the names it mentioned, within this share of its tokens.
+    index_share: float = 0.0
+    index_max: int = 0
+    clamp_index_share: float = 0.0
+    # The size of each tool output as it arrived (call id -> lines, tokens), before any clamp.
+    originals: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Clamp: keep the whole output in the spill store and name its handle in the marker.
+    spill: bool = False
+    # Clamp: a tool's own budget (`[trim.tools.NAME]`), when one is configured.
+    tool_budget: Callable[[str | None], int | None] | None = None
     # Per-message results of expensive transformations, by (kind, id(message)).
     memo: dict[tuple[str, int], tuple[Message, Message]] = field(default_factory=dict)
+
+    # A message's tool results and calls, by id(message): the steps ask for them many times a turn.
+    parts: dict[int, tuple[Message, tuple[ToolResult, ...], tuple[ToolCall, ...]]] = field(
+        default_factory=dict
+    )
+
+    def _parts(self, message: Message) -> tuple[Message, tuple[ToolResult, ...], tuple[ToolCall, ...]]:
+        hit = self.parts.get(id(message))
+        if hit is None or hit[0] is not message:
+            if len(self.parts) > 50_000:
+                self.parts.clear()
+            hit = (message, message.tool_results, message.tool_calls)
+            self.parts[id(message)] = hit
+        return hit
+
+    def results(self, message: Message) -> tuple[ToolResult, ...]:
+        """`message.tool_results`, cached."""
+        return self._parts(message)[1]
+
+    def calls(self, message: Message) -> tuple[ToolCall, ...]:
+        """`message.tool_calls`, cached."""
+        return self._parts(message)[2]
 
     def remember(self, kind: str, message: Message, make: Callable[[], Message]) -> Message:
         hit = self.memo.get((kind, id(message)))
@@ -82,8 +115,10 @@ def is_marker(text: str) -> bool:
     return text.startswith(MARKER_PREFIX) or text.startswith(SUMMARY_PREFIX)
 
 
-def calls_by_id(entries: Sequence[Entry]) -> dict[str, ToolCall]:
-    return {call.id: call for e in entries for call in e.message.tool_calls}
+def calls_by_id(entries: Sequence[Entry], ctx: StepContext | None = None) -> dict[str, ToolCall]:
+    if ctx is None:
+        return {call.id: call for e in entries for call in e.message.tool_calls}
+    return {call.id: call for e in entries for call in ctx.calls(e.message)}
 
 
 def tool_label(call: ToolCall | None) -> str | None:
@@ -91,7 +126,10 @@ def tool_label(call: ToolCall | None) -> str | None:
     if call is None:
         return None
     command = call.argument_values().get("command")
-    return command if isinstance(command, str) and command else call.name
+    if isinstance(command, str) and command:
+        # The program is on the first line; a heredoc's body would only slow the detection down.
+        return command.split("\n", 1)[0][:200]
+    return call.name
 
 
 def describe_call(call: ToolCall | None) -> str:
@@ -145,20 +183,35 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
     out: list[Entry] = []
     actions: list[Action] = []
     tokenizer = ctx.counter.tokenizer
-    calls = calls_by_id(entries)
+    calls = calls_by_id(entries, ctx)
     for entry in entries:
         message = entry.message
-        if not message.tool_results:
+        if not ctx.results(message):
             out.append(entry)
             continue
 
         def change(result: ToolResult) -> ToolResult | None:
             text = result.text
-            if len(text) < ctx.clamp_tokens or is_marker(text):  # a token is at least one character
+            label = tool_label(calls.get(result.call_id))
+            own = ctx.tool_budget(label) if ctx.tool_budget is not None else None
+            budget = ctx.clamp_tokens if own is None else max(64, min(own, ctx.clamp_tokens))
+            if len(text) < budget or is_marker(text):  # a token is at least one character
                 return None
-            reduced = reduce_output(
-                text, ctx.clamp_tokens, tokenizer, tool=tool_label(calls.get(result.call_id))
-            )
+            tokens = tokenizer.count(text)
+            if tokens <= budget:
+                return None
+            lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+            ctx.originals[result.call_id] = (lines, tokens)
+            note = spill_marker(text, lines, tokens) if ctx.spill else ""
+            room = budget - (tokenizer.count(note) if note else 0)
+            # The names of the elided part, in a share of the clamp's budget.
+            index_room = min(ctx.index_max, int(room * ctx.clamp_index_share))
+            reduced = reduce_output(text, room - index_room, tokenizer, tool=label)
+            if index_room > 0:
+                index = name_index(text, index_room - 8, tokenizer, reduced)
+                if index:
+                    reduced += f"\n{MARKER_PREFIX} elided names: {index}]"
+            reduced += note
             return None if reduced == text else _with_text(result, reduced, keep_images=True)
 
         new = ctx.remember("clamp", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
@@ -184,9 +237,18 @@ def clamp(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, ..
 
 
 def mask_marker(
-    call: ToolCall | None, text: str, tokens: int, reason: str = "masked", images: int = 0
+    call: ToolCall | None,
+    text: str,
+    tokens: int,
+    reason: str = "masked",
+    images: int = 0,
+    size: tuple[int, int] | None = None,
 ) -> str:
+    """The one line left for an elided output; `size` (lines, tokens) is the output's size as it
+    arrived when it was clamped since."""
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    if size is not None:
+        lines, tokens = size
     what = f"{lines:,} lines / {tokens:,} tokens elided"
     if images:
         what += f", {images} image{'s' if images > 1 else ''}"
@@ -195,19 +257,19 @@ def mask_marker(
 
 def maskable(entries: Sequence[Entry], ctx: StepContext, keep_last: int) -> list[int]:
     """Positions (in `entries`) of tool results old enough and big enough to mask."""
-    result_positions = [i for i, e in enumerate(entries) if e.message.tool_results]
+    result_positions = [i for i, e in enumerate(entries) if ctx.results(e.message)]
     counted = 0
     recent: set[int] = set()
     for i in reversed(result_positions):
         if counted >= keep_last:
             break
         recent.add(i)
-        counted += len(entries[i].message.tool_results)
+        counted += len(ctx.results(entries[i].message))
     out = []
     for i in result_positions:
         if i in recent:
             continue
-        for result in entries[i].message.tool_results:
+        for result in ctx.results(entries[i].message):
             text = result.text
             if (
                 not is_marker(text)
@@ -227,24 +289,36 @@ def mask(
     targets = set(maskable(entries, ctx, keep))
     if not targets:
         return entries, ()
-    calls = calls_by_id(entries)
+    calls = calls_by_id(entries, ctx)
     out: list[Entry] = []
     actions: list[Action] = []
+    # Names listed by the markers before a masked output are not listed again.
+    known = ""
     for i, entry in enumerate(entries):
         if i not in targets:
+            if ctx.index_share > 0:
+                known += "".join("\n" + r.text for r in ctx.results(entry.message) if is_marker(r.text))
             out.append(entry)
             continue
         message = entry.message
 
-        def change(result: ToolResult) -> ToolResult | None:
+        def change(result: ToolResult, known: str = known) -> ToolResult | None:
             text = result.text
             if is_marker(text) or ctx.counter.text_tokens(text) < ctx.min_mask_tokens:
                 return None
             tokens = ctx.counter.text_tokens(text)
             images = sum(1 for p in result.content if not isinstance(p, Text))
-            return _with_text(result, mask_marker(calls.get(result.call_id), text, tokens, images=images))
+            size = ctx.originals.get(result.call_id)
+            marker = mask_marker(calls.get(result.call_id), text, tokens, images=images, size=size)
+            room = min(ctx.index_max, int(tokens * ctx.index_share))
+            index = name_index(text, room, ctx.counter.tokenizer, known) if room > 0 else ""
+            if index:
+                marker = f"{marker[:-1]}{INDEX_LABEL}{index}]"
+            return _with_text(result, marker)
 
         new = ctx.remember("mask", message, lambda m=message: _replace_results(m, change))  # type: ignore[misc]
+        if ctx.index_share > 0:
+            known += "".join("\n" + r.text for r in new.tool_results)
         before, after = ctx.counter.tokens(message), ctx.counter.tokens(new)
         actions.append(Action("mask", (entry.origin,), before, after, "masked an old tool output"))
         out.append(Entry(entry.origin, new))
@@ -261,17 +335,17 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
     output) becomes a marker pointing forward; the latest copy stays."""
     latest: dict[str, int] = {}
     for i, entry in enumerate(entries):
-        for result in entry.message.tool_results:
+        for result in ctx.results(entry.message):
             text = result.text
             text_only = all(isinstance(p, Text) for p in result.content)
             if text_only and len(text) >= ctx.min_mask_tokens and not is_marker(text):
                 latest[text] = i
-    calls = calls_by_id(entries)
+    calls = calls_by_id(entries, ctx)
     out: list[Entry] = []
     actions: list[Action] = []
     for i, entry in enumerate(entries):
         message = entry.message
-        if not message.tool_results:
+        if not ctx.results(message):
             out.append(entry)
             continue
 
@@ -287,7 +361,14 @@ def dedupe(entries: tuple[Entry, ...], ctx: StepContext) -> tuple[tuple[Entry, .
             if tokens < ctx.min_mask_tokens:
                 return None
             return _with_text(
-                result, mask_marker(calls.get(result.call_id), text, tokens, "repeated (see later)")
+                result,
+                mask_marker(
+                    calls.get(result.call_id),
+                    text,
+                    tokens,
+                    "repeated (see later)",
+                    size=ctx.originals.get(result.call_id),
+                ),
             )
 
         new = _replace_results(message, change)

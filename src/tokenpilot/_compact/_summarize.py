@@ -15,6 +15,7 @@ from typing import Any
 
 from tokenpilot._exceptions import EndpointError
 from tokenpilot._messages import Message, parse
+from tokenpilot._tokens import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ def _tail(items: list[str], n: int = _MAX_ITEMS) -> list[str]:
 
 
 def extractive(messages: Sequence[Any]) -> str:
-    """An offline summary of `messages` (either format, or `Message`s).
+    """An offline summary of `messages` (either format, or `Message`s): their artifact record
+    (files changed with the last edit, errors hit, next steps, decisions, commands run with exit
+    codes, files read), what the assistant said, and any earlier summary, in 2,000 tokens.
 
     >>> calls = [{"role": "assistant", "content": "Run the tests.", "tool_calls": [{"id": "c1",
     ...   "type": "function", "function": {"name": "bash", "arguments": '{"command": "pytest"}'}}]},
@@ -85,58 +88,34 @@ def extractive(messages: Sequence[Any]) -> str:
     >>> print(extractive(calls))
     Commands run:
     - pytest (exit 1)
-    Plans and decisions:
+    Assistant said:
     - Run the tests.
     """
+    from tokenpilot._tokens import tokenizer_for
+
+    return artifact_summary(messages, 2_000, tokenizer_for(None))
+
+
+def artifact_summary(messages: Sequence[Any], budget_tokens: int, tokenizer: Tokenizer) -> str:
+    """`extractive` within `budget_tokens` of `tokenizer` (every section keeps its latest lines)."""
+    from tokenpilot._compact.artifacts import extract_artifacts, fit_sections
+
     items = _as_messages(messages)
-    previous: list[str] = []
-    files: list[str] = []
-    commands: list[str] = []
-    errors: list[str] = []
-    plans: list[str] = []
-    results: dict[str, str] = {}
+    earlier: list[str] = []
+    span: list[Message] = []
     for message in items:
-        for result in message.tool_results:
-            results[result.call_id] = result.text
-    last_text = ""
-    for message in items:
-        text = message.text
-        if text.startswith(SUMMARY_PREFIX):  # an earlier summary: its lines carry over
-            previous.extend(line for line in text.splitlines()[1:] if line.strip())
-            continue
-        if message.role == "assistant":
-            if text.strip():
-                plans.append(_first_sentences(text))
-                last_text = text
-            for call in message.tool_calls:
-                values = call.argument_values()
-                output = results.get(call.id, "")
-                path = values.get("path") or values.get("file_path")
-                if isinstance(path, str) and path:
-                    verb = values.get("command") if isinstance(values.get("command"), str) else call.name
-                    files.append(f"{path} ({verb})")
-                elif isinstance(values.get("command"), str):
-                    command = " ".join(str(values["command"]).split())
-                    command = command if len(command) <= 160 else command[:157] + "..."
-                    found = _EXIT.search(output)
-                    status = next((g for g in found.groups() if g), None) if found else None
-                    commands.append(f"{command} (exit {status})" if status is not None else command)
-                errors.extend(_error_lines(output))
-    sections = [
-        ("Earlier summary", previous),
-        ("Files touched", _tail(files)),
-        ("Commands run", _tail(commands)),
-        ("Errors seen", _tail(errors, 8)),
-        ("Plans and decisions", _tail(plans)),
-    ]
-    out: list[str] = []
-    for title, lines in sections:
-        if lines:
-            out.append(f"{title}:")
-            out.extend(line if title == "Earlier summary" else f"- {line}" for line in lines)
-    if last_text and plans and _first_sentences(last_text) != plans[-1]:
-        out += ["Open items:", f"- {_first_sentences(last_text)}"]
-    return "\n".join(out)
+        if message.text.startswith(SUMMARY_PREFIX):  # an earlier summary: its lines carry over
+            earlier.extend(line.removeprefix("- ") for line in message.text.splitlines()[1:] if line.strip())
+        else:
+            span.append(message)
+    record = extract_artifacts(span)
+    said = _tail([_first_sentences(m.text) for m in span if m.role == "assistant" and m.text.strip()], 1_000)
+    blocks = [(title, lines) for title, lines in record.sections() if lines]
+    if said:
+        blocks.append(("Assistant said", said))
+    if earlier:
+        blocks.append(("Earlier summary", earlier))
+    return fit_sections(blocks, budget_tokens, tokenizer)
 
 
 _PROMPT = (

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from tokenpilot import __version__
 from tokenpilot._exceptions import TokenpilotError
-from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, trim
+from tokenpilot.cli import budget, compact, count, ledger, models, plan, report, spill, trim
 from tokenpilot.cli import fit as fit_command
 from tokenpilot.cli import handoff as handoff_command
 from tokenpilot.cli import pack as pack_command
@@ -38,6 +38,7 @@ app.command("report")(report.report)
 app.command("count")(count.count)
 app.add_typer(models.app, name="models")
 app.command("serve")(serve_command.serve)
+app.add_typer(spill.app, name="spill")
 
 
 def _version(value: bool) -> None:

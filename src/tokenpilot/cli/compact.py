@@ -47,6 +47,22 @@ def _thresholds(
     return chosen
 
 
+def _check_output(data: Any, messages: Any, used: str) -> None:
+    """Never print an invalid request: check it as the format used and as the input looks."""
+    from tokenpilot._compact import validate
+    from tokenpilot._messages import detect_format
+
+    looks = detect_format(data)
+    for provider in dict.fromkeys((used, looks)):
+        problems = validate(messages, provider)
+        if problems:
+            hint = f" (the input looks like {looks}, not {used})" if looks != used else ""
+            raise InputError(
+                f"the compacted conversation is not valid for {provider}{hint}: "
+                f"message {problems[0].index}: {problems[0].message}"
+            )
+
+
 def compact(
     source: str = typer.Argument(
         "-", metavar="FILE", help="JSON messages array or request body; '-' for stdin."
@@ -87,6 +103,7 @@ def compact(
     result = compact_conversation(
         data, model=model, budget=budget, policy=policy, format=format, **thresholds
     )
+    _check_output(data, result.messages, result.format)
     if report is not None:
         try:
             report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
