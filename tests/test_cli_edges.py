@@ -173,7 +173,8 @@ def test_dated_and_latest_claude_names_resolve_to_their_own_published_price(
 def test_a_claude_name_newer_than_the_data_takes_its_family_price_labelled() -> None:
     info = tp.get_model("claude-sonnet-4-7-20261001")
     assert info.price_known and info.provider == "anthropic"
-    assert info.sources["input_per_mtok"].startswith("family:claude-sonnet-")  # labelled, not passed off as exact
+    # labelled, not passed off as exact
+    assert info.sources["input_per_mtok"].startswith("family:claude-sonnet-")
 
 
 def test_compact_refuses_contradictory_thresholds(conversation: Path) -> None:

@@ -205,7 +205,7 @@ def _claude_version(name: str) -> tuple[str, tuple[int, ...]] | None:
 @cache
 def claude_family(name: str) -> str | None:
     """The bundled Claude model of the same tier nearest to `name` (undated): the first newer
-    version, else the newest older one; None when `name` is not a Claude tier name or is bundled.
+    version; None when there is none, when `name` is not a Claude tier name, or when it is bundled.
 
     >>> claude_family("claude-sonnet-4-7"), claude_family("claude-opus-4-1")
     ('claude-sonnet-5', None)
@@ -223,7 +223,8 @@ def claude_family(name: str) -> str | None:
     if not same_tier:
         return None
     newer = [candidate for v, candidate in same_tier if v >= version]
-    return newer[0] if newer else same_tier[-1][1]
+    # A name newer than every bundled model of its tier stays unknown: its price is not guessed.
+    return newer[0] if newer else None
 
 
 def _squeezed(name: str) -> str:
