@@ -100,6 +100,13 @@ def test_budgets_out_of_range_or_malformed_are_refused_in_one_line(value: str, c
         assert "99,999,999,999,999,999,999" in line  # exact, never rounded through a float
 
 
+def test_pack_refuses_huge_budgets_exactly_like_the_other_verbs(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    line = one_error_line(run("pack", str(tmp_path), "--task", "x", "--budget", "99999999999999999999"))
+    assert "99,999,999,999,999,999,999" in line  # exact, never rounded through a float
+    assert one_error_line(run("pack", str(tmp_path), "--task", "x", "--budget", "1e99"))
+
+
 def test_account_budgets_above_the_maximum_are_refused_exactly(tmp_path: Path) -> None:
     db = str(tmp_path / "ledger.db")
     line = one_error_line(run("budget", "set", "acme", "--tokens", "99999999999999999999", "--db", db))
