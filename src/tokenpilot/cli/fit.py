@@ -8,7 +8,7 @@ import typer
 
 from tokenpilot._exceptions import InputError
 from tokenpilot._handoff import agent_fields, fit_context
-from tokenpilot._pack import parse_budget
+from tokenpilot.cli._input import parse_budget
 from tokenpilot.cli._output import print_json, stderr
 from tokenpilot.cli.handoff import read_json
 

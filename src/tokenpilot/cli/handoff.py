@@ -9,8 +9,7 @@ import typer
 
 from tokenpilot._exceptions import InputError
 from tokenpilot._handoff import handoff as hand_off
-from tokenpilot._pack import parse_budget
-from tokenpilot.cli._input import read_source
+from tokenpilot.cli._input import parse_budget, read_source
 from tokenpilot.cli._output import print_json, stderr
 
 
