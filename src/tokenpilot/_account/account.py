@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from tokenpilot._account.counters import Connection as Transaction
+    from tokenpilot._account.counters import Held
+    from tokenpilot._account.procedures import HotPath
     from tokenpilot._account.reports import Report
     from tokenpilot._account.store import Store
     from tokenpilot._config import Config
@@ -89,6 +91,11 @@ class Ledger:
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         self._next_reclaim = 0.0
         self._stored_keys: set[str] = set()  # dedupe keys known to be stored: skip re-inserting them
+        self._hot: HotPath | None = None
+        if store.dialect == "postgresql":
+            from tokenpilot._account.procedures import HotPath
+
+            self._hot = HotPath(store)
 
     # --- housekeeping --------------------------------------------------------------------------
 
@@ -258,6 +265,27 @@ class Ledger:
         reservation_id = uuid.uuid4().hex
         now = self._clock()
         sweep = now >= self._next_reclaim
+        if self._hot is not None and not sweep:
+            from tokenpilot._account.counters import Held
+            from tokenpilot._account.pricing import to_nano
+
+            row = reservations.reservation_row(reservation_id, call, request, now, hold, self._holder)
+            held = Held(input_tokens, max_output_tokens, to_nano(usd), 1)
+            fast = self._hot.hold(row, held=held, priced=usd is not None, now=now)
+            if fast is not None:
+                self._store_alerts([a for b, c in fast for a in reservations.held_alerts(b, c, now)], now)
+                return Reservation(
+                    self,
+                    id=reservation_id,
+                    call=call,
+                    input_tokens=input_tokens,
+                    usd=usd,
+                    expires_at=now + hold,
+                )
+            # Refused, rolled over or the budgets changed: the general transaction decides (a new id,
+            # in case the failed call's commit did land).
+            self._hot.forget()
+            reservation_id = uuid.uuid4().hex
 
         def transaction(conn: Transaction) -> tuple[list[Alert], list[LedgerRecord]]:
             reclaimed = reservations.reclaim(conn, now=now, limit=100) if sweep else []
@@ -365,8 +393,18 @@ class Ledger:
         self._stored_keys.update(keys)
         return result
 
+    def _store_alerts(self, alerts: list[NewAlert], now: float) -> None:
+        """Store (in a transaction of their own) the alerts this process has not seen stored."""
+        fresh = [a for a in alerts if a.dedupe_key is None or a.dedupe_key not in self._stored_keys]
+        if fresh:
+            self._dispatch(self._run(lambda conn: self._insert_alerts(conn, fresh, now)))
+
     def _finish(self, reservation: Reservation, usage: CallUsage) -> LedgerRecord:
-        return self._write_call(reservation.call, usage, reservation_id=reservation.id)
+        from tokenpilot._account.counters import Held
+        from tokenpilot._account.pricing import to_nano
+
+        held = Held(reservation.input_tokens, reservation.max_output_tokens, to_nano(reservation.usd), 1)
+        return self._write_call(reservation.call, usage, reservation_id=reservation.id, held=held)
 
     def _write_call(
         self,
@@ -376,6 +414,7 @@ class Ledger:
         reservation_id: str | None = None,
         cost: Any = _UNSET,
         ts: float | None = None,
+        held: Held | None = None,
     ) -> LedgerRecord:
         from tokenpilot._account import reservations
         from tokenpilot._account.pricing import call_cost, model_price
@@ -383,6 +422,10 @@ class Ledger:
         now = self._clock()
         price = call_cost(call.model, usage) if cost is _UNSET else cost
         provider = model_price(call.model)[1]
+        if self._hot is not None and ts is None:
+            record = self._write_call_fast(call, usage, reservation_id, held, price, provider, now)
+            if record is not None:
+                return record
 
         def transaction(conn: Transaction) -> tuple[LedgerRecord, list[Alert]]:
             record, new_alerts = reservations.finish(
@@ -402,6 +445,41 @@ class Ledger:
             "call recorded", extra={"event": "call_recorded", "record_id": record.id, "scope": record.scope}
         )
         self._dispatch(stored)
+        return record
+
+    def _write_call_fast(
+        self,
+        call: Call,
+        usage: CallUsage,
+        reservation_id: str | None,
+        held: Held | None,
+        price: float | None,
+        provider: str | None,
+        now: float,
+    ) -> LedgerRecord | None:
+        """The record in one round trip (PostgreSQL), or None when the general transaction must run."""
+        from tokenpilot._account.alerts import call_alerts
+        from tokenpilot._account.counters import Held, Spend
+        from tokenpilot._account.records import record_values
+        from tokenpilot._account.reservations import spent_alerts
+
+        assert self._hot is not None
+        values = record_values(
+            call, usage, ts=now, cost=price, source="live", reservation_id=reservation_id, provider=provider
+        )
+        spend = Spend.of_record(values["input_tokens"], values["output_tokens"], values["cost_usd"])
+        fast = self._hot.finish(reservation_id, values, held=held or Held(), spend=spend, now=now)
+        if fast is None:
+            self._hot.forget()
+            return None
+        record_id, counted = fast
+        record = LedgerRecord(id=record_id, **values)
+        self._store_alerts(
+            [*call_alerts(record), *(a for b, c in counted for a in spent_alerts(b, c, now))], now
+        )
+        log.debug(
+            "call recorded", extra={"event": "call_recorded", "record_id": record.id, "scope": record.scope}
+        )
         return record
 
     def record_call(

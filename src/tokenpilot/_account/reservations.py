@@ -275,28 +275,7 @@ def reserve(
     holder: str,
 ) -> list[NewAlert]:
     """Hold `request` on every budget enclosing `call.scope`, or raise `Refused` (nothing is held)."""
-    execute(
-        conn,
-        _INSERT_RESERVATION,
-        {
-            "id": reservation_id,
-            "scope": call.scope,
-            "model": call.model,
-            "phase": call.phase,
-            "agent": call.agent,
-            "task_type": call.task_type,
-            "request_id": call.request_id,
-            "session": call.session,
-            "provider": call.provider,
-            "attempt": call.attempt,
-            "input_tokens": request.input_tokens,
-            "output_tokens": request.output_tokens,
-            "usd": request.usd,
-            "created_at": now,
-            "expires_at": now + ttl,
-            "holder": holder,
-        },
-    )
+    execute(conn, _INSERT_RESERVATION, reservation_row(reservation_id, call, request, now, ttl, holder))
     alerts: list[NewAlert] = []
     for budget in enclosing_budgets(conn, call.scope):
         counts = hold(conn, budget, request, now)
@@ -307,10 +286,47 @@ def reserve(
             usage = _usage(budget, current, now)
             found = refusal(budget, current.spent.amounts, current.held.amounts, request)
             raise Refused(found or _closest_refusal(budget, usage, request), usage)
-        share = fraction(budget, counts.spent.amounts, counts.held.amounts)
-        if share >= budget.warn_at:
-            alerts.extend(capacity_alert(_usage(budget, counts, now), share))
+        alerts.extend(held_alerts(budget, counts, now))
     return alerts
+
+
+def reservation_row(
+    reservation_id: str, call: Call, request: Request, now: float, ttl: float, holder: str
+) -> dict[str, Any]:
+    """The columns of a reservation's row in `tp_reservations`."""
+    return {
+        "id": reservation_id,
+        "scope": call.scope,
+        "model": call.model,
+        "phase": call.phase,
+        "agent": call.agent,
+        "task_type": call.task_type,
+        "request_id": call.request_id,
+        "session": call.session,
+        "provider": call.provider,
+        "attempt": call.attempt,
+        "input_tokens": request.input_tokens,
+        "output_tokens": request.output_tokens,
+        "usd": request.usd,
+        "created_at": now,
+        "expires_at": now + ttl,
+        "holder": holder,
+    }
+
+
+def held_alerts(budget: Budget, counts: Counts, now: float) -> list[NewAlert]:
+    """The capacity alert a hold raises on `budget` (counts after the hold), if past its warn_at."""
+    share = fraction(budget, counts.spent.amounts, counts.held.amounts)
+    return capacity_alert(_usage(budget, counts, now), share) if share >= budget.warn_at else []
+
+
+def spent_alerts(budget: Budget, counts: Counts, now: float) -> list[NewAlert]:
+    """The capacity and overspent alerts a settlement raises on `budget` (counts after it)."""
+    share = fraction(budget, counts.spent.amounts, counts.held.amounts)
+    if share < budget.warn_at and share <= 1:
+        return []
+    usage_now = _usage(budget, counts, now)
+    return [*capacity_alert(usage_now, share), *overspent_alert(usage_now)]
 
 
 def _closest_refusal(budget: Budget, usage: Usage, request: Request) -> Refusal:
@@ -384,11 +400,7 @@ def finish(
             counts = live_counts(conn, budget, now)
         if counts is None:
             continue
-        share = fraction(budget, counts.spent.amounts, counts.held.amounts)
-        if share >= budget.warn_at or share > 1:
-            usage_now = _usage(budget, counts, now)
-            alerts.extend(capacity_alert(usage_now, share))
-            alerts.extend(overspent_alert(usage_now))
+        alerts.extend(spent_alerts(budget, counts, now))
     return record, alerts
 
 

@@ -230,12 +230,18 @@ def m003_counters(conn: Connection) -> None:
     recount_all(conn, time.time())
 
 
+def m004_hot_path_functions(conn: Connection) -> None:
+    """PostgreSQL: the one-round-trip reserve and settle functions (`tokenpilot._account.procedures`)."""
+    # Made by `migrate` after every migration run, this one included; nothing to do on SQLite.
+
+
 # Applied in this order. Never edit a released entry: append a new one (ALTER TABLE …) and change the
 # table definitions above to match, since a new database is created from them directly.
 MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_call_details", m002_call_details),
     ("m003_counters", m003_counters),
+    ("m004_hot_path_functions", m004_hot_path_functions),
 )
 MIGRATION_NAMES = tuple(name for name, _ in MIGRATIONS)
 
@@ -272,6 +278,7 @@ def migrate(conn: Connection) -> list[str]:
         for table in TABLES:
             table.create(conn)
         conn.execute(migrations.insert(), [{"name": name, "applied_at": now} for name in MIGRATION_NAMES])
+        _create_functions(conn)
         return list(MIGRATION_NAMES)
     if not conn.dialect.has_table(conn, migrations.name):
         # A numbered (pre-named) schema: record its migrations under their names, then drop the number.
@@ -285,4 +292,13 @@ def migrate(conn: Connection) -> list[str]:
     for name in pending:
         dict(MIGRATIONS)[name](conn)
         conn.execute(migrations.insert().values(name=name, applied_at=time.time()))
+    if pending:
+        _create_functions(conn)
     return pending
+
+
+def _create_functions(conn: Connection) -> None:
+    # The hot path's PostgreSQL functions name the tables' columns: made again whenever they change.
+    from tokenpilot._account.procedures import create_functions
+
+    create_functions(conn)

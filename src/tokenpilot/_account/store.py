@@ -321,6 +321,7 @@ class Store:
                 cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
                 driver = dbapi.connect(*cargs, **cparams, connect_timeout=max(1, int(self.busy_timeout)))
                 self._postgres_session(driver)
+                driver.autocommit = True
         except dbapi.Error as exc:
             raise self._error(_wrapped(exc, dbapi)) from None
         self._local.driver = driver
@@ -337,6 +338,30 @@ class Store:
             with contextlib.suppress(Exception):
                 driver.close()
 
+    def call(self, statement: str, params: tuple[Any, ...]) -> list[Any] | None:
+        """Run one statement on PostgreSQL in autocommit (its own transaction, one round trip).
+
+        Returns its rows, or None when the statement raised one of the hot path's fallback SQLSTATEs
+        (`procedures.FALLBACK_SQLSTATES`) or the connection broke: the caller then runs the general
+        transaction, which retries and reports errors itself.
+        """
+        from tokenpilot._account.procedures import FALLBACK_SQLSTATES
+
+        dbapi = self.engine.dialect.loaded_dbapi
+        driver = self._driver_connection()
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(statement, params)
+                return cursor.fetchall() if cursor.description is not None else []
+        except dbapi.Error as raised:
+            exc = _wrapped(raised, dbapi)
+            if _sqlstate(exc) in FALLBACK_SQLSTATES or _sqlstate(exc) in _RETRY_SQLSTATES:
+                return None
+            if bool(getattr(driver, "closed", False) or getattr(driver, "broken", False)):
+                self._drop_driver_connection()
+                return None
+            raise self._error(exc) from None
+
     def transact(self, fn: Callable[[DriverTransaction], T], *, attempts: int = 5) -> T:
         """`fn(tx)` in one write transaction on this thread's driver connection (see the class)."""
         if self.read_only:
@@ -346,9 +371,12 @@ class Store:
             try:
                 driver = self._driver_connection()
                 with self._writer_turn(False):
+                    if self.dialect == "postgresql":
+                        # The connection is in autocommit (for `call`): this block is BEGIN … COMMIT.
+                        with driver.transaction():
+                            return fn(DriverTransaction(self.engine.dialect, driver))
                     try:
-                        if self.dialect == "sqlite":
-                            driver.execute("BEGIN IMMEDIATE")
+                        driver.execute("BEGIN IMMEDIATE")
                         result = fn(DriverTransaction(self.engine.dialect, driver))
                         driver.commit()
                         return result

@@ -1,0 +1,90 @@
+"""The reservation hot path: one statement per reserve and per settle on PostgreSQL, and budgets that
+another process adds, replaces or removes are obeyed at once by a process that has read them before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import tokenpilot as tp
+from ledger_support import store_url  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def two(store_url: str) -> Iterator[tuple[tp.Ledger, tp.Ledger]]:  # noqa: F811
+    """Two ledgers on one store, as two processes would open it."""
+    with tp.open_ledger(store_url) as agent, tp.open_ledger(store_url) as admin:
+        yield agent, admin
+
+
+def _call(acct: tp.Ledger, scope: str, tokens: int) -> tp.LedgerRecord:
+    with acct.reserve(scope, model="gpt-4o", input_tokens=tokens, max_output_tokens=0) as r:
+        return r.settle(input_tokens=tokens)
+
+
+def test_a_budget_added_by_another_process_refuses_the_next_call(two: tuple[tp.Ledger, tp.Ledger]) -> None:
+    agent, admin = two
+    _call(agent, "acme/bot", 50)  # the agent has now read that no budget encloses acme/bot
+    admin.set_budget("acme", tokens=100)
+    _call(agent, "acme/bot", 40)
+    with pytest.raises(tp.BudgetExceeded) as refused:
+        _call(agent, "acme/bot", 40)
+    assert (refused.value.spent, refused.value.limit) == (90, 100)
+    assert agent.verify_counters() == [] and admin.verify_counters() == []
+
+
+def test_a_budget_replaced_or_removed_by_another_process_is_obeyed(two: tuple[tp.Ledger, tp.Ledger]) -> None:
+    agent, admin = two
+    admin.set_budget("acme", tokens=1_000)
+    _call(agent, "acme/bot", 600)
+    time.sleep(0.002)  # a replaced budget is told apart by its updated_at
+    admin.set_budget("acme", tokens=700)
+    with pytest.raises(tp.BudgetExceeded):
+        _call(agent, "acme/bot", 200)
+    admin.remove_budget("acme")
+    _call(agent, "acme/bot", 5_000)
+    admin.set_budget("acme", tokens=10_000)  # counted afresh from the records: 600 + 5,000
+    assert admin.usage("acme").spent == 5_600
+    _call(agent, "acme/bot", 100)
+    assert agent.usage("acme").spent == 5_700
+    assert agent.verify_counters() == []
+
+
+def test_a_hold_held_in_another_process_counts_against_this_one(two: tuple[tp.Ledger, tp.Ledger]) -> None:
+    agent, admin = two
+    admin.set_budget("acme", tokens=1_000)
+    _call(agent, "acme/bot", 10)
+    with admin.reserve("acme/other", model="gpt-4o", input_tokens=900, max_output_tokens=0):
+        with pytest.raises(tp.BudgetExceeded) as refused:
+            _call(agent, "acme/bot", 100)
+        assert refused.value.reserved == 900
+    _call(agent, "acme/bot", 100)
+    assert agent.usage("acme").spent == 110 and agent.verify_counters() == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_reserve_and_a_settle_are_one_statement_each(
+    two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent, admin = two
+    if agent.dialect != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    admin.set_budget("acme", tokens=100_000, period="daily")
+    admin.set_budget("acme/bot", tokens=50_000)
+    _call(agent, "acme/bot", 10)  # reads the budgets once, and the first reclaim sweep
+    store = agent._store
+    calls: list[str] = []
+    transactions: list[str] = []
+    real_call, real_transact = store.call, store.transact
+    monkeypatch.setattr(store, "call", lambda sql, params: calls.append(sql) or real_call(sql, params))
+    monkeypatch.setattr(
+        store, "transact", lambda fn, **kw: transactions.append("tx") or real_transact(fn, **kw)
+    )
+    for _ in range(3):
+        _call(agent, "acme/bot", 10)
+    assert [sql.split("(")[0] for sql in calls] == ["SELECT * FROM tp_hold", "SELECT * FROM tp_finish"] * 3
+    assert transactions == []
+    assert agent.usage("acme/bot").spent == 40 and agent.verify_counters() == []
