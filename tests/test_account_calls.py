@@ -191,7 +191,12 @@ def test_a_ledger_from_the_numbered_schema_is_migrated_and_each_migration_record
         assert acct.verify_counters() == []
     with engine.connect() as conn:
         applied = conn.exec_driver_sql("SELECT name, applied_at FROM tp_migrations ORDER BY name").all()
-        assert [name for name, _ in applied] == ["m001_initial", "m002_call_details", "m003_counters", "m004_hot_path_functions"]
+        assert [name for name, _ in applied] == [
+            "m001_initial",
+            "m002_call_details",
+            "m003_counters",
+            "m004_hot_path_functions",
+        ]
         assert all(at > 0 for _, at in applied)
         assert not sqlalchemy.inspect(conn).has_table("tp_schema")
     engine.dispose()

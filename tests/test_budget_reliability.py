@@ -228,3 +228,48 @@ def test_password_never_appears_in_errors() -> None:
     with pytest.raises(StoreError) as error:
         tp.open_ledger("postgresql://nobody:hunter2@127.0.0.1:9/nothing", busy_timeout=1)
     assert "hunter2" not in str(error.value)
+
+
+def test_a_writer_queued_on_the_lock_file_times_out_clearly_and_leaves_no_lock_behind(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    acct = tp.open_ledger(str(path), busy_timeout=0.3)
+    acct.set_budget("acme", tokens=1_000)
+    hold = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, f"{path}.lock"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match="locked by another process"):
+            acct.reserve("acme/a", model="gpt-4o", input_tokens=100, max_output_tokens=100)
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+        # The abandoned wait took the lock when the holder let go, and gave it back at once.
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                hold.replace("fcntl.LOCK_EX", "fcntl.LOCK_EX | fcntl.LOCK_NB"),
+                f"{path}.lock",
+            ],
+            input="\n",
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert probe.returncode == 0 and probe.stdout.strip() == "held"
+        with acct.reserve("acme/a", model="gpt-4o", input_tokens=100, max_output_tokens=100) as r:
+            r.settle(output_tokens=10)
+        assert acct.usage("acme").spent == 110 and acct.verify_counters() == []
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        acct.close()

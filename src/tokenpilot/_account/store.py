@@ -33,9 +33,11 @@ from sqlalchemy.engine import Connection, Engine
 from tokenpilot._exceptions import ConfigError, StoreError
 
 try:
-    import fcntl
-except ImportError:  # Windows: SQLite's own busy handler only
-    fcntl = None  # type: ignore[assignment]
+    from tokenpilot._account.lockfile import FileLock
+
+    HAS_FLOCK = True
+except ImportError:  # Windows (no fcntl): SQLite's own busy handler only
+    HAS_FLOCK = False
 from tokenpilot._account import schema as _schema
 
 log = logging.getLogger("tokenpilot.account")
@@ -110,7 +112,7 @@ class Store:
         self.read_only = read_only
         self.add_schema = add_schema
         self.dialect = "postgresql" if self.sa_url.startswith("postgresql") else "sqlite"
-        self._lock_fd: int | None = None
+        self._file_lock: FileLock | None = None
         self._thread_lock = threading.Lock()
         self._wal = False
         self._local = threading.local()
@@ -419,35 +421,27 @@ class Store:
 
     @contextmanager
     def _file_turn(self) -> Iterator[None]:
-        if fcntl is None:
+        if not HAS_FLOCK:
             yield
             return
-        if self._lock_fd is None:
+        if self._file_lock is None:
             try:
-                self._lock_fd = os.open(self.display + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.display + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise StoreError(
                     f"SQLite database {self.display} is read-only for this user: cannot create the lock "
                     f"file beside it ({exc.strerror}); nothing was written"
                 ) from None
-        deadline = time.monotonic() + self.busy_timeout
-        pause = 0.0005
-        while True:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StoreError(
-                        f"SQLite database {self.display} is locked by another process "
-                        f"(waited {self.busy_timeout:g} s); nothing was written, try again"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.004)
+            self._file_lock = FileLock(fd)
+        if not self._file_lock.acquire(self.busy_timeout):
+            raise StoreError(
+                f"SQLite database {self.display} is locked by another process "
+                f"(waited {self.busy_timeout:g} s); nothing was written, try again"
+            )
         try:
             yield
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._file_lock.release()
 
     def lock_for_update(self) -> bool:
         """Whether row locks must be taken explicitly (SQLite already holds the database write lock)."""
@@ -461,9 +455,9 @@ class Store:
                 driver.close()
         self._local = threading.local()
         self.engine.dispose()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._file_lock is not None:
+            self._file_lock.close()
+            self._file_lock = None
 
     def _error(self, exc: sqlalchemy.exc.DBAPIError) -> StoreError:
         message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
