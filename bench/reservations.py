@@ -43,19 +43,37 @@ def worker(url: str, scope: str, count: int, go_file: str) -> None:
     print("ready", flush=True)
     while not Path(go_file).exists():
         time.sleep(0.001)
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     for i in range(count):
         with acct.reserve(scope, model="gpt-4o", input_tokens=1_000, max_output_tokens=500) as r:
             r.settle(input_tokens=990, output_tokens=400, finish_reason="stop", request_id=str(i))
-    print(json.dumps({"start": started, "end": time.time()}), flush=True)
+    print(json.dumps({"start": started, "end": time.time(), "cpu": time.process_time() - cpu}), flush=True)
+    sys.stdin.readline()  # stay connected until the server's CPU is read: a backend's CPU leaves with it
 
 
-def run(url: str, processes: int, per_process: int) -> float:
+def server_cpu_seconds() -> float:
+    """User + system CPU of every local `postgres` process so far (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            if not fields[0].endswith("(postgres"):
+                continue
+            values = fields[1].split()
+            total += int(values[11]) + int(values[12])  # utime, stime (fields 14 and 15)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run(url: str, processes: int, per_process: int) -> tuple[float, float, float]:
+    """(cycles per second, client CPU ms per cycle, local PostgreSQL server CPU ms per cycle)."""
     with tempfile.TemporaryDirectory() as tmp:
         go = Path(tmp) / "go"
         procs = [
             subprocess.Popen(
                 [sys.executable, __file__, "--worker", url, f"bench/agent-{i}", str(per_process), str(go)],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -63,15 +81,24 @@ def run(url: str, processes: int, per_process: int) -> float:
         ]
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        server_before = server_cpu_seconds()
         go.touch()
         spans = []
         for p in procs:
-            out, _ = p.communicate(timeout=1800)
+            assert p.stdout is not None
+            line = p.stdout.readline()
+            if not line:
+                raise SystemExit(f"worker failed with exit code {p.wait()}")
+            spans.append(json.loads(line))
+        server = server_cpu_seconds() - server_before
+        for p in procs:
+            p.communicate("\n", timeout=60)
             if p.returncode != 0:
                 raise SystemExit(f"worker failed with exit code {p.returncode}")
-            spans.append(json.loads(out.strip().splitlines()[-1]))
     wall = max(s["end"] for s in spans) - min(s["start"] for s in spans)
-    return processes * per_process / wall
+    cycles = processes * per_process
+    client = sum(s["cpu"] for s in spans)
+    return cycles / wall, client * 1000 / cycles, server * 1000 / cycles
 
 
 def prefill(url: str, records: int) -> float:
@@ -131,6 +158,9 @@ def main() -> None:
     parser.add_argument("--processes", default="1,4,8")
     parser.add_argument("--per-process", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "reservations", help="PATH for PATH.json, PATH.md"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.processes.split(",")]
     sizes = [int(n) for n in args.sizes.split(",")]
@@ -152,14 +182,14 @@ def main() -> None:
                     seconds = prefill(urls[size], size)
                     print(f"{store:10} {_label(size):>5}: pre-filled in {seconds:.0f} s", file=sys.stderr)
                 # Sizes interleaved within each repeat, so the machine's load drifts over all alike.
-                rates: dict[tuple[int, int], list[float]] = {}
+                rates: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
                 for _ in range(args.repeat):
                     for n in counts:
                         for size in sizes:
                             rates.setdefault((size, n), []).append(run(urls[size], n, args.per_process))
                 for size in sizes:
                     for n in counts:
-                        found = rates[(size, n)]
+                        found = [r for r, _, _ in rates[(size, n)]]
                         rate = statistics.median(found)
                         rows.append(
                             {
@@ -169,6 +199,14 @@ def main() -> None:
                                 "cycles": n * args.per_process,
                                 "per_second": round(rate, 1),
                                 "runs": [round(r, 1) for r in found],
+                                "client_cpu_ms_per_cycle": round(
+                                    statistics.median(c for _, c, _ in rates[(size, n)]), 3
+                                ),
+                                "server_cpu_ms_per_cycle": round(
+                                    statistics.median(v for _, _, v in rates[(size, n)]), 3
+                                )
+                                if store == "postgresql"
+                                else None,
                             }
                         )
                         runs = ", ".join(f"{r:.0f}" for r in found)
@@ -188,8 +226,8 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "rows": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "reservations.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     header = " | ".join(f"{n} proc" for n in counts)
     lines = [
         "# Reservations per second (reserve + settle, one ledger record each)",
@@ -218,7 +256,21 @@ def main() -> None:
                 + " | ".join(f"{cells.get(n, '–')}" for n in counts)
                 + f" | {ratio} |"
             )
-    (RESULTS / "reservations.md").write_text("\n".join(lines) + "\n")
+    lines += [
+        "",
+        f"CPU per reserve + settle at {counts[-1]} processes (ms; the figure that travels between machines): "
+        "the clients', and the local PostgreSQL server's.",
+        "",
+        "| store | records | client CPU ms | server CPU ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["processes"] == counts[-1]:
+            server = "–" if r["server_cpu_ms_per_cycle"] is None else f"{r['server_cpu_ms_per_cycle']:.3f}"
+            lines.append(
+                f"| {r['store']} | {_label(r['records'])} | {r['client_cpu_ms_per_cycle']:.3f} | {server} |"
+            )
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
