@@ -196,6 +196,7 @@ def test_a_ledger_from_the_numbered_schema_is_migrated_and_each_migration_record
             "m002_call_details",
             "m003_counters",
             "m004_hot_path_functions",
+            "m005_lean_reservations",
         ]
         assert all(at > 0 for _, at in applied)
         assert not sqlalchemy.inspect(conn).has_table("tp_schema")
