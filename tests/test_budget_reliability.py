@@ -273,3 +273,40 @@ def test_a_writer_queued_on_the_lock_file_times_out_clearly_and_leaves_no_lock_b
         if holder.poll() is None:
             holder.kill()
         acct.close()
+
+
+def test_wait_false_raises_store_busy_at_once_and_leaves_the_call_retryable(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    acct = tp.open_ledger(str(path), busy_timeout=5)
+    acct.set_budget("acme", tokens=1_000)
+    r = acct.reserve("acme/a", model="gpt-4o", input_tokens=100, max_output_tokens=100, wait=False)
+    hold = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, f"{path}.lock"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(tp.StoreBusy):
+            acct.reserve("acme/b", model="gpt-4o", input_tokens=100, max_output_tokens=100, wait=False)
+        with pytest.raises(tp.StoreBusy):
+            r.settle(output_tokens=10, wait=False)
+        assert time.monotonic() - started < 2  # not the 5 s busy_timeout
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert r.active and acct.active_reservations() == 1  # the refused-to-wait reserve held nothing
+    r.settle(output_tokens=10, wait=False)
+    assert acct.usage("acme").spent == 110 and acct.active_reservations() == 0
+    assert acct.verify_counters() == []
+    acct.close()

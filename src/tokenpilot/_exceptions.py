@@ -53,6 +53,10 @@ class StoreError(TokenpilotError):
     exit_code = 4
 
 
+class StoreBusy(StoreError):
+    """Another writer holds the SQLite ledger and the caller asked not to wait (`wait=False`)."""
+
+
 class BudgetError(TokenpilotError):
     """A token budget cannot be met (e.g. the fixed part of a prompt alone is over it)."""
 

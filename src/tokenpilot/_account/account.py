@@ -231,12 +231,15 @@ class Ledger:
         ttl: float | None = None,
         session: str | None = None,
         provider: str | None = None,
+        wait: bool = True,
     ) -> Reservation:
         """Hold input_tokens + max_output_tokens (and their cost) on every enclosing budget, atomically.
 
         Raises `BudgetExceeded` (naming scope, limit, spent and reserved) when any enclosing budget
         would go over, and `BudgetError` when a USD limit applies but the model's price is unknown.
         Use the result as a context manager and call `.settle(...)` with the provider's usage.
+        `wait=False` raises `StoreBusy` instead of queueing when another writer holds a SQLite
+        ledger (nothing is held then): for a caller on an event loop, which retries from a thread.
         """
         from tokenpilot._account import reservations
         from tokenpilot._account.pricing import call_cost
@@ -301,7 +304,7 @@ class Ledger:
             return self._insert_alerts(conn, found, now), reclaimed
 
         try:
-            stored, reclaimed = self._run(transaction)
+            stored, reclaimed = self._run(transaction, wait=wait)
         except reservations.Refused as refused:
             # A refusal rolls back the sweep too: reclaim on its own, and if holds were in the way, retry.
             if self._any_expired(now) and self.reclaim():
@@ -377,7 +380,7 @@ class Ledger:
         conn.info.setdefault("tp_alert_keys", []).extend(a.dedupe_key for a in fresh if a.dedupe_key)
         return insert_alerts(conn, fresh, now) if fresh else []
 
-    def _run(self, fn: Callable[[Transaction], T]) -> T:
+    def _run(self, fn: Callable[[Transaction], T], *, wait: bool = True) -> T:
         """A hot-path write (`Store.transact`); dedupe keys of alerts it stored are remembered once
         committed."""
         keys: list[str] = []
@@ -387,7 +390,7 @@ class Ledger:
             conn.info["tp_alert_keys"] = keys
             return fn(conn)
 
-        result = self._store.transact(transaction)
+        result = self._store.transact(transaction, wait=wait)
         if len(self._stored_keys) > 10_000:
             self._stored_keys.clear()
         self._stored_keys.update(keys)
@@ -399,12 +402,12 @@ class Ledger:
         if fresh:
             self._dispatch(self._run(lambda conn: self._insert_alerts(conn, fresh, now)))
 
-    def _finish(self, reservation: Reservation, usage: CallUsage) -> LedgerRecord:
+    def _finish(self, reservation: Reservation, usage: CallUsage, *, wait: bool = True) -> LedgerRecord:
         from tokenpilot._account.counters import Held
         from tokenpilot._account.pricing import to_nano
 
         held = Held(reservation.input_tokens, reservation.max_output_tokens, to_nano(reservation.usd), 1)
-        return self._write_call(reservation.call, usage, reservation_id=reservation.id, held=held)
+        return self._write_call(reservation.call, usage, reservation_id=reservation.id, held=held, wait=wait)
 
     def _write_call(
         self,
@@ -415,6 +418,7 @@ class Ledger:
         cost: Any = _UNSET,
         ts: float | None = None,
         held: Held | None = None,
+        wait: bool = True,
     ) -> LedgerRecord:
         from tokenpilot._account import reservations
         from tokenpilot._account.pricing import call_cost, model_price
@@ -440,7 +444,7 @@ class Ledger:
             )
             return record, self._insert_alerts(conn, new_alerts, now)
 
-        record, stored = self._run(transaction)
+        record, stored = self._run(transaction, wait=wait)
         log.debug(
             "call recorded", extra={"event": "call_recorded", "record_id": record.id, "scope": record.scope}
         )

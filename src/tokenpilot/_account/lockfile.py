@@ -34,13 +34,18 @@ class FileLock:
         self._waiter: threading.Thread | None = None
         self._waiter_pid = 0  # a forked child has the file but not the thread: it starts its own
 
-    def acquire(self, timeout: float) -> bool:
-        """Take the lock within `timeout` seconds; False when it stayed held elsewhere."""
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now; False when it is held elsewhere."""
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            pass
+            return False
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock within `timeout` seconds; False when it stayed held elsewhere."""
+        if self.try_acquire():
+            return True
         if self._waiter is None or self._waiter_pid != os.getpid():
             self._requests = queue.SimpleQueue()
             self._waiter = threading.Thread(target=self._wait_loop, name="tokenpilot-lockfile", daemon=True)

@@ -41,7 +41,7 @@ log.addHandler(logging.NullHandler())  # a library logs; the application decides
 
 
 class _Owner(Protocol):
-    def _finish(self, reservation: Reservation, usage: CallUsage) -> LedgerRecord: ...
+    def _finish(self, reservation: Reservation, usage: CallUsage, *, wait: bool = True) -> LedgerRecord: ...
 
 
 class Reservation:
@@ -124,13 +124,15 @@ class Reservation:
         optimized_from: int | None = None,
         optimized_to: int | None = None,
         optimize_actions: str | None = None,
+        wait: bool = True,
     ) -> LedgerRecord:
         """Replace the hold by the real usage and write the call's ledger record (one transaction).
 
         `input_tokens` defaults to the reserved input; `latency_s` to the time since `reserve`. A call
         that failed or was cancelled part-way is settled the same way with the tokens it really used
         (a partial stream) and its `status` ("error", "rate_limited", "cancelled"): those tokens are
-        spent, the rest of the hold is released.
+        spent, the rest of the hold is released. `wait=False`: as in `reserve` (the reservation
+        stays open when `StoreBusy` is raised, so the settle can be retried).
         """
         usage = CallUsage(
             input_tokens=self.input_tokens if input_tokens is None else input_tokens,
@@ -152,22 +154,22 @@ class Reservation:
             optimized_to=optimized_to,
             optimize_actions=optimize_actions,
         )
-        return self._close(usage)
+        return self._close(usage, wait=wait)
 
-    def release(self, error: str | None = None, *, status: str = "error") -> LedgerRecord:
+    def release(self, error: str | None = None, *, status: str = "error", wait: bool = True) -> LedgerRecord:
         """Give the hold back without spending it (the call failed or was never made)."""
         usage = CallUsage(
             input_tokens=0, status=status, error=error, latency_s=self._elapsed(), provider=self.provider
         )
-        return self._close(usage)
+        return self._close(usage, wait=wait)
 
-    def _close(self, usage: CallUsage) -> LedgerRecord:
+    def _close(self, usage: CallUsage, *, wait: bool = True) -> LedgerRecord:
         with self._closing:
             if self.record is not None:
                 raise InputError(
                     f"reservation {self.id} is already {self.record.status}; settle or release once"
                 )
-            self.record = self._owner._finish(self, usage)
+            self.record = self._owner._finish(self, usage, wait=wait)
             return self.record
 
     def _elapsed(self) -> float:

@@ -30,7 +30,7 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
-from tokenpilot._exceptions import ConfigError, StoreError
+from tokenpilot._exceptions import ConfigError, StoreBusy, StoreError
 
 try:
     from tokenpilot._account.lockfile import FileLock
@@ -364,15 +364,19 @@ class Store:
                 return None
             raise self._error(exc) from None
 
-    def transact(self, fn: Callable[[DriverTransaction], T], *, attempts: int = 5) -> T:
-        """`fn(tx)` in one write transaction on this thread's driver connection (see the class)."""
+    def transact(self, fn: Callable[[DriverTransaction], T], *, attempts: int = 5, wait: bool = True) -> T:
+        """`fn(tx)` in one write transaction on this thread's driver connection (see the class).
+
+        `wait=False` raises `StoreBusy` at once, before anything is written, when another writer
+        holds SQLite's lock (for a caller on an event loop, which then writes from a thread).
+        """
         if self.read_only:
             raise StoreError(f"{self.display} was opened read-only; nothing was written")
         dbapi = self.engine.dialect.loaded_dbapi
         for attempt in range(1, attempts + 1):
             try:
                 driver = self._driver_connection()
-                with self._writer_turn(False):
+                with self._writer_turn(False, wait=wait):
                     if self.dialect == "postgresql":
                         # The connection is in autocommit (for `call`): this block is BEGIN … COMMIT.
                         with driver.transaction():
@@ -398,7 +402,7 @@ class Store:
         raise AssertionError("unreachable")
 
     @contextmanager
-    def _writer_turn(self, read_only: bool) -> Iterator[None]:
+    def _writer_turn(self, read_only: bool, *, wait: bool = True) -> Iterator[None]:
         """On SQLite, queue writers on a lock file before BEGIN IMMEDIATE.
 
         SQLite's own busy handler backs off up to 100 ms between tries, so under many writers one
@@ -408,6 +412,15 @@ class Store:
             yield
             return
         # A file lock is per process: threads sharing this store queue on a thread lock first.
+        if not wait:
+            if not self._thread_lock.acquire(blocking=False):
+                raise StoreBusy(f"SQLite database {self.display} is being written in this process")
+            try:
+                with self._file_turn(wait=False):
+                    yield
+            finally:
+                self._thread_lock.release()
+            return
         if not self._thread_lock.acquire(timeout=self.busy_timeout):
             raise StoreError(
                 f"SQLite database {self.display} is busy in this process "
@@ -420,7 +433,7 @@ class Store:
             self._thread_lock.release()
 
     @contextmanager
-    def _file_turn(self) -> Iterator[None]:
+    def _file_turn(self, *, wait: bool = True) -> Iterator[None]:
         if not HAS_FLOCK:
             yield
             return
@@ -433,7 +446,10 @@ class Store:
                     f"file beside it ({exc.strerror}); nothing was written"
                 ) from None
             self._file_lock = FileLock(fd)
-        if not self._file_lock.acquire(self.busy_timeout):
+        if not wait:
+            if not self._file_lock.try_acquire():
+                raise StoreBusy(f"SQLite database {self.display} is being written by another process")
+        elif not self._file_lock.acquire(self.busy_timeout):
             raise StoreError(
                 f"SQLite database {self.display} is locked by another process "
                 f"(waited {self.busy_timeout:g} s); nothing was written, try again"
