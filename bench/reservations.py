@@ -123,13 +123,21 @@ def prefill(url: str, records: int) -> float:
     return time.monotonic() - started
 
 
-def pg_schema(base: str) -> tuple[str, str]:
+def kept_calls(url: str) -> int:
+    """Calls beneath the benchmark's budget in a kept ledger (-1 when it has none yet)."""
+    import tokenpilot as tp
+
+    with tp.open_ledger(url) as acct:
+        return acct.usage("bench").calls if any(b.scope == "bench" for b in acct.budgets()) else -1
+
+
+def pg_schema(base: str, name: str | None = None) -> tuple[str, str]:
     import sqlalchemy
 
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    schema = name or f"bench_{uuid.uuid4().hex[:10]}"
     engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     engine.dispose()
     separator = "&" if "?" in base else "?"
     return schema, f"{base}{separator}options=-csearch_path%3D{schema}"
@@ -159,6 +167,9 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
     parser.add_argument(
+        "--keep", type=Path, help="keep the ledgers in DIR (PostgreSQL: schemas bench_keep_N) and reuse them"
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS / "reservations", help="PATH for PATH.json, PATH.md"
     )
     args = parser.parse_args()
@@ -174,7 +185,16 @@ def main() -> None:
             schemas: list[str] = []
             try:
                 for size in sizes:
-                    if store == "sqlite":
+                    if args.keep is not None and size:  # pre-filled ledgers kept: filled once, reused
+                        args.keep.mkdir(parents=True, exist_ok=True)
+                        if store == "sqlite":
+                            urls[size] = str(args.keep / f"bench-{size}.db")
+                        else:
+                            urls[size] = pg_schema(args.pg_url, f"bench_keep_{size}")[1]
+                        if kept_calls(urls[size]) >= size:
+                            print(f"{store:10} {_label(size):>5}: kept", file=sys.stderr)
+                            continue
+                    elif store == "sqlite":
                         urls[size] = str(Path(tmp) / f"bench-{size}.db")
                     else:
                         schema, urls[size] = pg_schema(args.pg_url)
