@@ -7,6 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Speed targets live in bench/, not in tests: no per-example deadline (it fails on a loaded machine).
+settings.register_profile("tokenpilot", deadline=None)
+settings.load_profile("tokenpilot")
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from tokenpilot._account.counters import Connection as Transaction
     from tokenpilot._account.counters import Held
-    from tokenpilot._account.procedures import HotPath
+    from tokenpilot._account.hot_path import HotPath
     from tokenpilot._account.reports import Report
     from tokenpilot._account.store import Store
     from tokenpilot._config import Config
@@ -91,11 +91,9 @@ class Ledger:
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         self._next_reclaim = 0.0
         self._stored_keys: set[str] = set()  # dedupe keys known to be stored: skip re-inserting them
-        self._hot: HotPath | None = None
-        if store.dialect == "postgresql":
-            from tokenpilot._account.procedures import HotPath
+        from tokenpilot._account.hot_path import HotPath
 
-            self._hot = HotPath(store)
+        self._hot: HotPath = HotPath(store)
 
     # --- housekeeping --------------------------------------------------------------------------
 
@@ -268,13 +266,13 @@ class Ledger:
         reservation_id = uuid.uuid4().hex
         now = self._clock()
         sweep = now >= self._next_reclaim
-        if self._hot is not None and not sweep:
+        if not sweep:
             from tokenpilot._account.counters import Held
             from tokenpilot._account.pricing import to_nano
 
             row = reservations.reservation_row(reservation_id, call, request, now, hold, self._holder)
             held = Held(input_tokens, max_output_tokens, to_nano(usd), 1)
-            fast = self._hot.hold(row, held=held, priced=usd is not None, now=now)
+            fast = self._hot.hold(row, held=held, priced=usd is not None, now=now, wait=wait)
             if fast is not None:
                 self._store_alerts([a for b, c in fast for a in reservations.held_alerts(b, c, now)], now)
                 return Reservation(
@@ -426,8 +424,8 @@ class Ledger:
         now = self._clock()
         price = call_cost(call.model, usage) if cost is _UNSET else cost
         provider = model_price(call.model)[1]
-        if self._hot is not None and ts is None:
-            record = self._write_call_fast(call, usage, reservation_id, held, price, provider, now)
+        if ts is None:
+            record = self._write_call_fast(call, usage, reservation_id, held, price, provider, now, wait)
             if record is not None:
                 return record
 
@@ -460,19 +458,19 @@ class Ledger:
         price: float | None,
         provider: str | None,
         now: float,
+        wait: bool,
     ) -> LedgerRecord | None:
-        """The record in one round trip (PostgreSQL), or None when the general transaction must run."""
+        """The record by the hot path, or None when the general transaction must run."""
         from tokenpilot._account.alerts import call_alerts
         from tokenpilot._account.counters import Held, Spend
         from tokenpilot._account.records import record_values
         from tokenpilot._account.reservations import spent_alerts
 
-        assert self._hot is not None
         values = record_values(
             call, usage, ts=now, cost=price, source="live", reservation_id=reservation_id, provider=provider
         )
         spend = Spend.of_record(values["input_tokens"], values["output_tokens"], values["cost_usd"])
-        fast = self._hot.finish(reservation_id, values, held=held or Held(), spend=spend, now=now)
+        fast = self._hot.finish(reservation_id, values, held=held or Held(), spend=spend, now=now, wait=wait)
         if fast is None:
             self._hot.forget()
             return None

@@ -218,10 +218,12 @@ def current_bucket(budget: Budget, now: float) -> float:
 
 # --- the hot path: hold, and unhold + spend -----------------------------------------------------
 
-_HOLD = """
+# `:updated` is the budget's updated_at as the hot path read it (None: any), see `hot_path`.
+HOLD = """
 UPDATE tp_budgets SET reserved_input = reserved_input + :i, reserved_output = reserved_output + :o,
     reserved_nusd = reserved_nusd + :n, holds = holds + 1
 WHERE scope = :scope AND bucket = :bucket
+    AND (CAST(:updated AS DOUBLE PRECISION) IS NULL OR updated_at = CAST(:updated AS DOUBLE PRECISION))
     AND (tokens IS NULL OR spent_input + spent_output + reserved_input + reserved_output + :t <= tokens)
     AND (input_tokens IS NULL OR spent_input + reserved_input + :i <= input_tokens)
     AND (output_tokens IS NULL OR spent_output + reserved_output + :o <= output_tokens)
@@ -230,7 +232,7 @@ RETURNING spent_input, spent_output, spent_nusd, spent_calls, spent_unknown,
     reserved_input, reserved_output, reserved_nusd, holds
 """
 
-_UNHOLD_AND_SPEND = """
+UNHOLD_AND_SPEND = """
 UPDATE tp_budgets SET reserved_input = reserved_input - :hi, reserved_output = reserved_output - :ho,
     reserved_nusd = reserved_nusd - :hn, holds = holds - :hh,
     spent_input = spent_input + :si, spent_output = spent_output + :so, spent_nusd = spent_nusd + :sn,
@@ -238,6 +240,7 @@ UPDATE tp_budgets SET reserved_input = reserved_input - :hi, reserved_output = r
     bucket_input = bucket_input + :si, bucket_output = bucket_output + :so, bucket_nusd = bucket_nusd + :sn,
     bucket_calls = bucket_calls + :sc, bucket_unknown = bucket_unknown + :su
 WHERE scope = :scope AND bucket = :bucket
+    AND (CAST(:updated AS DOUBLE PRECISION) IS NULL OR updated_at = CAST(:updated AS DOUBLE PRECISION))
 RETURNING spent_input, spent_output, spent_nusd, spent_calls, spent_unknown,
     reserved_input, reserved_output, reserved_nusd, holds
 """
@@ -250,7 +253,8 @@ FROM tp_budgets WHERE scope = :scope
 """
 
 
-def _counts(row: Sequence[Any]) -> Counts:
+def counts_of(row: Sequence[Any]) -> Counts:
+    """Counts from a row of (spent × 5, held × 4) as HOLD and UNHOLD_AND_SPEND return them."""
     return Counts(Spend(*(int(v) for v in row[0:5])), Held(*(int(v) for v in row[5:9])))
 
 
@@ -267,11 +271,12 @@ def hold(conn: Connection, budget: Budget, request: Request, now: float) -> Coun
         "priced": 0 if request.usd is None else 1,
         "scope": budget.scope,
         "bucket": current_bucket(budget, now),
+        "updated": None,
     }
     for _ in range(2):
-        row = execute(conn, _HOLD, params).fetchone()
+        row = execute(conn, HOLD, params).fetchone()
         if row is not None:
-            return _counts(row)
+            return counts_of(row)
         if not roll(conn, budget, now):
             return None
     return None
@@ -291,11 +296,12 @@ def unhold_and_spend(conn: Connection, budget: Budget, held: Held, spend: Spend,
         "su": spend.unknown,
         "scope": budget.scope,
         "bucket": current_bucket(budget, now),
+        "updated": None,
     }
     for _ in range(2):
-        row = execute(conn, _UNHOLD_AND_SPEND, params).fetchone()
+        row = execute(conn, UNHOLD_AND_SPEND, params).fetchone()
         if row is not None:
-            return _counts(row)
+            return counts_of(row)
         if not roll(conn, budget, now):
             return None
     return None
@@ -303,7 +309,7 @@ def unhold_and_spend(conn: Connection, budget: Budget, held: Held, spend: Spend,
 
 def read_counts(conn: Connection, budget: Budget) -> Counts | None:
     row = execute(conn, _COUNTS, {"scope": budget.scope}).fetchone()
-    return None if row is None else _counts(row)
+    return None if row is None else counts_of(row)
 
 
 # --- period roll-over ---------------------------------------------------------------------------
@@ -441,7 +447,7 @@ def live_counts(conn: Connection, budget: Budget, now: float) -> Counts | None:
     row = execute(conn, _COUNTS, {"scope": budget.scope}).fetchone()
     if row is None:
         return None
-    counts = _counts(row)
+    counts = counts_of(row)
     period = Period.parse(budget.period)
     bucket, first = period.bucket(now, budget.timezone), period.first_bucket(now, budget.timezone)
     spent = counts.spent

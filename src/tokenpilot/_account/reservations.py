@@ -240,14 +240,14 @@ class Outcome:
     reclaimed: list[LedgerRecord] = field(default_factory=list)
 
 
-_INSERT_RESERVATION = """
+INSERT_RESERVATION = """
 INSERT INTO tp_reservations (id, scope, model, phase, agent, task_type, request_id, session, provider,
     attempt, input_tokens, output_tokens, usd, created_at, expires_at, holder)
 VALUES (:id, :scope, :model, :phase, :agent, :task_type, :request_id, :session, :provider,
     :attempt, :input_tokens, :output_tokens, :usd, :created_at, :expires_at, :holder)
 """
 _RECORD_COLUMNS = [name for name in RECORD_FIELDS if name != "id"]
-_INSERT_RECORD = (
+INSERT_RECORD = (
     f"INSERT INTO tp_records ({', '.join(_RECORD_COLUMNS)}) "
     f"VALUES ({', '.join(':' + name for name in _RECORD_COLUMNS)}) RETURNING id"
 )
@@ -277,7 +277,7 @@ def reserve(
     holder: str,
 ) -> list[NewAlert]:
     """Hold `request` on every budget enclosing `call.scope`, or raise `Refused` (nothing is held)."""
-    execute(conn, _INSERT_RESERVATION, reservation_row(reservation_id, call, request, now, ttl, holder))
+    execute(conn, INSERT_RESERVATION, reservation_row(reservation_id, call, request, now, ttl, holder))
     alerts: list[NewAlert] = []
     for budget in enclosing_budgets(conn, call.scope):
         counts = hold(conn, budget, request, now)
@@ -347,7 +347,7 @@ def refusal_alerts(refused: Refused, model: str) -> list[NewAlert]:
 
 
 def insert_record(conn: Connection, values: dict[str, Any]) -> LedgerRecord:
-    new_id = execute(conn, _INSERT_RECORD, values).scalar()
+    new_id = execute(conn, INSERT_RECORD, values).scalar()
     return LedgerRecord(id=int(new_id), **values)
 
 

@@ -245,7 +245,7 @@ def m005_lean_reservations(conn: Connection) -> None:
 
 
 def m004_hot_path_functions(conn: Connection) -> None:
-    """PostgreSQL: the one-round-trip reserve and settle functions (`tokenpilot._account.procedures`)."""
+    """PostgreSQL: the one-round-trip reserve and settle functions (`tokenpilot._account.hot_path`)."""
     # Made by `migrate` after every migration run, this one included; nothing to do on SQLite.
 
 
@@ -314,6 +314,6 @@ def migrate(conn: Connection) -> list[str]:
 
 def _create_functions(conn: Connection) -> None:
     # The hot path's PostgreSQL functions name the tables' columns: made again whenever they change.
-    from tokenpilot._account.procedures import create_functions
+    from tokenpilot._account.hot_path import create_functions
 
     create_functions(conn)

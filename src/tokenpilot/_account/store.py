@@ -344,10 +344,10 @@ class Store:
         """Run one statement on PostgreSQL in autocommit (its own transaction, one round trip).
 
         Returns its rows, or None when the statement raised one of the hot path's fallback SQLSTATEs
-        (`procedures.FALLBACK_SQLSTATES`) or the connection broke: the caller then runs the general
+        (`hot_path.FALLBACK_SQLSTATES`) or the connection broke: the caller then runs the general
         transaction, which retries and reports errors itself.
         """
-        from tokenpilot._account.procedures import FALLBACK_SQLSTATES
+        from tokenpilot._account.hot_path import FALLBACK_SQLSTATES
 
         dbapi = self.engine.dialect.loaded_dbapi
         driver = self._driver_connection()
