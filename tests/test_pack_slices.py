@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email
 import re
+import shutil
 import string
 import subprocess
 import sys
@@ -94,6 +96,27 @@ def test_definitions_include_decorators_and_nested_methods() -> None:
     text = "@dataclass\nclass A:\n    @property\n    def f(self):\n        return 1\n"
     defs = definitions("a.py", text)
     assert [(d.qualname, d.start, d.end) for d in defs] == [("A", 1, 5), ("A.f", 3, 5)]
+
+
+# --- depth before breadth ----------------------------------------------------------------------------
+@pytest.fixture
+def email_tree(tmp_path: Path) -> Path:
+    """A real package: the standard library's `email`, copied."""
+    root = tmp_path / "email"
+    shutil.copytree(Path(email.__file__).parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_the_first_ranked_file_is_shown_whole_before_more_files_in_part(email_tree: Path) -> None:
+    task = "FeedParser drops the epilogue of a multipart message when the closing boundary is missing"
+    # room for the whole parser (about 4.7k tokens) and a little more: it beats its slices plus
+    # outlines of more files
+    budget = int(1.3 * tp.count_tokens((email_tree / "feedparser.py").read_text(), model="gpt-4"))
+    result = tp.pack(email_tree, task, budget, "gpt-4", cache=False)
+    first = max(result.files, key=lambda f: f.score)
+    assert first.path == "feedparser.py"
+    assert first.tier == "full"
+    assert result.tokens <= budget
 
 
 # --- monotone in the budget -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-SIZE_SCALE = 3000.0  # tokens: an upgrade this big counts half its value per token in the order
+SIZE_SCALE = 10_000.0  # tokens: an upgrade this big counts half its value per token in the order
 
 
 @dataclass(frozen=True, slots=True)
