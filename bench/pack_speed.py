@@ -8,7 +8,8 @@ Each run is a fresh process (`python -c` calling `tp.pack`), so nothing is warm 
 (and the OS page cache). Two times per run: the `pack()` call itself (after import and tokenizer
 load), and the whole process. Cold runs use a new, empty cache file each time; warm runs share one
 filled by a first, discarded run. Repomix runs as `npx -y repomix --compress` on the same tree (a
-first, discarded run fetches it). Each run also reports its peak memory (the child's ru_maxrss).
+first, discarded run fetches it). Each run also reports its peak memory (the child's own high-water
+mark, VmHWM; ru_maxrss where /proc is missing).
 `--scale MAP.json` (owner/name -> clone, as bench/localize.py) adds a small tree (psf/requests), the
 main tree, and all nine benchmark repositories in one tree, each at its clone's HEAD: seconds and
 milliseconds per MB of source, peak memory and its ratio to the tree's size.
@@ -39,6 +40,17 @@ TASK = (
 )
 _CHILD = """
 import json, resource, sys, time
+def peak_mb():
+    # VmHWM: this process's own high-water mark; ru_maxrss also counts the parent's memory at fork
+    # (Linux keeps it across exec), which made small trees look as large as the bench process
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 import tokenpilot as tp
 tp.tokenizer_for("gpt-4").count("warm up")
@@ -48,7 +60,7 @@ t2 = time.perf_counter()
 print(json.dumps({"pack_s": t2 - t1, "setup_s": t1 - t0, "tokens": r.tokens,
                   "files": r.stats.files_candidates, "seen": r.stats.files_seen,
                   "timing_ms": dict(r.stats.timing_ms),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": peak_mb()}))
 """
 
 

@@ -48,8 +48,8 @@ def test_a_word_starts_after_its_leading_digits_and_stops_at_non_ascii() -> None
     }
 
 
-# the definition pattern as documented: a line start (`^`, MULTILINE) and the same tail
-_LINE_START_DEFINITION = re.compile("^" + features._DEFINITION.pattern[2:], re.MULTILINE)
+# the definition pattern as documented: a line start (`^`, MULTILINE), indentation and the tail
+_LINE_START_DEFINITION = re.compile(r"^[ \t]*" + features.DEFINITION_TAIL, re.MULTILINE)
 
 _SOURCE_LIKE = st.lists(
     st.sampled_from(
@@ -64,6 +64,15 @@ _SOURCE_LIKE = st.lists(
             "func (r *T) ",
             "fn ",
             "pub(crate) ",
+            "interface ",
+            "enum ",
+            "type ",
+            "struct ",
+            "trait ",
+            "default ",
+            "function* ",
+            "func",
+            "pub",
             "x",
             "é",
             "(",

@@ -32,7 +32,7 @@ import shutil
 import sys
 import tempfile
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from tokenpilot._pack.features import FileFeatures
@@ -94,7 +94,7 @@ class LexicalIndex:
         self.n_docs = n_docs
 
     @classmethod
-    def build(cls, paths: Sequence[str], features: Sequence[FileFeatures]) -> LexicalIndex:
+    def build(cls, paths: Sequence[str], features: Iterable[FileFeatures]) -> LexicalIndex:
         """Index the files' terms (and path terms)."""
         vocab: dict[str, int] = {}
         term_ids = array("i")
@@ -122,18 +122,22 @@ class LexicalIndex:
         idf = np.asarray([idf_of_df[int(df)] for df in doc_freq], dtype=np.float32)
         average = sum(lengths) / n_docs
         norm = K1 * ((1 - B) + B * np.asarray(lengths, dtype=np.float64) / average)
-        # float64 arithmetic on float32 inputs, rounded to float32: what bm25s does on numpy 2
-        scores = (idf[vocab_of].astype(np.float64) * (tf / (norm[doc_of] + tf))).astype(np.float32)
+        # idf × tf / (norm + tf) in float64 on float32 inputs, rounded to float32 (what bm25s does
+        # on numpy 2); in place, as a large tree has millions of (file, term) pairs
+        scores64 = norm[doc_of]
+        scores64 += tf
+        np.divide(tf, scores64, out=scores64)
+        scores64 *= idf[vocab_of]
+        scores = scores64.astype(np.float32)
+        del scores64, tf
         by_term = np.argsort(vocab_of, kind="stable")  # term-major; documents ascending in each term
-        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
-        np.cumsum(doc_freq, out=indptr[1:])
-        return cls(
-            vocab,
-            array("f", scores[by_term].tobytes()),
-            array("i", doc_of[by_term].tobytes()),
-            array("q", indptr.tobytes()),
-            n_docs,
-        )
+        indptr = array("q", bytes(8 * (n_vocab + 1)))
+        np.cumsum(doc_freq, out=np.frombuffer(indptr, dtype=np.int64)[1:])
+        data, indices = array("f"), array("i")
+        data.frombytes(scores[by_term].data.cast("B"))
+        del scores
+        indices.frombytes(doc_of[by_term].data.cast("B"))
+        return cls(vocab, data, indices, indptr, n_docs)
 
     def scores(self, query: Mapping[str, float]) -> list[float]:
         """Σ weight × BM25 of each query term, for every file."""
@@ -185,7 +189,7 @@ class LexicalIndex:
 def lexical_index(
     paths: Sequence[str],
     digests: Sequence[str],
-    features: Sequence[FileFeatures] | Callable[[], Sequence[FileFeatures]],
+    features: Iterable[FileFeatures] | Callable[[], Iterable[FileFeatures]],
     cache_dir: Path | None,
 ) -> LexicalIndex:
     """The index of these files: loaded from `cache_dir` when built before, else built (and saved).
@@ -197,7 +201,7 @@ def lexical_index(
     else:
         given = features
 
-        def make() -> Sequence[FileFeatures]:
+        def make() -> Iterable[FileFeatures]:
             return given
 
     if cache_dir is None:
