@@ -208,8 +208,6 @@ def main() -> int:
         },
         "command": "python bench/pack_speed.py " + " ".join(sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     rows = [
         f"# pack speed: {n_files:,} files, {n_bytes / 1e6:.1f} MB, budget {args.budget:,} (gpt-4), "
         f"{os.cpu_count()} CPUs, medians of {args.runs}",
@@ -254,6 +252,9 @@ def main() -> int:
                 f"{run['cold']['peak_mb']:.0f} | {run['cold']['peak_mb'] / mb:.2f} |"
             )
     table = "\n".join(rows) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # written last, so the scaling runs are in it too
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(table)
     print(table)
     return 0
