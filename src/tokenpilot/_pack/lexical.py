@@ -45,7 +45,6 @@ B = 0.75
 PATH_TERM_WEIGHT = 5
 INDEX_VERSION = f"lucene-csc:1:{sys.byteorder}"  # the arrays are saved in this machine's byte order
 KEEP_INDEXES = 8  # most recently used indexes kept on disk; older ones are removed
-_FILES = ("vocab.json", "data.f32", "indices.i32", "indptr.i64", "n_docs")
 
 
 def fingerprint(paths: Sequence[str], digests: Sequence[str]) -> str:
