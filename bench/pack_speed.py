@@ -178,6 +178,7 @@ def main() -> int:
             subprocess.run(["git", "init", "-q", str(args.tree)], check=True)
             subprocess.run(["git", "-C", str(args.tree), "add", "-A"], check=True)
     tree = args.tree.resolve()
+    load_before = os.getloadavg()
     n_files, n_bytes = _tree_size(tree)
     work = Path(tempfile.mkdtemp(prefix="tokenpilot-speed-"))
     main_run = _measure(tree, args.budget, args.runs, work, "main")
@@ -251,6 +252,13 @@ def main() -> int:
                 f"{1000 * run['cold']['pack_s'] / mb:.0f} | {run['warm']['pack_s']} | "
                 f"{run['cold']['peak_mb']:.0f} | {run['cold']['peak_mb'] / mb:.2f} |"
             )
+    # the machine is shared: say how busy it was (1, 5 and 15-minute load averages)
+    report["load_average"] = {"start": load_before, "end": os.getloadavg()}
+    rows += [
+        "",
+        f"Load average at the start {', '.join(f'{x:.1f}' for x in load_before)}, at the end "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs).",
+    ]
     table = "\n".join(rows) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # written last, so the scaling runs are in it too
