@@ -8,7 +8,8 @@ Each run is a fresh process (`python -c` calling `tp.pack`), so nothing is warm 
 (and the OS page cache). Two times per run: the `pack()` call itself (after import and tokenizer
 load), and the whole process. Cold runs use a new, empty cache file each time; warm runs share one
 filled by a first, discarded run. Repomix runs as `npx -y repomix --compress` on the same tree (a
-first, discarded run fetches it). Each run also reports its peak memory (the child's ru_maxrss).
+first, discarded run fetches it). Each run also reports its peak memory (the child's own high-water
+mark, VmHWM; ru_maxrss where /proc is missing).
 `--scale MAP.json` (owner/name -> clone, as bench/localize.py) adds a small tree (psf/requests), the
 main tree, and all nine benchmark repositories in one tree, each at its clone's HEAD: seconds and
 milliseconds per MB of source, peak memory and its ratio to the tree's size.
@@ -39,6 +40,17 @@ TASK = (
 )
 _CHILD = """
 import json, resource, sys, time
+def peak_mb():
+    # VmHWM: this process's own high-water mark; ru_maxrss also counts the parent's memory at fork
+    # (Linux keeps it across exec), which made small trees look as large as the bench process
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 import tokenpilot as tp
 tp.tokenizer_for("gpt-4").count("warm up")
@@ -48,7 +60,7 @@ t2 = time.perf_counter()
 print(json.dumps({"pack_s": t2 - t1, "setup_s": t1 - t0, "tokens": r.tokens,
                   "files": r.stats.files_candidates, "seen": r.stats.files_seen,
                   "timing_ms": dict(r.stats.timing_ms),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": peak_mb()}))
 """
 
 
@@ -166,6 +178,7 @@ def main() -> int:
             subprocess.run(["git", "init", "-q", str(args.tree)], check=True)
             subprocess.run(["git", "-C", str(args.tree), "add", "-A"], check=True)
     tree = args.tree.resolve()
+    load_before = os.getloadavg()
     n_files, n_bytes = _tree_size(tree)
     work = Path(tempfile.mkdtemp(prefix="tokenpilot-speed-"))
     main_run = _measure(tree, args.budget, args.runs, work, "main")
@@ -196,8 +209,6 @@ def main() -> int:
         },
         "command": "python bench/pack_speed.py " + " ".join(sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     rows = [
         f"# pack speed: {n_files:,} files, {n_bytes / 1e6:.1f} MB, budget {args.budget:,} (gpt-4), "
         f"{os.cpu_count()} CPUs, medians of {args.runs}",
@@ -241,7 +252,17 @@ def main() -> int:
                 f"{1000 * run['cold']['pack_s'] / mb:.0f} | {run['warm']['pack_s']} | "
                 f"{run['cold']['peak_mb']:.0f} | {run['cold']['peak_mb'] / mb:.2f} |"
             )
+    # the machine is shared: say how busy it was (1, 5 and 15-minute load averages)
+    report["load_average"] = {"start": load_before, "end": os.getloadavg()}
+    rows += [
+        "",
+        f"Load average at the start {', '.join(f'{x:.1f}' for x in load_before)}, at the end "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs).",
+    ]
     table = "\n".join(rows) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # written last, so the scaling runs are in it too
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(table)
     print(table)
     return 0

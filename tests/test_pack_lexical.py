@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokenpilot._pack import lexical
 from tokenpilot._pack.features import FileFeatures, file_features
 from tokenpilot._pack.lexical import LexicalIndex, fingerprint, lexical_index
+from tokenpilot._pack.terms import path_terms
 
 pytest.importorskip("bm25s")
 
@@ -109,3 +113,73 @@ def test_rerank_lifts_the_file_with_the_best_matching_definition_among_the_top()
     )
     assert out[0].score == pytest.approx(1.0 + W_PARTS)
     assert out[1].score == pytest.approx(1.2)
+
+
+def _bm25s_own_scores(paths: list[str], features: list[FileFeatures], query: dict[str, float]) -> Any:
+    """bm25s's own index of the documents (every occurrence of every term) and its query scores."""
+    import bm25s
+    import numpy as np
+
+    vocab: dict[str, int] = {}
+    corpus: list[list[int]] = []
+    for path, f in zip(paths, features, strict=True):
+        doc: list[int] = []
+        for term, count in f.terms.items():
+            doc.extend([vocab.setdefault(term, len(vocab))] * count)
+        for term in path_terms(path):
+            doc.extend([vocab.setdefault(term, len(vocab))] * lexical.PATH_TERM_WEIGHT)
+        corpus.append(doc)
+    retriever = bm25s.BM25(k1=lexical.K1, b=lexical.B, method="lucene")
+    retriever.index(bm25s.tokenization.Tokenized(ids=corpus, vocab=vocab), show_progress=False)
+    total = np.zeros(len(corpus), dtype=np.float64)
+    for term in sorted(query):
+        if term in vocab:
+            total += query[term] * retriever.get_scores([vocab[term]]).astype(np.float64)
+    return retriever, [float(x) for x in total]
+
+
+_TERMS = st.sampled_from(["parse", "token", "render", "retry", "expr", "mul", "pow", "a1", "zz"])
+_DOCS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "pkg/parse.py", "src/render_token.py", "x/retry/mul.py", "b"]),
+        st.dictionaries(_TERMS, st.integers(1, 40), max_size=6),
+    ),
+    min_size=1,
+    max_size=12,
+)
+_QUERY = st.dictionaries(_TERMS, st.floats(0.5, 4.0), min_size=1, max_size=4)
+
+
+@given(_DOCS, _QUERY)
+@settings(max_examples=150, deadline=None)
+def test_index_scores_bit_for_bit_as_bm25s_own_index(
+    docs: list[tuple[str, dict[str, int]]], query: dict[str, float]
+) -> None:
+    paths = [path for path, _ in docs]
+    features = [_features(terms) for _, terms in docs]
+    if not any(f.terms for f in features) and not any(path_terms(p) for p in paths):
+        return  # bm25s cannot index a corpus without a term
+    ours = LexicalIndex.build(paths, features)
+    retriever, expected = _bm25s_own_scores(paths, features, query)
+    assert ours.scores(query) == expected
+    assert {**ours._vocab, "": len(ours._vocab)} == retriever.vocab_dict
+    assert ours._data.tolist() == retriever.scores["data"].tolist()
+    assert ours._indices.tolist() == retriever.scores["indices"].tolist()
+    assert ours._indptr.tolist() == retriever.scores["indptr"].tolist()
+
+
+@given(
+    st.lists(st.lists(st.dictionaries(_TERMS, st.integers(1, 40), max_size=5), max_size=4), max_size=6),
+    _QUERY,
+)
+@settings(max_examples=150, deadline=None)
+def test_best_part_scores_equal_the_best_of_bm25s_scores_among_the_parts(
+    parts: list[list[dict[str, int]]], query: dict[str, float]
+) -> None:
+    tables = [(owner, table) for owner, file_parts in enumerate(parts) for table in file_parts if table]
+    expected = [0.0] * len(parts)
+    if tables:
+        _, scores = _bm25s_own_scores([""] * len(tables), [_features(t) for _, t in tables], query)
+        for (owner, _), score in zip(tables, scores, strict=True):
+            expected[owner] = max(expected[owner], score)
+    assert lexical.best_part_scores(parts, query) == expected

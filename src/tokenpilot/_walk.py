@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,12 +61,20 @@ def _git_files(root: Path) -> list[Path] | None:
             continue
         if extra_ignores is not None and extra_ignores.match_file(name):
             continue
-        path = root / name
         # ls-files lists deleted-but-tracked files and symlinks too; keep real files in the root.
         # Git never lists a path beyond a symlinked directory, so only a symlink itself can lead
-        # out of the root: resolving every path (slow on large trees) is not needed.
-        if path.is_file() and (not path.is_symlink() or _inside(path, root)):
-            files.append(path)
+        # out of the root: resolving every path (slow on large trees) is not needed. One lstat
+        # tells a regular file from a symlink (is_file + is_symlink would be two).
+        try:
+            mode = os.lstat(os.path.join(root, name)).st_mode
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(mode):
+            files.append(root / name)
+        elif stat.S_ISLNK(mode):
+            path = root / name
+            if path.is_file() and _inside(path, root):
+                files.append(path)
     return files
 
 

@@ -10,6 +10,7 @@ over (tokens can merge across block boundaries) the least efficient choices are 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ RELEVANCE_SHARPNESS = 3.0
 _REPAIR_ROUNDS = 50
 _BATCH_MIN_CHARS = 400_000
 COUNT_KIND = "count:1"
+TREE_COUNTS_KIND = "tree-line-counts:1"
 BLOCK_COUNT_KIND = "block-count:1"
 
 
@@ -114,7 +116,7 @@ class Assembler:
                 + ("" if self.allowed == self.budget else f" ({self.allowed:,} after the estimate margin)")
             )
         paths = [f.path for f in self.files]
-        path_costs = self.count_many([rendering.tree_line(p) for p in paths])
+        path_costs = self._tree_line_costs(paths)
         deep = deep_candidates(self.files, order, scores, self.budget)
         examined = examine(
             [self.files[i] for i in deep],
@@ -214,6 +216,25 @@ class Assembler:
         if option == "path":
             return _Shown("path", "")
         return shown_as[(index, option)]
+
+    def _tree_line_costs(self, paths: Sequence[str]) -> list[int]:
+        """Tokens of each path's tree line; one cache entry per tree (a tokenizer call per line is slow)."""
+        lines = [rendering.tree_line(p) for p in paths]
+        key = (
+            f"{self.tokenizer.name}:"
+            + hashlib.blake2b("\0".join(lines).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        )
+        raw = self.store.get_many(TREE_COUNTS_KIND, [key]).get(key)
+        if raw is not None:
+            try:
+                counts = json.loads(raw)
+                if isinstance(counts, list) and len(counts) == len(lines):
+                    return [int(c) for c in counts]
+            except (ValueError, TypeError):
+                pass
+        counted = self.count_many(lines)
+        self.store.put_many(TREE_COUNTS_KIND, {key: json.dumps(counted, separators=(",", ":"))})
+        return counted
 
     def _block_costs(self, blocks: Sequence[str]) -> list[int]:
         """Exact tokens of each block, from the cache when the same block was counted before."""

@@ -11,7 +11,7 @@ import itertools
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
@@ -23,11 +23,16 @@ log = logging.getLogger(__name__)
 FEATURES_KIND = "features:2"  # length and definitions
 TERMS_KIND = "terms:1"
 PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
-_DEFINITION = re.compile(
-    r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
-    r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)",
-    re.MULTILINE,
+_WRITE_CHUNK = 500
+# a definition at the start of a line (what follows the line's indentation)
+DEFINITION_TAIL = (
+    r"(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function\*?|interface|enum|type|struct|trait|fn|func(?:\s*\([^)]*\))?)\s+([A-Za-z_]\w*)"
 )
+# matched against "\n" + text: a leading literal "\n" finds line starts by a fast scan (`^` with
+# MULTILINE is tried at every position), and the lookahead of the tail's first letters fails most
+# lines at once; the matches and their starts are those of `^[ \t]*` + DEFINITION_TAIL (MULTILINE)
+_DEFINITION = re.compile(r"\n[ \t]*(?=[acdefipst])" + DEFINITION_TAIL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,7 @@ class FileFeatures:
 def file_features(text: str) -> FileFeatures:
     """Terms and definitions of a file's text."""
     terms = text_terms(text)
-    definitions = tuple(dict.fromkeys(_DEFINITION.findall(text)))
+    definitions = tuple(dict.fromkeys(_DEFINITION.findall("\n" + text)))
     return FileFeatures(terms, sum(terms.values()), definitions)
 
 
@@ -52,7 +57,7 @@ def file_parts(text: str) -> list[dict[str, int]]:
     >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
     [['os'], ['parse', 'parse_it']]
     """
-    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer(text)), len(text)})
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer("\n" + text)), len(text)})
     return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
 
 
@@ -68,6 +73,8 @@ class FeatureTable:
         self.files = files
         self.store = store
         self._terms: dict[int, Mapping[str, int]] = {}
+        # the tables computed here, as their JSON (several times smaller than the dicts) until used
+        self._encoded: dict[int, str] = {}
         cached = store.get_many(FEATURES_KIND, [f.digest for f in files])
         fresh_meta: dict[str, str] = {}
         fresh_terms: dict[str, str] = {}
@@ -82,17 +89,22 @@ class FeatureTable:
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignoring a damaged cache entry", extra={"path": f.path})
             computed = file_features(f.text)
-            self._terms[n] = computed.terms
-            self.features.append(computed)
+            self.features.append(FileFeatures({}, computed.length, computed.definitions))
             fresh_meta[f.digest] = json.dumps(
                 {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
             )
-            fresh_terms[f.digest] = json.dumps(computed.terms, separators=(",", ":"))
+            fresh_terms[f.digest] = self._encoded[n] = json.dumps(computed.terms, separators=(",", ":"))
+            if len(fresh_terms) >= _WRITE_CHUNK:  # written as they come: a large tree's tables are large
+                store.put_many(TERMS_KIND, fresh_terms)
+                fresh_terms.clear()
         store.put_many(TERMS_KIND, fresh_terms)
         store.put_many(FEATURES_KIND, fresh_meta)
 
     def terms_of(self, indices: Sequence[int]) -> list[Mapping[str, int]]:
         """The term tables of these files (cache, else computed from the text)."""
+        for i in indices:
+            if i not in self._terms and i in self._encoded:
+                self._terms[i] = json.loads(self._encoded.pop(i))
         missing = [i for i in indices if i not in self._terms]
         cached = self.store.get_many(TERMS_KIND, [self.files[i].digest for i in missing])
         for i in missing:
@@ -131,7 +143,15 @@ class FeatureTable:
         self.store.put_many(PARTS_KIND, fresh)
         return out
 
-    def complete(self) -> list[FileFeatures]:
-        """Features with every file's term table (for building the BM25 index)."""
-        tables = self.terms_of(range(len(self.files)))
-        return [FileFeatures(t, f.length, f.definitions) for f, t in zip(self.features, tables, strict=True)]
+    def complete(self) -> Iterator[FileFeatures]:
+        """Features with every file's term table, in file order (for building the BM25 index).
+
+        Each table is handed over and forgotten (the index keeps the counts in compact arrays);
+        the few files asked for later by `terms_of` are read again from the cache (or computed).
+        """
+        for start in range(0, len(self.files), _WRITE_CHUNK):
+            chunk = range(start, min(start + _WRITE_CHUNK, len(self.files)))
+            self.terms_of(chunk)
+            for n in chunk:
+                f = self.features[n]
+                yield FileFeatures(self._terms.pop(n), f.length, f.definitions)

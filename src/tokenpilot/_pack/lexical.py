@@ -1,34 +1,40 @@
-"""BM25 of the task against every file, with the `bm25s` library, its index kept on disk.
+"""BM25 of the task against every file (Lucene's, as the `bm25s` library scores it), kept on disk.
 
 Documents are the code-aware terms of each file (`terms.text_terms`: identifiers, their snake_case
 and camelCase parts) plus the terms of its path repeated PATH_TERM_WEIGHT times (a path is a short,
-strong field: `sympy/printing/latex.py` says more than one more use of `latex` in the body). They
-are fed to bm25s pre-tokenised; bm25s scores them with Lucene's BM25: per query term
+strong field: `sympy/printing/latex.py` says more than one more use of `latex` in the body).
+Scores are Lucene's BM25 as bm25s computes them: per query term
 idf × tf / (tf + k1 (1 - b + b |d| / avg |d|)), idf = ln(1 + (N - df + 0.5)/(df + 0.5)), k1 = 1.2,
-b = 0.75 (Lucene drops Robertson's constant factor k1 + 1, which changes no ranking).
+b = 0.75 (Lucene drops Robertson's constant factor k1 + 1, which changes no ranking), each
+(document, term) score stored as float32 in a term-major sparse matrix.
 
 The query is weighted per term (1 + ln(count in the task), × NAMED_TERM_BOOST for the code names
 the task mentions), so each distinct query term is scored on its own and the weighted scores summed.
 
-Building the index reads every term of every file (about half a second for sympy's 2,000 files),
-while scoring one query against it takes milliseconds; so the index is saved with bm25s's own
-`save` under the pack cache's directory, keyed by a fingerprint of the (path, content hash) list,
-and loaded (memory-mapped) when the same tree is packed again. A few recent indexes are kept.
+bm25s builds from token lists (every occurrence again) and scoring with it imports numpy and
+bm25s, which alone take longer than a warm pack of sympy should; so the matrix is built here from
+the term counts (numpy, only when an index is built), scored in plain Python from `array`s, and
+tests/test_pack_lexical.py checks it against bm25s's own index bit for bit. Building reads every
+term of every file while scoring one query takes milliseconds, so the index is saved under the pack
+cache's directory, keyed by a fingerprint of the (path, content hash) list, and read back when the
+same tree is packed again. A few recent indexes are kept.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
+import math
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from tokenpilot._exceptions import ConfigError
 from tokenpilot._pack.features import FileFeatures
 from tokenpilot._pack.terms import path_terms
 
@@ -37,18 +43,8 @@ log = logging.getLogger(__name__)
 K1 = 1.2
 B = 0.75
 PATH_TERM_WEIGHT = 5
-INDEX_VERSION = "bm25s:1"
+INDEX_VERSION = f"lucene-csc:1:{sys.byteorder}"  # the arrays are saved in this machine's byte order
 KEEP_INDEXES = 8  # most recently used indexes kept on disk; older ones are removed
-
-
-def _bm25s() -> Any:
-    try:
-        import bm25s
-    except ImportError:
-        raise ConfigError(
-            "ranking needs the bm25s library (a dependency of tokenpilot): reinstall tokenpilot"
-        ) from None
-    return bm25s
 
 
 def fingerprint(paths: Sequence[str], digests: Sequence[str]) -> str:
@@ -59,8 +55,21 @@ def fingerprint(paths: Sequence[str], digests: Sequence[str]) -> str:
     return h.hexdigest()[:32]
 
 
+def _idf(df: int, n_docs: int) -> float:
+    """bm25s's Lucene idf (a Python float, stored as float32 by the caller)."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def _norm(length: int, average: float) -> float:
+    """The length normalisation of a document, in bm25s's order of operations."""
+    return K1 * ((1 - B) + B * length / average)
+
+
 class LexicalIndex:
-    """A bm25s index over a repository's files (same order as the paths it was built from).
+    """A BM25 index over a repository's files (same order as the paths it was built from).
+
+    `data[j]` is the float32 score of document `indices[j]` for the term whose entries are
+    `indptr[t]:indptr[t + 1]` (`vocab` maps terms to `t`).
 
     >>> from tokenpilot._pack.features import file_features
     >>> index = LexicalIndex.build(["a.py", "b.py"], [file_features("def parse(): pass"),
@@ -69,52 +78,91 @@ class LexicalIndex:
     [True, False]
     """
 
-    def __init__(self, retriever: Any, n_docs: int) -> None:
-        self._retriever = retriever  # None: no file has a term, every score is 0
-        self._vocab: Mapping[str, int] = retriever.vocab_dict if retriever is not None else {}
+    def __init__(
+        self,
+        vocab: Mapping[str, int],
+        data: array[float],
+        indices: array[int],
+        indptr: array[int],
+        n_docs: int,
+    ) -> None:
+        self._vocab = vocab
+        self._data = data
+        self._indices = indices
+        self._indptr = indptr
         self.n_docs = n_docs
 
     @classmethod
-    def build(cls, paths: Sequence[str], features: Sequence[FileFeatures]) -> LexicalIndex:
-        """Index the files' terms (and path terms) with bm25s."""
-        bm25s = _bm25s()
+    def build(cls, paths: Sequence[str], features: Iterable[FileFeatures]) -> LexicalIndex:
+        """Index the files' terms (and path terms)."""
         vocab: dict[str, int] = {}
-        corpus: list[list[int]] = []
+        term_ids = array("i")
+        term_counts = array("i")
+        lengths: list[int] = []
+        sizes: list[int] = []
         for path, f in zip(paths, features, strict=True):
-            doc: list[int] = []
-            for term, count in f.terms.items():
-                doc.extend([vocab.setdefault(term, len(vocab))] * count)
+            counts = dict(f.terms)
             for term in path_terms(path):
-                doc.extend([vocab.setdefault(term, len(vocab))] * PATH_TERM_WEIGHT)
-            corpus.append(doc)
-        if not vocab:
-            return cls(None, len(corpus))  # bm25s needs a term somewhere (an average length > 0)
-        retriever = bm25s.BM25(k1=K1, b=B, method="lucene")
-        retriever.index(bm25s.tokenization.Tokenized(ids=corpus, vocab=vocab), show_progress=False)
-        return cls(retriever, len(corpus))
+                counts[term] = counts.get(term, 0) + PATH_TERM_WEIGHT
+            term_ids.extend([vocab.setdefault(term, len(vocab)) for term in counts])
+            term_counts.extend(counts.values())
+            lengths.append(sum(counts.values()))
+            sizes.append(len(counts))
+        n_docs, n_vocab = len(lengths), len(vocab)
+        if not vocab:  # no file has a term: every score is 0
+            return cls({}, array("f"), array("i"), array("q", [0]), n_docs)
+        import numpy as np
+
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), sizes)
+        vocab_of = np.frombuffer(term_ids, dtype=np.int32)
+        tf = np.frombuffer(term_counts, dtype=np.int32).astype(np.float32)
+        doc_freq = np.bincount(vocab_of, minlength=n_vocab)
+        idf_of_df = {int(df): _idf(int(df), n_docs) for df in np.unique(doc_freq)}
+        idf = np.asarray([idf_of_df[int(df)] for df in doc_freq], dtype=np.float32)
+        average = sum(lengths) / n_docs
+        norm = K1 * ((1 - B) + B * np.asarray(lengths, dtype=np.float64) / average)
+        # idf × tf / (norm + tf) in float64 on float32 inputs, rounded to float32 (what bm25s does
+        # on numpy 2); in place, as a large tree has millions of (file, term) pairs
+        scores64 = norm[doc_of]
+        scores64 += tf
+        np.divide(tf, scores64, out=scores64)
+        scores64 *= idf[vocab_of]
+        scores = scores64.astype(np.float32)
+        del scores64, tf
+        by_term = np.argsort(vocab_of, kind="stable")  # term-major; documents ascending in each term
+        indptr = array("q", bytes(8 * (n_vocab + 1)))
+        np.cumsum(doc_freq, out=np.frombuffer(indptr, dtype=np.int64)[1:])
+        data, indices = array("f"), array("i")
+        data.frombytes(scores[by_term].data.cast("B"))
+        del scores
+        indices.frombytes(doc_of[by_term].data.cast("B"))
+        return cls(vocab, data, indices, indptr, n_docs)
 
     def scores(self, query: Mapping[str, float]) -> list[float]:
         """Σ weight × BM25 of each query term, for every file."""
-        import numpy as np
-
-        total = np.zeros(self.n_docs, dtype=np.float64)
-        if self._retriever is None:
-            return [0.0] * self.n_docs
+        total = [0.0] * self.n_docs
+        data, indices, indptr = self._data, self._indices, self._indptr
         # sorted: summing in a fixed order makes the float result the same on every run
         for term in sorted(query):
             token = self._vocab.get(term)
-            if token is not None:
-                total += query[term] * self._retriever.get_scores([token]).astype(np.float64)
-        return [float(x) for x in total]
+            if token is None:
+                continue
+            weight = query[term]
+            for j in range(indptr[token], indptr[token + 1]):
+                total[indices[j]] += weight * data[j]
+        return total
 
     def save(self, directory: Path) -> None:
-        """Write the index with bm25s's own format (atomically: a temporary directory renamed)."""
-        if self._retriever is None:
-            return
+        """Write the index (atomically: a temporary directory renamed)."""
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
         try:
-            self._retriever.save(str(staging), show_progress=False)
+            (staging / "vocab.json").write_text(
+                json.dumps(self._vocab, separators=(",", ":")), encoding="utf-8"
+            )
+            (staging / "data.f32").write_bytes(self._data.tobytes())
+            (staging / "indices.i32").write_bytes(self._indices.tobytes())
+            (staging / "indptr.i64").write_bytes(self._indptr.tobytes())
             (staging / "n_docs").write_text(str(self.n_docs))
             os.replace(staging, directory)
         except OSError:
@@ -123,17 +171,24 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
-        """Read an index `save` wrote (memory-mapped)."""
-        bm25s = _bm25s()
+        """Read an index `save` wrote."""
         n_docs = int((directory / "n_docs").read_text())
-        retriever = bm25s.BM25.load(str(directory), mmap=True, show_progress=False, verbosity=0)
-        return cls(retriever, n_docs)
+        vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+        if not isinstance(vocab, dict):
+            raise ValueError("the vocabulary is not a mapping")
+        data, indices, indptr = array("f"), array("i"), array("q")
+        data.frombytes((directory / "data.f32").read_bytes())
+        indices.frombytes((directory / "indices.i32").read_bytes())
+        indptr.frombytes((directory / "indptr.i64").read_bytes())
+        if len(indptr) != len(vocab) + 1 or len(data) != len(indices) or indptr[-1] != len(data):
+            raise ValueError("the index files do not fit together")
+        return cls(vocab, data, indices, indptr, n_docs)
 
 
 def lexical_index(
     paths: Sequence[str],
     digests: Sequence[str],
-    features: Sequence[FileFeatures] | Callable[[], Sequence[FileFeatures]],
+    features: Iterable[FileFeatures] | Callable[[], Iterable[FileFeatures]],
     cache_dir: Path | None,
 ) -> LexicalIndex:
     """The index of these files: loaded from `cache_dir` when built before, else built (and saved).
@@ -145,7 +200,7 @@ def lexical_index(
     else:
         given = features
 
-        def make() -> Sequence[FileFeatures]:
+        def make() -> Iterable[FileFeatures]:
             return given
 
     if cache_dir is None:
@@ -184,7 +239,7 @@ def _prune(cache_dir: Path) -> None:
 
 
 def best_part_scores(parts: Sequence[Sequence[Mapping[str, int]]], query: Mapping[str, float]) -> list[float]:
-    """For each file, the best BM25 of the query against one of its parts (bm25s, parts as documents).
+    """For each file, the best BM25 of the query against one of its parts (the parts as documents).
 
     `parts[i]`: the term tables of file i's parts. The parts of all the files form one small
     corpus, so idf is taken among them.
@@ -193,11 +248,24 @@ def best_part_scores(parts: Sequence[Sequence[Mapping[str, int]]], query: Mappin
     0.0
     """
     owners = [owner for owner, tables in enumerate(parts) for table in tables if table]
-    tables = [dict(table) for file_parts in parts for table in file_parts if table]
+    tables = [table for file_parts in parts for table in file_parts if table]
     best = [0.0] * len(parts)
     if not tables or not query:
         return best
-    index = LexicalIndex.build([""] * len(tables), [FileFeatures(t, sum(t.values()), ()) for t in tables])
-    for owner, score in zip(owners, index.scores(query), strict=True):
+    n_docs = len(tables)
+    lengths = [sum(t.values()) for t in tables]
+    average = sum(lengths) / n_docs
+    norms = [_norm(length, average) for length in lengths]
+    total = [0.0] * n_docs
+    for term in sorted(query):  # the order LexicalIndex.scores sums in
+        hits = [(d, t[term]) for d, t in enumerate(tables) if t.get(term)]
+        if not hits:
+            continue
+        (idf,) = array("f", [_idf(len(hits), n_docs)])
+        scored = array("f", [idf * (tf / (norms[d] + tf)) for d, tf in hits])
+        weight = query[term]
+        for (d, _), score in zip(hits, scored, strict=True):
+            total[d] += weight * score
+    for owner, score in zip(owners, total, strict=True):
         best[owner] = max(best[owner], score)
     return best

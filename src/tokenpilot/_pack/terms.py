@@ -172,8 +172,12 @@ STOPWORDS = frozenset(
     ]
 )
 _MIN_TERM = 2
-_WORD_TERMS: dict[str, tuple[str, ...]] = {}
-_WORD_TERMS_MAX = 500_000
+# a word is a run of [A-Za-z0-9_] without its leading digits: as bytes, every other byte (non-ASCII
+# included) becomes a space, and bytes.split finds the runs several times faster than _WORD.findall
+_RUN_BYTES = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
+_DIGITS = "0123456789"
+_RUN_TERMS: dict[bytes, tuple[str, ...]] = {}
+_RUN_TERMS_MAX = 500_000
 
 
 @lru_cache(maxsize=200_000)
@@ -189,18 +193,28 @@ def identifier_terms(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _run_terms(run: bytes) -> tuple[str, ...]:
+    word = run.decode("ascii").lstrip(_DIGITS)
+    terms = identifier_terms(word) if word else ()
+    if len(_RUN_TERMS) < _RUN_TERMS_MAX:
+        _RUN_TERMS[run] = terms
+    return terms
+
+
 def text_terms(text: str) -> dict[str, int]:
-    """Term frequencies of a text (identifiers and their parts)."""
-    words = Counter(_WORD.findall(text))
+    """Term frequencies of a text (identifiers and their parts), in the order they first occur.
+
+    >>> text_terms("parse_expr(x2) + 2parse_expr é_HTTPAdapter")
+    {'parse_expr': 2, 'parse': 2, 'expr': 2, 'x2': 1, 'httpadapter': 1, 'http': 1, 'adapter': 1}
+    """
+    runs = Counter(text.encode("utf-8", "surrogatepass").translate(_RUN_BYTES).split())
     counts: dict[str, int] = {}
-    known = _WORD_TERMS.get
+    known = _RUN_TERMS.get
     # a plain dict in front of the lru cache: this loop runs for every distinct word of every file
-    for word, count in words.items():
-        terms = known(word)
+    for run, count in runs.items():
+        terms = known(run)
         if terms is None:
-            terms = identifier_terms(word)
-            if len(_WORD_TERMS) < _WORD_TERMS_MAX:
-                _WORD_TERMS[word] = terms
+            terms = _run_terms(run)
         for term in terms:
             counts[term] = counts.get(term, 0) + count
     return counts
