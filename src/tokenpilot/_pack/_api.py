@@ -5,7 +5,7 @@ The flow, as the code runs it (one module each):
 1. `discover` — the candidate files and why every other file is left out (`paths`: vendored,
    build, lock; `secrets`: credential files by name);
 2. `features` — per-file terms, lengths and definitions (cached by content hash);
-3. `lexical` — the BM25 index of the tree (bm25s; kept on disk per tree);
+3. `lexical` — the BM25 index of the tree (bm25s's Lucene scores; kept on disk per tree);
 4. `rank` — every file's relevance to the task, read once (`terms.read_task`);
 5. `examine` — the best-ranked files only: secrets redacted, outlines, and for the best of them
    definition slices ordered for the task (`slices`);
