@@ -23,8 +23,8 @@
 BM25 is Lucene's BM25 as the bm25s library scores it (k1 = 1.2, b = 0.75,
 idf = ln(1 + (N - df + 0.5)/(df + 0.5)), path terms counted PATH_TERM_WEIGHT times; see `lexical`),
 each query term weighted 1 + ln(its count in the task). Definitions come from a fast per-language regular
-expression
-over every file (tree-sitter parsing all of a large repository would take seconds, see docs/pack.md).
+expression over every file (tree-sitter parsing all of a large repository would take seconds, see
+docs/pack.md).
 The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
 """
 
