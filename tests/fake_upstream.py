@@ -8,6 +8,7 @@ Faults and shapes are chosen per request by headers (they pass through the proxy
 
     x-fake-status: 429 | 500 | 529 ...     answer with that status in the provider's error shape
     x-fake-retry-after: 2                  with a Retry-After header
+    x-fake-fail-model: claude-opus-4-6     x-fake-status only for requests of that model (failover)
     x-fake-chunks: 64                      text deltas in the reply (default 8)
     x-fake-delay: 0.05                     seconds between streamed events (a slow stream)
     x-fake-disconnect-after: 3             close the connection after that many text deltas
@@ -84,6 +85,7 @@ class FakeUpstream:
     host: str = "127.0.0.1"
     port: int = 0
     record: bool = True
+    status: int | None = None  # answer every model call with this error status (an upstream that is down)
     received: list[Received] = field(default_factory=list)
     reported: list[Reported] = field(default_factory=list)
     _server: Any = None
@@ -140,13 +142,20 @@ class FakeUpstream:
         if api is None:
             await _send(send, 404, json.dumps({"error": {"message": f"no route {path}"}}).encode())
             return
-        status = request.header("x-fake-status")
-        if status is not None and status != "200":
-            await self._error(api, int(status), request, send)
+        if self.status is not None:
+            await self._error(api, self.status, request, send)
             return
         try:
             payload = json.loads(request.body)
         except ValueError:
+            payload = None
+        status = request.header("x-fake-status")
+        only = request.header("x-fake-fail-model")
+        chosen = only is None or (isinstance(payload, dict) and payload.get("model") == only)
+        if status is not None and status != "200" and chosen:
+            await self._error(api, int(status), request, send)
+            return
+        if not isinstance(payload, dict):
             await self._error(api, 400, request, send)
             return
         shape = _Shape.of(request, payload, api)
