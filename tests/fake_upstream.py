@@ -467,15 +467,35 @@ def _responses_events(
             "sequence_number": 2 + i,
         }
         events.append(("delta", _sse(delta, "response.output_text.delta")))
-    done = _response_object(model, "".join(shape.deltas), "completed" if finish == "stop" else "incomplete")
+    text = "".join(shape.deltas)
+    # The item's end, as OpenAI sends it: Codex CLI shows a reply from output_item.done only.
+    finished = {
+        **item,
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    number = 2 + len(shape.deltas)
+    events.append(
+        (
+            "tail",
+            _sse(
+                {
+                    "type": "response.output_item.done",
+                    "output_index": 0,
+                    "item": finished,
+                    "sequence_number": number,
+                },
+                "response.output_item.done",
+            ),
+        )
+    )
+    done = _response_object(model, text, "completed" if finish == "stop" else "incomplete")
     if usage is not None:
         done["usage"] = usage
     kind = "response.completed" if finish == "stop" else "response.incomplete"
     if finish != "stop":
         done["incomplete_details"] = {"reason": "max_output_tokens"}
-    events.append(
-        ("tail", _sse({"type": kind, "response": done, "sequence_number": 2 + len(shape.deltas)}, kind))
-    )
+    events.append(("tail", _sse({"type": kind, "response": done, "sequence_number": number + 1}, kind)))
     return events
 
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 
 import tokenpilot as tp
 from tokenpilot._serve import advice, errors, failover, requests, upstream
@@ -176,7 +175,7 @@ class Proxy:
         finally:
             await self.shutdown()
 
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Router:
         routes: list[Any] = [Route(path, _Call(self, api), methods=["POST"]) for path, api in ROUTES.items()]
         routes += [
             Route("/v1/messages/count_tokens", _Asgi(self._count_tokens), methods=["POST"]),
@@ -184,7 +183,9 @@ class Proxy:
             Route("/", _Asgi(self._root), methods=["GET", "HEAD"]),
             Mount("/v1", _Asgi(self._passthrough)),
         ]
-        return Starlette(routes=routes, lifespan=self.lifespan)
+        # The bare router, not a Starlette app: its error and exception middleware wrap every `send`
+        # of a stream, and every handler here answers its own errors in the provider's shape.
+        return Router(routes=routes, lifespan=self.lifespan)
 
     # --- small routes -----------------------------------------------------------------------------
 
@@ -820,8 +821,7 @@ class _Exchange:
             else:
                 accountant.record(facts)
 
-        # Counting a prompt (a stream that reported no usage) may take long: never on the loop.
-        accountant.later(work, quick=usage is not None or not reached)
+        accountant.later(work)
 
 
 def _streamed_tokens(tracker: StreamTracker | None) -> int:
