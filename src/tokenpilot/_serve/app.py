@@ -578,30 +578,37 @@ class _Exchange:
         self.http_status = response.status
         self.request_id = response.header("x-request-id") or response.header("request-id")
         content: bytes | None = None
-        if (
-            proxy.settings.failover
-            and response.status in failover.RETRYABLE
-            and len(self.tried) < failover.MAX_ATTEMPTS
-        ):
-            with contextlib.suppress(upstream.UpstreamBroke):
-                content = await response.read()
-            moved = None if content is None else await self._next_attempt(response, content)
-            if moved is not None:
-                assert content is not None
-                response.close()
-                _drop_advice(self.plan)
-                status = "rate_limited" if response.status in (429, 529) else "error"
-                error = f"failed over to {moved[2].name}:{moved[0].model}: " + content[:400].decode(
-                    "utf-8", "replace"
-                )
-                self.finish(None, None, status=status, error=error)
-                call, plan, target = moved
-                await _forward(
-                    proxy, call, plan, self.who, self.started, target, (scope, receive, send), self.tried
-                )
-                return
+        try:
+            if (
+                proxy.settings.failover
+                and response.status in failover.RETRYABLE
+                and len(self.tried) < failover.MAX_ATTEMPTS
+            ):
+                with contextlib.suppress(upstream.UpstreamBroke):
+                    content = await response.read()
+                moved = None if content is None else await self._next_attempt(response, content)
+                if moved is not None:
+                    assert content is not None
+                    response.close()
+                    _drop_advice(self.plan)
+                    status = "rate_limited" if response.status in (429, 529) else "error"
+                    error = f"failed over to {moved[2].name}:{moved[0].model}: " + content[:400].decode(
+                        "utf-8", "replace"
+                    )
+                    self.finish(None, None, status=status, error=error)
+                    call, plan, target = moved
+                    await _forward(
+                        proxy, call, plan, self.who, self.started, target, (scope, receive, send), self.tried
+                    )
+                    return
+            self.advice = await _advice_of(self.plan)
+        except BaseException:
+            # Cut while deciding a failover or waiting for the advice: settle, never leave the hold.
+            response.close()
+            _drop_advice(self.plan)
+            self.finish(None, None, status="cancelled", error="cancelled before the answer was relayed")
+            raise
         head = response.client_headers() + extra
-        self.advice = await _advice_of(self.plan)
         if self.advice is not None:
             head.append((b"x-tokenpilot-advice", self.advice.encode("ascii", "replace")))
         streaming = (response.header("content-type") or "").startswith("text/event-stream")
