@@ -472,6 +472,11 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"Command: `{command}`  ",
         f"Machine: {results['machine']} — shared with other agents: noisy; medians within one run.",
+        "Load average (1, 5, 15 min) at the start: "
+        + ", ".join(f"{v:.1f}" for v in results["load_average"]["start"])
+        + "; at the end: "
+        + ", ".join(f"{v:.1f}" for v in results["load_average"]["end"])
+        + ".",
         "",
         "Added latency = target p50/p99 minus the direct call's in the same scenario, interleaved. ms.",
         "",
@@ -552,6 +557,7 @@ def main() -> None:
     parser.add_argument("--memory-targets", nargs="+", default=["tokenpilot", "litellm"])
     parser.add_argument("--out", default=str(RESULTS / "proxy_overhead"))
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
         processes: list[subprocess.Popen[bytes]] = []
         try:
@@ -568,6 +574,8 @@ def main() -> None:
         results["machine"] = (
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         )
+        # The machine is shared: the load average says how noisy the run was.
+        results["load_average"] = {"start": load_at_start, "end": os.getloadavg()}
         results["rate"] = args.rate
         results["mode"] = args.mode
         command = "python bench/proxy_overhead.py " + " ".join(sys.argv[1:])

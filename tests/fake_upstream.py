@@ -8,6 +8,7 @@ Faults and shapes are chosen per request by headers (they pass through the proxy
 
     x-fake-status: 429 | 500 | 529 ...     answer with that status in the provider's error shape
     x-fake-retry-after: 2                  with a Retry-After header
+    x-fake-fail-model: claude-opus-4-6     x-fake-status only for requests of that model (failover)
     x-fake-chunks: 64                      text deltas in the reply (default 8)
     x-fake-delay: 0.05                     seconds between streamed events (a slow stream)
     x-fake-disconnect-after: 3             close the connection after that many text deltas
@@ -84,6 +85,7 @@ class FakeUpstream:
     host: str = "127.0.0.1"
     port: int = 0
     record: bool = True
+    status: int | None = None  # answer every model call with this error status (an upstream that is down)
     received: list[Received] = field(default_factory=list)
     reported: list[Reported] = field(default_factory=list)
     _server: Any = None
@@ -140,13 +142,20 @@ class FakeUpstream:
         if api is None:
             await _send(send, 404, json.dumps({"error": {"message": f"no route {path}"}}).encode())
             return
-        status = request.header("x-fake-status")
-        if status is not None and status != "200":
-            await self._error(api, int(status), request, send)
+        if self.status is not None:
+            await self._error(api, self.status, request, send)
             return
         try:
             payload = json.loads(request.body)
         except ValueError:
+            payload = None
+        status = request.header("x-fake-status")
+        only = request.header("x-fake-fail-model")
+        chosen = only is None or (isinstance(payload, dict) and payload.get("model") == only)
+        if status is not None and status != "200" and chosen:
+            await self._error(api, int(status), request, send)
+            return
+        if not isinstance(payload, dict):
             await self._error(api, 400, request, send)
             return
         shape = _Shape.of(request, payload, api)
@@ -458,15 +467,35 @@ def _responses_events(
             "sequence_number": 2 + i,
         }
         events.append(("delta", _sse(delta, "response.output_text.delta")))
-    done = _response_object(model, "".join(shape.deltas), "completed" if finish == "stop" else "incomplete")
+    text = "".join(shape.deltas)
+    # The item's end, as OpenAI sends it: Codex CLI shows a reply from output_item.done only.
+    finished = {
+        **item,
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    number = 2 + len(shape.deltas)
+    events.append(
+        (
+            "tail",
+            _sse(
+                {
+                    "type": "response.output_item.done",
+                    "output_index": 0,
+                    "item": finished,
+                    "sequence_number": number,
+                },
+                "response.output_item.done",
+            ),
+        )
+    )
+    done = _response_object(model, text, "completed" if finish == "stop" else "incomplete")
     if usage is not None:
         done["usage"] = usage
     kind = "response.completed" if finish == "stop" else "response.incomplete"
     if finish != "stop":
         done["incomplete_details"] = {"reason": "max_output_tokens"}
-    events.append(
-        ("tail", _sse({"type": kind, "response": done, "sequence_number": 2 + len(shape.deltas)}, kind))
-    )
+    events.append(("tail", _sse({"type": kind, "response": done, "sequence_number": number + 1}, kind)))
     return events
 
 

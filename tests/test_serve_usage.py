@@ -4,7 +4,9 @@ bytes are cut into chunks."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -134,3 +136,70 @@ def test_stripping_removes_exactly_the_usage_chunk_however_it_is_chunked(cuts: l
     assert out == CHAT_STREAM.replace(usage_event, b"")
     assert tracker.usage == TokenUsage(30, 2, 10, 0, 0)
     assert tracker.finish_reason == "stop"
+
+
+def _compact(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+COMPACT_CHAT = b"".join(
+    [
+        _compact(
+            {"model": "gpt-x", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+        ),
+        *(
+            _compact(
+                {"choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}], "usage": None}
+            )
+            for w in ("one", " two", " three")
+        ),
+        _compact({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0}]}, "finish_reason": None}]}),
+        _compact({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}], "usage": None}),
+        _compact({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 4}}),
+        b"data: [DONE]\n\n",
+    ]
+)
+RESPONSES_STREAM = b"".join(
+    [
+        _compact({"type": "response.created", "response": {"status": "in_progress"}}, "response.created"),
+        _compact({"type": "response.output_text.delta", "delta": "a"}, "response.output_text.delta"),
+        _compact({"type": "response.output_text.delta", "delta": "b"}, "response.output_text.delta"),
+        _compact(
+            {
+                "type": "response.completed",
+                "response": {
+                    "status": "completed",
+                    "model": "gpt-r",
+                    "usage": {"input_tokens": 7, "output_tokens": 2},
+                },
+            },
+            "response.completed",
+        ),
+    ]
+)
+STREAMS = {
+    "chat compact": ("openai_chat", COMPACT_CHAT),
+    "chat spaced": ("openai_chat", CHAT_STREAM),
+    "responses": ("openai_responses", RESPONSES_STREAM),
+    "anthropic": ("anthropic_messages", ANTHROPIC_STREAM),
+    "anthropic compact": ("anthropic_messages", ANTHROPIC_STREAM.replace(b": ", b":").replace(b", ", b",")),
+}
+
+
+def _read(tracker: StreamTracker) -> tuple[Any, ...]:
+    return (tracker.usage, tracker.finish_reason, tracker.completed, tracker.deltas, tracker.response_model)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+@given(cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_a_stream_read_in_any_chunks_reads_as_it_does_event_by_event(name: str, cuts: list[int]) -> None:
+    api, stream = STREAMS[name]
+    one_by_one = StreamTracker(api)
+    for event in stream.split(b"\n\n")[:-1]:
+        one_by_one.feed(event + b"\n\n")
+    one_by_one.flush()
+    tracker, out = _feed(api, stream, cuts)
+    assert out == stream
+    assert _read(tracker) == _read(one_by_one)
+    assert tracker.usage is not None and tracker.completed and tracker.deltas > 0

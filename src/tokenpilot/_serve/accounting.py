@@ -1,8 +1,13 @@
 """The proxy's side of the account: reserve before forwarding, settle or record after, log each call.
 
-The ledger's I/O blocks, so every call into it runs on a small thread pool, never on the event
-loop. Reservations are awaited (in enforce mode a call may not start before it holds its budget);
-settlements and records are fire-and-forget, tracked so that shutdown waits for every one of them.
+A reservation is awaited (in enforce mode a call may not start before it holds its budget). On
+PostgreSQL it runs on a small thread pool (a network round trip); on SQLite it runs on the event
+loop itself: it takes about 0.1 ms of CPU there, less than the hand-off to a thread costs (0.27
+against 0.13 ms of CPU and 0.22 against 0.11 ms of wall time per reservation, measured here).
+Settlements and records are fire-and-forget on another pool, after the last byte went to the
+client: there they overlap with the next request (sqlite3 releases the GIL while it works), which
+measured better for the next call's latency than settling on the loop. Shutdown waits for them.
+Counting a prompt (which may load a tokenizer) always runs on the pool.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class CallFacts:
     optimized_from: int | None = None
     optimized_to: int | None = None
     optimize_actions: tuple[str, ...] = ()
+    advice: str | None = None  # enforce mode's advice when the window squeezed the answer
 
 
 def _parameters(function: Callable[..., Any]) -> frozenset[str]:
@@ -63,6 +69,7 @@ class Accountant:
         import tokenpilot as tp
 
         self.ledger = ledger
+        self.on_loop = getattr(ledger, "dialect", "") == "sqlite"  # see the module docstring
         # Two pools: what a call waits for (reserve, count) never queues behind background settlements.
         self._urgent = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-reserve")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-settle")
@@ -79,6 +86,12 @@ class Accountant:
         """Run blocking ledger work on the pool and wait for it."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._urgent, lambda: function(*args, **kwargs))
+
+    async def hold(self, scope: str, **call: Any) -> tp.Reservation:
+        """Reserve for one call (`reserve`'s arguments): on the loop for SQLite, else on the pool."""
+        if self.on_loop:
+            return self.reserve(scope, **call)
+        return await self.call(self.reserve, scope, **call)
 
     def later(self, function: Callable[[], Any]) -> None:
         """Run blocking ledger work on the pool without waiting; shutdown waits for it."""
@@ -207,9 +220,10 @@ def log_call(facts: CallFacts, record: Any) -> None:
     cost = getattr(record, "cost_usd", None)
     cost_text = "unknown" if cost is None else f"${cost:.6f}"
     estimated = " (estimated)" if facts.usage_estimated else ""
+    advice = f' advice="{facts.advice}"' if facts.advice else ""
     log.info(
         "[TOKEN_BUDGET] scope=%s model=%s status=%s http=%s input=%d%s output=%d/%s util=%s cache_read=%s "
-        "cost=%s latency=%.0fms",
+        "cost=%s latency=%.0fms%s",
         facts.scope,
         facts.model,
         facts.status,
@@ -222,5 +236,6 @@ def log_call(facts: CallFacts, record: Any) -> None:
         cache_share,
         cost_text,
         facts.latency_s * 1000,
+        advice,
         extra={"event": "call", "scope": facts.scope, "model": facts.model, "session": facts.session},
     )

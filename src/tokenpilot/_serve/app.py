@@ -18,11 +18,10 @@ from typing import Any
 
 import aiohttp
 import orjson
-from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 
 import tokenpilot as tp
-from tokenpilot._serve import errors, requests, upstream
+from tokenpilot._serve import advice, errors, failover, requests, upstream
 from tokenpilot._serve.accounting import Accountant, CallFacts
 from tokenpilot._serve.errors import ProxyError
 from tokenpilot._serve.requests import BadRequest, CallRequest
@@ -117,6 +116,8 @@ class Plan:
     optimized_to: int | None = None
     optimize_actions: tuple[str, ...] = ()
     removed: int = 0
+    # The window-squeeze advice, worked out on a thread while the upstream answers (enforce mode).
+    advice: asyncio.Future[str] | None = None
 
 
 class Proxy:
@@ -137,9 +138,9 @@ class Proxy:
     async def startup(self) -> None:
         if self._ledger is None:
             self._ledger = await asyncio.to_thread(tp.open_ledger, self.settings.db)
+        # Tokenizers are not loaded here: most calls never count (the free bound is reserved), and
+        # o200k alone holds ~80 MB; the first call that counts loads its model's, on the pool.
         self.accountant = Accountant(self._ledger)
-        # Load the tokenizers now, in the background, so no first call waits for them.
-        self.accountant.later(_warm_tokenizers)
         self.client = upstream.make_client(self.settings.timeout)
         if self.settings.mode == "optimize":
             self.optimizer = load_optimizer(self.settings)
@@ -174,7 +175,7 @@ class Proxy:
         finally:
             await self.shutdown()
 
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Router:
         routes: list[Any] = [Route(path, _Call(self, api), methods=["POST"]) for path, api in ROUTES.items()]
         routes += [
             Route("/v1/messages/count_tokens", _Asgi(self._count_tokens), methods=["POST"]),
@@ -182,7 +183,9 @@ class Proxy:
             Route("/", _Asgi(self._root), methods=["GET", "HEAD"]),
             Mount("/v1", _Asgi(self._passthrough)),
         ]
-        return Starlette(routes=routes, lifespan=self.lifespan)
+        # The bare router, not a Starlette app: its error and exception middleware wrap every `send`
+        # of a stream, and every handler here answers its own errors in the provider's shape.
+        return Router(routes=routes, lifespan=self.lifespan)
 
     # --- small routes -----------------------------------------------------------------------------
 
@@ -264,11 +267,6 @@ class Proxy:
             response.close()
 
 
-def _warm_tokenizers() -> None:
-    for model in ("gpt-4o", "claude-sonnet-4-6"):
-        tp.count_tokens("warm", model)
-
-
 class _Asgi:
     """A bound method as a plain ASGI endpoint (Starlette would wrap a function in a Request)."""
 
@@ -314,15 +312,33 @@ async def _model_call(proxy: Proxy, api: str, scope: Scope, receive: Receive, se
         agent=requests.header(headers, b"x-tokenpilot-agent"),
         phase=requests.header(headers, b"x-tokenpilot-phase"),
     )
-    target = settings.upstream_for(call.family, call.model)
     plan = Plan(body=body, max_tokens=call.max_tokens)
     if proxy.optimizer is not None:
         call, plan = await _optimize(proxy, call, plan, headers, who.session)
+    target = settings.upstream_for(call.family, call.model)
+    await _forward(proxy, call, plan, who, started, target, (scope, receive, send), ())
+
+
+async def _forward(
+    proxy: Proxy,
+    call: CallRequest,
+    plan: Plan,
+    who: _Who,
+    started: float,
+    target: Upstream,
+    asgi: tuple[Scope, Receive, Send],
+    tried: tuple[str, ...],
+) -> None:
+    """Plan, reserve and forward one attempt of a call (a failover's next attempt comes back here)."""
+    settings = proxy.settings
+    api = call.api
+    scope, receive, send = asgi
     if settings.mode != "observe":
         refused = await _plan_and_reserve(proxy, call, plan, who)
         if refused is not None:
             await reply_error(send, api, refused)
             return
+    source = plan.body
     changes: dict[str, Any] = {}
     strip_usage = requests.wants_usage_injected(call)
     if strip_usage:
@@ -339,6 +355,8 @@ async def _model_call(proxy: Proxy, api: str, scope: Scope, receive: Receive, se
     if plan.removed > 0:
         extra_headers.append((b"x-tokenpilot-compacted", f"{plan.removed} tokens removed".encode()))
     exchange = _Exchange(proxy, call, plan, who, started, target)
+    exchange.source = source
+    exchange.tried = (*tried, f"{target.name}:{call.model}")
     await exchange.run(scope, receive, send, strip_usage, extra_headers)
 
 
@@ -428,7 +446,8 @@ async def _plan_and_reserve(proxy: Proxy, call: CallRequest, plan: Plan, who: _W
     assert accountant is not None
     limits = model_limits(call.model)
     bound = requests.prompt_bound(plan.body)
-    if limits.window is not None and bound + (plan.max_tokens or 0) > limits.window:
+    wanted = plan.max_tokens if plan.max_tokens is not None else limits.max_output
+    if limits.window is not None and bound + (wanted or 0) > limits.window:
         counted, plan.prompt_exact = await accountant.call(requests.count_prompt, call)
         plan.prompt_tokens = counted
         if counted >= limits.window:
@@ -443,14 +462,20 @@ async def _plan_and_reserve(proxy: Proxy, call: CallRequest, plan: Plan, who: _W
         ceiling = min(room, limits.max_output) if limits.max_output else room
         if plan.max_tokens is None or plan.max_tokens > ceiling:
             plan.max_tokens = max(1, ceiling)
+            full = min(wanted, limits.max_output) if wanted and limits.max_output else wanted
+            if plan.prompt_tokens is not None and full is not None and room < full:
+                plan.advice = asyncio.ensure_future(
+                    accountant.call(
+                        advice.squeeze_advice, call.payload, call.model, plan.max_tokens, full, room
+                    )
+                )
     output = plan.max_tokens if plan.max_tokens is not None else DEFAULT_OUTPUT_RESERVE
     for attempt in range(3):
         prompt = bound
         if plan.prompt_tokens is not None:
             prompt = requests.held_prompt(plan.prompt_tokens, plan.prompt_exact, bound)
         try:
-            plan.reservation = await accountant.call(
-                accountant.reserve,
+            plan.reservation = await accountant.hold(
                 who.scope,
                 model=call.model,
                 input_tokens=prompt,
@@ -471,10 +496,29 @@ async def _plan_and_reserve(proxy: Proxy, call: CallRequest, plan: Plan, who: _W
             if attempt < 2 and left is not None and MIN_CLAMPED_OUTPUT <= left < output and limits.known:
                 output = plan.max_tokens = left  # clamp to what the budget still allows
                 continue
+            _drop_advice(plan)
             return errors.budget_refused(f"tokenpilot budget refused this call: {refusal}")
         except tp.BudgetError as problem:
+            _drop_advice(plan)
             return errors.budget_refused(f"tokenpilot budget refused this call: {problem}")
     return errors.budget_refused("tokenpilot budget refused this call")
+
+
+def _drop_advice(plan: Plan) -> None:
+    if plan.advice is not None:
+        plan.advice.cancel()
+        plan.advice = None
+
+
+async def _advice_of(plan: Plan) -> str | None:
+    """The squeeze advice, once the upstream has answered; None when there is none or it failed."""
+    if plan.advice is None:
+        return None
+    try:
+        return await plan.advice
+    except Exception as exc:  # advice is a courtesy: it never fails the call
+        log.warning("no advice for a squeezed call: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 def _room_for_output(refusal: tp.BudgetExceeded, prompt: int) -> int | None:
@@ -500,7 +544,10 @@ class _Exchange:
         self.target = target
         self.http_status: int | None = None
         self.request_id: str | None = None
+        self.advice: str | None = None
         self.settled = False
+        self.source = plan.body  # the body before the proxy's own field changes (for a failover)
+        self.tried: tuple[str, ...] = ()  # "upstream:model" of every attempt so far, this one included
 
     async def run(
         self, scope: Scope, receive: Receive, send: Send, strip_usage: bool, extra: list[tuple[bytes, bytes]]
@@ -513,35 +560,118 @@ class _Exchange:
                 proxy.client, "POST", self.target, scope["path"], query, scope["headers"], self.plan.body
             )
         except upstream.UpstreamTimeout:
+            _drop_advice(self.plan)
             self.finish(None, None, status="error", error="upstream timeout", http_status=504)
             await reply_error(send, self.call.api, errors.timed_out(self.target.base_url))
             return
         except upstream.UpstreamError as exc:
+            _drop_advice(self.plan)
             self.finish(
                 None, None, status="error", error=f"upstream unreachable: {exc}"[:500], http_status=502
             )
             await reply_error(send, self.call.api, errors.unreachable(self.target.base_url, str(exc)))
             return
         except BaseException:
+            _drop_advice(self.plan)
             self.finish(None, None, status="cancelled", error="cancelled before the upstream answered")
             raise
         self.http_status = response.status
         self.request_id = response.header("x-request-id") or response.header("request-id")
+        content: bytes | None = None
+        try:
+            if (
+                proxy.settings.failover
+                and response.status in failover.RETRYABLE
+                and len(self.tried) < failover.MAX_ATTEMPTS
+            ):
+                with contextlib.suppress(upstream.UpstreamBroke):
+                    content = await response.read()
+                moved = None if content is None else await self._next_attempt(response, content)
+                if moved is not None:
+                    assert content is not None
+                    response.close()
+                    _drop_advice(self.plan)
+                    status = "rate_limited" if response.status in (429, 529) else "error"
+                    error = f"failed over to {moved[2].name}:{moved[0].model}: " + content[:400].decode(
+                        "utf-8", "replace"
+                    )
+                    self.finish(None, None, status=status, error=error)
+                    call, plan, target = moved
+                    await _forward(
+                        proxy, call, plan, self.who, self.started, target, (scope, receive, send), self.tried
+                    )
+                    return
+            self.advice = await _advice_of(self.plan)
+        except BaseException:
+            # Cut while deciding a failover or waiting for the advice: settle, never leave the hold.
+            response.close()
+            _drop_advice(self.plan)
+            self.finish(None, None, status="cancelled", error="cancelled before the answer was relayed")
+            raise
         head = response.client_headers() + extra
+        if self.advice is not None:
+            head.append((b"x-tokenpilot-advice", self.advice.encode("ascii", "replace")))
         streaming = (response.header("content-type") or "").startswith("text/event-stream")
         try:
             if streaming and response.status == 200:
                 await self._relay_stream(response, head, receive, send, strip_usage)
             else:
-                await self._relay_whole(response, head, send)
+                await self._relay_whole(response, head, send, content)
         finally:
             response.close()
 
+    async def _next_attempt(
+        self, response: upstream.UpstreamResponse, content: bytes
+    ) -> tuple[CallRequest, Plan, Upstream] | None:
+        """The call's next attempt after a retryable error: the fallback upstream, else the chain's model."""
+        settings = self.proxy.settings
+        accountant = self.proxy.accountant
+        assert accountant is not None
+        call, plan = self.call, self.plan
+        fallback = settings.named(self.target.fallback) if self.target.fallback else None
+        if fallback is not None and f"{fallback.name}:{call.model}" not in self.tried:
+            target, model, body = fallback, call.model, self.source
+        else:
+            found = await accountant.call(
+                failover.next_model, call, response.status, response.headers(), content
+            )
+            if found is None:
+                return None
+            target = settings.upstream_for(call.family, found)
+            if f"{target.name}:{found}" in self.tried:
+                return None
+            model = found
+            call = replace(call, payload={**call.payload, "model": model}, model=model)
+            body = orjson.dumps(call.payload)
+        log.warning(
+            "failover: HTTP %d from %s for %s; trying %s with %s",
+            response.status,
+            self.target.name,
+            self.call.model,
+            target.name,
+            model,
+            extra={"event": "failover", "status": response.status, "upstream": target.name, "model": model},
+        )
+        fresh = Plan(
+            body=body,
+            max_tokens=call.max_tokens,
+            optimized_from=plan.optimized_from,
+            optimized_to=plan.optimized_to,
+            optimize_actions=plan.optimize_actions,
+            removed=plan.removed,
+        )
+        return call, fresh, target
+
     async def _relay_whole(
-        self, response: upstream.UpstreamResponse, head: list[tuple[bytes, bytes]], send: Send
+        self,
+        response: upstream.UpstreamResponse,
+        head: list[tuple[bytes, bytes]],
+        send: Send,
+        content: bytes | None = None,
     ) -> None:
         try:
-            content = await response.read()
+            if content is None:
+                content = await response.read()
         except upstream.UpstreamBroke as exc:
             self.finish(None, None, status="error", error=f"upstream broke: {exc}"[:500], http_status=502)
             await reply_error(send, self.call.api, errors.unreachable(self.target.base_url, str(exc)))
@@ -691,6 +821,7 @@ class _Exchange:
                 optimized_from=plan.optimized_from,
                 optimized_to=plan.optimized_to,
                 optimize_actions=plan.optimize_actions,
+                advice=self.advice,
             )
             if plan.reservation is not None:
                 accountant.settle(plan.reservation, facts)

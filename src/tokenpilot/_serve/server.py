@@ -31,6 +31,7 @@ def run(settings: ServeSettings) -> None:
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         lifespan="on",
         access_log=False,  # the proxy logs one [TOKEN_BUDGET] line per call itself
+        proxy_headers=False,  # the proxy is the first hop: no X-Forwarded-* rewriting per request
         log_level="warning",
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
         timeout_keep_alive=30,

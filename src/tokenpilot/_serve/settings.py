@@ -9,6 +9,7 @@
     shutdown_grace = 10                   # seconds in-flight calls may finish after SIGTERM
     otel = false                          # OpenTelemetry GenAI spans and metrics (tokenpilot[otel])
     hard_stop = false                     # end a stream that crosses a hard budget mid-way
+    failover = false                      # on 429/5xx/529: the upstream's fallback, else tp.failover's model
 
     [serve.key_scopes]                    # API key -> scope by the key's SHA-256 prefix (never the key)
     "sha256:3f2a9c0b1d4e" = "acme/ci"
@@ -20,6 +21,7 @@
     api = "openai"
     base_url = "http://127.0.0.1:8000"
     models = ["llama-*", "qwen*"]         # model names (globs) that go to this upstream
+    fallback = "openai"                   # with failover: where this upstream's failed calls go next
 
 This module imports nothing heavy: `tokenpilot serve --help` and config errors stay fast.
 """
@@ -54,6 +56,7 @@ KEYS = {
     "timeout",
     "log_calls",
     "shutdown_grace",
+    "failover",
 }
 
 
@@ -66,6 +69,7 @@ class Upstream:
     base_url: str
     api_key_env: str | None = None
     models: tuple[str, ...] = ()
+    fallback: str | None = None  # the upstream (same API) a failed call goes to next, with failover on
 
     def serves(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
@@ -99,6 +103,7 @@ class ServeSettings:
     count_tokens_upstream: bool = False
     otel: bool = False
     hard_stop: bool = False
+    failover: bool = False  # retryable upstream errors go to the fallback upstream or the chain's next model
     timeout: float = 600.0
     log_calls: bool = True
     shutdown_grace: float = 10.0  # seconds in-flight calls may finish after SIGTERM before they are cut
@@ -114,6 +119,9 @@ class ServeSettings:
             if not upstream.models:
                 return upstream
         return candidates[0]
+
+    def named(self, name: str) -> Upstream | None:
+        return next((u for u in self.upstreams if u.name == name), None)
 
     def scope_for_key(self, key: str | None) -> str | None:
         if not key or not self.key_scopes:
@@ -148,7 +156,7 @@ def _upstreams(raw: Any, source: str) -> tuple[Upstream, ...]:
         key = f"serve.upstreams.{name}"
         if not isinstance(spec, dict):
             raise ConfigError("must be a table", source=source, key=key)
-        unknown = set(spec) - {"api", "base_url", "api_key_env", "models"}
+        unknown = set(spec) - {"api", "base_url", "api_key_env", "models", "fallback"}
         if unknown:
             raise ConfigError(f"unknown key {sorted(unknown)[0]!r}", source=source, key=key)
         api = spec.get("api", name if name in DEFAULT_BASES else None)
@@ -165,7 +173,24 @@ def _upstreams(raw: Any, source: str) -> tuple[Upstream, ...]:
         env = spec.get("api_key_env")
         if env is not None and not isinstance(env, str):
             raise ConfigError("must be an environment variable name", source=source, key=f"{key}.api_key_env")
-        found.append(Upstream(name, api, base.rstrip("/"), env, tuple(models)))
+        fallback = spec.get("fallback")
+        if fallback is not None and (
+            not isinstance(fallback, str) or fallback not in raw or fallback == name
+        ):
+            raise ConfigError(
+                f"must name another [serve.upstreams] table, got {fallback!r}",
+                source=source,
+                key=f"{key}.fallback",
+            )
+        found.append(Upstream(name, api, base.rstrip("/"), env, tuple(models), fallback))
+    for upstream in found:
+        target = next((u for u in found if u.name == upstream.fallback), None)
+        if target is not None and target.api != upstream.api:
+            raise ConfigError(
+                f"must be an upstream of the same api ({upstream.api}), got {target.name!r} ({target.api})",
+                source=source,
+                key=f"serve.upstreams.{upstream.name}.fallback",
+            )
     for family in DEFAULT_BASES:
         # Every family keeps a catch-all upstream for the models no table lists.
         if not any(u.api == family and not u.models for u in found):
@@ -244,6 +269,7 @@ def load_settings(
         count_tokens_upstream=_bool(section, "count_tokens_upstream", source, False),
         otel=_bool(section, "otel", source, False),
         hard_stop=_bool(section, "hard_stop", source, False),
+        failover=_bool(section, "failover", source, False),
         timeout=float(timeout),
         log_calls=_bool(section, "log_calls", source, True),
         shutdown_grace=float(grace),

@@ -93,6 +93,9 @@ class UpstreamResponse:
     def header(self, name: str) -> str | None:
         return self._response.headers.get(name)
 
+    def headers(self) -> dict[str, str]:
+        return dict(self._response.headers)
+
     def client_headers(self) -> list[tuple[bytes, bytes]]:
         return [(k.lower(), v) for k, v in self._response.raw_headers if k.lower() not in RESPONSE_DROP]
 

@@ -20,6 +20,21 @@ _CHAT_USAGE = re.compile(rb'"usage"\s*:\s*\{')
 _CHAT_FINISH = re.compile(rb'"finish_reason"\s*:\s*"')
 _RESPONSE_ENDS = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
 _CHAT_TOKEN = re.compile(rb'"content"\s*:\s*"[^"]|"tool_calls"')
+_MESSAGE_EVENTS = (b'"message_start"', b'"message_delta"', b'"message_stop"')
+
+
+def _spans(events: bytes, markers: tuple[bytes, ...]) -> list[tuple[int, int]]:
+    """Start and end of each whole event in `events` holding one of `markers`, in stream order."""
+    found: set[tuple[int, int]] = set()
+    for marker in markers:
+        at = events.find(marker)
+        while at >= 0:
+            start = events.rfind(b"\n\n", 0, at) + 2 if at else 0
+            start = 0 if start == 1 else start
+            stop = events.find(b"\n\n", at) + 2
+            found.add((start, stop))
+            at = events.find(marker, stop)
+    return sorted(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +169,69 @@ class StreamTracker:
         self.deltas = 0
 
     def feed(self, chunk: bytes) -> bytes:
+        if self.strip_usage or b"\r" in chunk:
+            return self._feed_events(chunk)
+        # The common case: count deltas over whole events with C-level byte counts, and split into
+        # events only the few chunks that carry usage, a finish reason or the end (a chunk holds
+        # many events when the proxy reads slower than the upstream writes).
+        data = self._buffer + chunk if self._buffer else chunk
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = data
+            return chunk
+        whole = data if end + 2 == len(data) else data[: end + 2]
+        self._buffer = data[end + 2 :]
+        if data.find(b"\n\n") == end:  # one event (an upstream streaming at its own pace): read it
+            self._event(whole)
+            return chunk
+        markers = self._scan(whole)
+        if markers is None:  # not compact JSON: read every event
+            for event in whole.split(b"\n\n"):
+                if event.strip():
+                    self._event(event + b"\n\n", count=False)
+            return chunk
+        for start, stop in _spans(whole, markers):
+            self._event(whole[start:stop], count=False)
+        return chunk
+
+    def _scan(self, whole: bytes) -> tuple[bytes, ...] | None:
+        """Count the deltas in whole events; the markers of the events to read as JSON (None: all)."""
+        api = self.api
+        markers: tuple[bytes, ...]
+        if api == "openai_chat":
+            if b'"content": ' in whole:  # JSON with spaces: the exact pattern, slower
+                tokens = len(_CHAT_TOKEN.findall(whole))
+            else:
+                tokens = (
+                    whole.count(b'"content":"') - whole.count(b'"content":""') + whole.count(b'"tool_calls"')
+                )
+            usage, finish = whole.count(b'"usage":{'), whole.count(b'"finish_reason":"')
+            if (
+                whole.count(b'"usage"') != whole.count(b'"usage":null') + usage
+                or whole.count(b'"finish_reason"') != whole.count(b'"finish_reason":null') + finish
+            ):
+                markers_or_all: tuple[bytes, ...] | None = None
+            else:
+                markers_or_all = (
+                    (b'"usage":{',) * (usage > 0) + (b'"finish_reason":"',) * (finish > 0) + (b"[DONE]",)
+                )
+        elif api == "openai_responses":
+            tokens = whole.count(b'.delta"')
+            markers_or_all = _RESPONSE_ENDS
+        else:
+            tokens = whole.count(b'"content_block_delta"')
+            markers_or_all = _MESSAGE_EVENTS
+        if tokens > 0:
+            self.deltas += tokens
+            if self.first_token_at is None:
+                self.first_token_at = time.monotonic()
+        if markers_or_all is None:
+            return None
+        markers = markers_or_all
+        return markers
+
+    def _feed_events(self, chunk: bytes) -> bytes:
+        """Event by event: for a stream whose usage chunk is cut out, or one with CRLF line ends."""
         buffer = self._buffer + chunk if self._buffer else chunk
         start = 0
         kept: list[bytes] | None = [] if self.strip_usage else None
@@ -183,32 +261,34 @@ class StreamTracker:
             self._event(rest + b"\n\n")
         return rest if self.strip_usage else b""
 
-    def _event(self, event: bytes) -> bool:
-        """Read one event; True when it must not reach the client."""
+    def _event(self, event: bytes, *, count: bool = True) -> bool:
+        """Read one event (counting its delta unless `feed` did); True when it must not reach the client."""
         data_at = event.find(b"data:")
         if data_at < 0:
             return False
         data = event[data_at + 5 :].strip()
         if self.api == "openai_chat":
-            return self._chat(data)
+            return self._chat(data, count)
         if self.api == "openai_responses":
-            self._responses(data)
+            self._responses(data, count)
         else:
-            self._anthropic(data)
+            self._anthropic(data, count)
         return False
 
-    def _token(self) -> None:
+    def _token(self, count: bool) -> None:
+        if not count:
+            return
         self.deltas += 1
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
 
-    def _chat(self, data: bytes) -> bool:
+    def _chat(self, data: bytes, count: bool) -> bool:
         if data == b"[DONE]":
             self.completed = True
             return False
         wanted = _CHAT_USAGE.search(data) is not None or _CHAT_FINISH.search(data) is not None
         if _CHAT_TOKEN.search(data) is not None:
-            self._token()
+            self._token(count)
         if not wanted:
             return False
         try:
@@ -230,9 +310,9 @@ class StreamTracker:
             return self.strip_usage and not choices
         return False
 
-    def _responses(self, data: bytes) -> None:
+    def _responses(self, data: bytes, count: bool) -> None:
         if b'.delta"' in data:
-            self._token()
+            self._token(count)
         if not any(kind in data for kind in _RESPONSE_ENDS):
             return
         try:
@@ -250,9 +330,9 @@ class StreamTracker:
         if usage is not None:
             self.usage = usage
 
-    def _anthropic(self, data: bytes) -> None:
+    def _anthropic(self, data: bytes, count: bool) -> None:
         if b'"content_block_delta"' in data:
-            self._token()
+            self._token(count)
             return
         if b'"message_start"' not in data and b'"message_delta"' not in data:
             if b'"message_stop"' in data:
