@@ -1,0 +1,71 @@
+"""The proxy's event loop never waits for a SQLite ledger that another process is writing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+import tokenpilot as tp
+from fake_upstream import FakeUpstream
+from serve_support import HTTP, fake, running_proxy, settings_for, upstream
+
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Summarise the design document."}]}
+COUNT = {"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "How long is this?"}]}
+HOLD_LOCK = (
+    "import fcntl, os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+def test_a_locked_sqlite_ledger_delays_only_the_calls_that_reserve(
+    upstream: FakeUpstream,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    with tp.open_ledger(str(path)) as ledger:
+        ledger.set_budget("team", tokens=100_000)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, f"{path}.lock"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            with running_proxy(settings_for(upstream.base_url, mode="enforce"), ledger) as proxy:
+                replies: list[httpx.Response] = []
+                call = threading.Thread(
+                    target=lambda: replies.append(
+                        HTTP.post(
+                            proxy.base_url + "/v1/chat/completions",
+                            json=CHAT,
+                            headers={"x-tokenpilot-scope": "team/a"},
+                        )
+                    )
+                )
+                call.start()
+                time.sleep(0.5)  # the call is now waiting for the ledger's lock
+                started = time.monotonic()
+                counted = HTTP.post(proxy.base_url + "/v1/messages/count_tokens", json=COUNT)
+                waited = time.monotonic() - started
+                assert counted.status_code == 200 and waited < 1.0  # the loop was free while the call waited
+                assert call.is_alive() and not replies
+                assert holder.stdin is not None
+                holder.stdin.write("\n")
+                holder.stdin.flush()
+                call.join(30)
+                assert replies and replies[0].status_code == 200
+                proxy.wait_settled()
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+        assert [r.status for r in ledger.records()] == ["ok"]
+        assert ledger.active_reservations() == 0 and ledger.verify_counters() == []
