@@ -579,6 +579,7 @@ def main() -> None:
         results["rate"] = args.rate
         results["mode"] = args.mode
         command = "python bench/proxy_overhead.py " + " ".join(sys.argv[1:])
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out + ".json").write_text(json.dumps(results, indent=2))
         Path(args.out + ".md").write_text(markdown(results, command))
         print(markdown(results, command))
