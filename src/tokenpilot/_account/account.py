@@ -396,9 +396,8 @@ class Ledger:
 
     def _store_alerts(self, alerts: list[NewAlert], now: float) -> None:
         """Store (in a transaction of their own) the alerts this process has not seen stored."""
-        fresh = [a for a in alerts if a.dedupe_key is None or a.dedupe_key not in self._stored_keys]
-        if fresh:
-            self._dispatch(self._run(lambda conn: self._insert_alerts(conn, fresh, now)))
+        if any(a.dedupe_key is None or a.dedupe_key not in self._stored_keys for a in alerts):
+            self._dispatch(self._run(lambda conn: self._insert_alerts(conn, alerts, now)))
 
     def _finish(self, reservation: Reservation, usage: CallUsage, *, wait: bool = True) -> LedgerRecord:
         from tokenpilot._account.counters import Held

@@ -169,10 +169,11 @@ def execute(conn: Connection, statement: str, params: dict[str, Any] | Sequence[
 
 # --- budgets -----------------------------------------------------------------------------------
 
-_BUDGET_COLUMNS = "scope, tokens, input_tokens, output_tokens, usd, period, timezone, warn_at"
+BUDGET_COLUMNS = "scope, tokens, input_tokens, output_tokens, usd, period, timezone, warn_at"
 
 
-def _budget(row: Sequence[Any]) -> Budget:
+def budget_of(row: Sequence[Any]) -> Budget:
+    """A Budget from the first columns of a row read as BUDGET_COLUMNS."""
     return Budget(
         scope=row[0],
         tokens=row[1],
@@ -191,25 +192,25 @@ def enclosing_budgets(conn: Connection, scope: str) -> list[Budget]:
     marks = ", ".join(f":s{i}" for i in range(len(scopes)))
     rows = execute(
         conn,
-        f"SELECT {_BUDGET_COLUMNS} FROM tp_budgets WHERE scope IN ({marks}) ORDER BY scope",
+        f"SELECT {BUDGET_COLUMNS} FROM tp_budgets WHERE scope IN ({marks}) ORDER BY scope",
         {f"s{i}": name for i, name in enumerate(scopes)},
     ).fetchall()
-    return [_budget(row) for row in rows]
+    return [budget_of(row) for row in rows]
 
 
 def budgets_under(conn: Connection, under: str | None = None) -> list[Budget]:
     """Every budget, or those at or beneath `under`, in scope order."""
     if under is None:
-        rows = execute(conn, f"SELECT {_BUDGET_COLUMNS} FROM tp_budgets ORDER BY scope", {}).fetchall()
+        rows = execute(conn, f"SELECT {BUDGET_COLUMNS} FROM tp_budgets ORDER BY scope", {}).fetchall()
     else:
         low, high = subtree_bounds(under)
         rows = execute(
             conn,
-            f"SELECT {_BUDGET_COLUMNS} FROM tp_budgets "
+            f"SELECT {BUDGET_COLUMNS} FROM tp_budgets "
             "WHERE scope = :scope OR (scope >= :low AND scope < :high) ORDER BY scope",
             {"scope": under, "low": low, "high": high},
         ).fetchall()
-    return [_budget(row) for row in rows]
+    return [budget_of(row) for row in rows]
 
 
 def current_bucket(budget: Budget, now: float) -> float:
@@ -258,17 +259,40 @@ def counts_of(row: Sequence[Any]) -> Counts:
     return Counts(Spend(*(int(v) for v in row[0:5])), Held(*(int(v) for v in row[5:9])))
 
 
+def hold_params(held: Held, *, priced: bool) -> dict[str, int]:
+    """HOLD's amounts for holding `held` (all but scope, bucket and updated)."""
+    return {
+        "i": held.input,
+        "o": held.output,
+        "t": held.input + held.output,
+        "n": held.nusd,
+        "priced": 1 if priced else 0,
+    }
+
+
+def unhold_params(held: Held, spend: Spend) -> dict[str, int]:
+    """UNHOLD_AND_SPEND's amounts for releasing `held` and counting `spend`."""
+    return {
+        "hi": held.input,
+        "ho": held.output,
+        "hn": held.nusd,
+        "hh": held.holds,
+        "si": spend.input,
+        "so": spend.output,
+        "sn": spend.nusd,
+        "sc": spend.calls,
+        "su": spend.unknown,
+    }
+
+
 def hold(conn: Connection, budget: Budget, request: Request, now: float) -> Counts | None:
     """Hold `request` on `budget` if every limit allows it: the counts after, or None when refused.
 
     Rolls the budget's counters into the current period first when they count an older one.
     """
+    held = Held(request.input_tokens, request.output_tokens, to_nano(request.usd), 1)
     params = {
-        "i": request.input_tokens,
-        "o": request.output_tokens,
-        "t": request.input_tokens + request.output_tokens,
-        "n": to_nano(request.usd),
-        "priced": 0 if request.usd is None else 1,
+        **hold_params(held, priced=request.usd is not None),
         "scope": budget.scope,
         "bucket": current_bucket(budget, now),
         "updated": None,
@@ -285,15 +309,7 @@ def hold(conn: Connection, budget: Budget, request: Request, now: float) -> Coun
 def unhold_and_spend(conn: Connection, budget: Budget, held: Held, spend: Spend, now: float) -> Counts | None:
     """Release `held` and count `spend` (made now) on `budget`; None when the budget is gone."""
     params = {
-        "hi": held.input,
-        "ho": held.output,
-        "hn": held.nusd,
-        "hh": held.holds,
-        "si": spend.input,
-        "so": spend.output,
-        "sn": spend.nusd,
-        "sc": spend.calls,
-        "su": spend.unknown,
+        **unhold_params(held, spend),
         "scope": budget.scope,
         "bucket": current_bucket(budget, now),
         "updated": None,

@@ -25,14 +25,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tokenpilot._account import schema as s
 from tokenpilot._account.counters import (
+    BUDGET_COLUMNS,
     HOLD,
     UNHOLD_AND_SPEND,
     Counts,
     Held,
     Spend,
+    budget_of,
     counts_of,
     current_bucket,
     execute,
+    hold_params,
+    unhold_params,
 )
 from tokenpilot._account.reservations import INSERT_RECORD, INSERT_RESERVATION
 from tokenpilot._budget import Budget, enclosing_scopes
@@ -158,7 +162,7 @@ _PG_FINISH = (
     "SELECT * FROM tp_finish(%s::text, %s::jsonb, %s::text[], %s::text[], %s::float8[], %s::float8[], "
     "%s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8)"
 )
-_BUDGET_COLUMNS = "scope, tokens, input_tokens, output_tokens, usd, period, timezone, warn_at, updated_at"
+_BUDGETS_READ = f"SELECT {BUDGET_COLUMNS}, updated_at FROM tp_budgets WHERE scope"
 _CACHED_SCOPES = 4096
 
 
@@ -183,6 +187,13 @@ class _Enclosing:
         self.scope_params = {f"s{i}": name for i, name in enumerate(scopes)}
         self.count_sql = _count_budgets(len(scopes))
 
+    def statements(self, buckets: list[float], amounts: dict[str, int]) -> list[dict[str, Any]]:
+        """One UPDATE's parameters per budget: `amounts` on its scope, cached bucket and updated_at."""
+        return [
+            {**amounts, "scope": b.scope, "bucket": bucket, "updated": updated}
+            for b, bucket, updated in zip(self.budgets, buckets, self.updated, strict=True)
+        ]
+
 
 class HotPath:
     """One process's fast reserve and settle, with the budgets it has read (see the module).
@@ -205,33 +216,17 @@ class HotPath:
             return found
         scopes = enclosing_scopes(scope)
         if self._postgres:
-            rows = self._store.call(
-                f"SELECT {_BUDGET_COLUMNS} FROM tp_budgets WHERE scope = ANY(%s::text[]) ORDER BY scope",
-                (scopes,),
-            )
+            rows = self._store.call(f"{_BUDGETS_READ} = ANY(%s::text[]) ORDER BY scope", (scopes,))
             if rows is None:
                 return None
         else:
             marks = ", ".join(f":s{i}" for i in range(len(scopes)))
-            query = f"SELECT {_BUDGET_COLUMNS} FROM tp_budgets WHERE scope IN ({marks}) ORDER BY scope"
+            query = f"{_BUDGETS_READ} IN ({marks}) ORDER BY scope"
             params = {f"s{i}": name for i, name in enumerate(scopes)}
             rows = self._store.run(lambda conn: execute(conn, query, params).fetchall(), read_only=True)
-        budgets = [
-            Budget(
-                scope=r[0],
-                tokens=r[1],
-                input_tokens=r[2],
-                output_tokens=r[3],
-                usd=r[4],
-                period=r[5],
-                timezone=r[6],
-                warn_at=r[7],
-            )
-            for r in rows
-        ]
         if len(self._budgets) >= _CACHED_SCOPES:
             self._budgets.clear()
-        found = _Enclosing(scopes, budgets, [float(r[8]) for r in rows])
+        found = _Enclosing(scopes, [budget_of(r) for r in rows], [float(r[8]) for r in rows])
         self._budgets[scope] = found
         return found
 
@@ -263,17 +258,7 @@ class HotPath:
                 return None
             return [(budget, counts_of(r)) for budget, r in zip(budgets, rows, strict=True)]
 
-        base = {
-            "i": held.input,
-            "o": held.output,
-            "t": held.input + held.output,
-            "n": held.nusd,
-            "priced": 1 if priced else 0,
-        }
-        updates = [
-            {**base, "scope": b.scope, "bucket": bucket, "updated": updated}
-            for b, bucket, updated in zip(budgets, buckets, enclosing.updated, strict=True)
-        ]
+        updates = enclosing.statements(buckets, hold_params(held, priced=priced))
 
         def transaction(tx: DriverTransaction) -> list[tuple[Budget, Counts]]:
             execute(tx, INSERT_RESERVATION, row)
@@ -326,21 +311,7 @@ class HotPath:
             pairs = zip(budgets, counted, strict=True)
             return int(rows[0][0]), [(budget, counts_of(r[1:])) for budget, r in pairs]
 
-        base = {
-            "hi": held.input,
-            "ho": held.output,
-            "hn": held.nusd,
-            "hh": held.holds,
-            "si": spend.input,
-            "so": spend.output,
-            "sn": spend.nusd,
-            "sc": spend.calls,
-            "su": spend.unknown,
-        }
-        updates = [
-            {**base, "scope": b.scope, "bucket": bucket, "updated": updated}
-            for b, bucket, updated in zip(budgets, buckets, enclosing.updated, strict=True)
-        ]
+        updates = enclosing.statements(buckets, unhold_params(held, spend))
 
         def transaction(tx: DriverTransaction) -> tuple[int, list[tuple[Budget, Counts]]]:
             if reservation_id is not None:
