@@ -78,8 +78,10 @@ def test_on_postgresql_a_reserve_and_a_settle_are_one_statement_each(
     store = agent._store
     calls: list[str] = []
     transactions: list[str] = []
-    real_call, real_transact = store.call, store.transact
-    monkeypatch.setattr(store, "call", lambda sql, params: calls.append(sql) or real_call(sql, params))
+    real_call, real_transact = store.call_prepared, store.transact
+    monkeypatch.setattr(
+        store, "call_prepared", lambda name, sql, params: calls.append(sql) or real_call(name, sql, params)
+    )
     monkeypatch.setattr(
         store, "transact", lambda fn, **kw: transactions.append("tx") or real_transact(fn, **kw)
     )
@@ -88,3 +90,50 @@ def test_on_postgresql_a_reserve_and_a_settle_are_one_statement_each(
     assert [sql.split("(")[0] for sql in calls] == ["SELECT * FROM tp_hold", "SELECT * FROM tp_finish"] * 3
     assert transactions == []
     assert agent.usage("acme/bot").spent == 40 and agent.verify_counters() == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_connection_the_server_ended_is_made_again_and_nothing_is_lost(
+    two: tuple[tp.Ledger, tp.Ledger],
+) -> None:
+    agent, admin = two
+    if agent.dialect != "postgresql":
+        pytest.skip("the prepared one-statement path is PostgreSQL's")
+    admin.set_budget("acme", tokens=1_000, period="daily")
+    _call(agent, "acme/bot", 10)
+    ended = agent._store._driver_connection().pgconn.backend_pid
+    for step in ("reserve", "settle"):
+        held = agent.reserve("acme/bot", model="gpt-4o", input_tokens=20, max_output_tokens=0)
+        if step == "settle":
+            ended = agent._store._driver_connection().pgconn.backend_pid
+        admin._store.run(lambda conn, pid=ended: conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})"))
+        if step == "reserve":
+            held.release()
+            held = agent.reserve("acme/bot", model="gpt-4o", input_tokens=20, max_output_tokens=0)
+        held.settle(input_tokens=20)
+    assert agent._store._driver_connection().pgconn.backend_pid != ended
+    with pytest.raises(tp.BudgetExceeded):
+        agent.reserve("acme/bot", model="gpt-4o", input_tokens=960, max_output_tokens=0)
+    assert agent.usage("acme").spent == 50 and agent.usage("acme").reserved == 0
+    assert agent.verify_counters() == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_prepared_statement_dropped_on_the_server_is_prepared_again(
+    two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent, admin = two
+    if agent.dialect != "postgresql":
+        pytest.skip("the prepared one-statement path is PostgreSQL's")
+    admin.set_budget("acme", tokens=1_000, period="daily")
+    _call(agent, "acme/bot", 10)
+    agent._store._driver_connection().execute("DEALLOCATE ALL")  # as a connection pooler may
+    _call(agent, "acme/bot", 10)  # the general path, and the name forgotten
+    store = agent._store
+    transactions: list[str] = []
+    real_transact = store.transact
+    monkeypatch.setattr(
+        store, "transact", lambda fn, **kw: transactions.append("tx") or real_transact(fn, **kw)
+    )
+    _call(agent, "acme/bot", 10)
+    assert transactions == [] and agent.usage("acme").spent == 30 and agent.verify_counters() == []

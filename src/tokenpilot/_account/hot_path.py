@@ -14,12 +14,14 @@ matching the cached bucket and `updated_at`. The reservation or record row is wr
 - PostgreSQL: one call of a PL/pgSQL function (`tp_hold`, `tp_finish`) in autocommit, so the
   statement is its own transaction: nine round trips of BEGIN, statements and COMMIT become one.
   A function gives up by raising a tokenpilot SQLSTATE (class `TP`), which rolls it back.
+  The calls are statements prepared once per connection and run through libpq (`Store.call_prepared`).
 - SQLite: the same statements in one write transaction, with everything else (the budgets, their
   buckets, the rows to write) done before it takes the write lock, which every writer queues on.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -155,19 +157,33 @@ def create_functions(conn: Connection) -> None:
 
 
 _PG_HOLD = (
-    "SELECT * FROM tp_hold(%s::jsonb, %s::text[], %s::text[], %s::float8[], %s::float8[], "
-    "%s::int8, %s::int8, %s::int8, %s::boolean)"
+    "SELECT * FROM tp_hold($1::jsonb, $2::text[], $3::text[], $4::float8[], $5::float8[], "
+    "$6::int8, $7::int8, $8::int8, $9::boolean)"
 )
 _PG_FINISH = (
-    "SELECT * FROM tp_finish(%s::text, %s::jsonb, %s::text[], %s::text[], %s::float8[], %s::float8[], "
-    "%s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8, %s::int8)"
+    "SELECT * FROM tp_finish($1::text, $2::jsonb, $3::text[], $4::text[], $5::float8[], $6::float8[], "
+    "$7::int8, $8::int8, $9::int8, $10::int8, $11::int8, $12::int8, $13::int8, $14::int8, $15::int8)"
 )
 _BUDGETS_READ = f"SELECT {BUDGET_COLUMNS}, updated_at FROM tp_budgets WHERE scope"
 _CACHED_SCOPES = 4096
 
 
+def _json(row: dict[str, Any]) -> str:
+    return json.dumps(row, separators=(",", ":"), allow_nan=False)
+
+
 class _GiveUp(Exception):
     """Raised inside the SQLite transaction to roll it back: the general path must decide."""
+
+
+def array_literal(items: list[str]) -> str:
+    r"""PostgreSQL's text form of a one-dimensional array of `items`, each quoted.
+
+    >>> array_literal(["a", 'b"c'])
+    '{"a","b\\"c"}'
+    """
+    quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
+    return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
 
 
 def _count_budgets(depth: int) -> str:
@@ -178,7 +194,7 @@ def _count_budgets(depth: int) -> str:
 class _Enclosing:
     """The budgets enclosing one scope as this process read them."""
 
-    __slots__ = ("budgets", "count_sql", "scope_params", "scopes", "updated")
+    __slots__ = ("budgets", "count_sql", "pg_arrays", "scope_params", "scopes", "updated")
 
     def __init__(self, scopes: list[str], budgets: list[Budget], updated: list[float]):
         self.scopes = scopes
@@ -186,6 +202,12 @@ class _Enclosing:
         self.updated = updated
         self.scope_params = {f"s{i}": name for i, name in enumerate(scopes)}
         self.count_sql = _count_budgets(len(scopes))
+        # PostgreSQL's array parameters as literals, made once: psycopg's list dumper costs more per call.
+        self.pg_arrays = (
+            array_literal(scopes),
+            array_literal([b.scope for b in budgets]),
+            array_literal([repr(u) for u in updated]),
+        )
 
     def statements(self, buckets: list[float], amounts: dict[str, int]) -> list[dict[str, Any]]:
         """One UPDATE's parameters per budget: `amounts` on its scope, cached bucket and updated_at."""
@@ -240,20 +262,19 @@ class HotPath:
         budgets = enclosing.budgets
         buckets = [current_bucket(b, now) for b in budgets]
         if self._postgres:
-            from psycopg.types.json import Jsonb
-
+            enclosing_scopes_, scopes, updated = enclosing.pg_arrays
             params = (
-                Jsonb(row),
-                enclosing.scopes,
-                [b.scope for b in budgets],
-                buckets,
-                enclosing.updated,
+                _json(row),
+                enclosing_scopes_,
+                scopes,
+                array_literal([repr(b) for b in buckets]),
+                updated,
                 held.input,
                 held.output,
                 held.nusd,
                 priced,
             )
-            rows = self._store.call(_PG_HOLD, params)
+            rows = self._store.call_prepared("tp_hold", _PG_HOLD, params)
             if rows is None or len(rows) != len(budgets):
                 return None
             return [(budget, counts_of(r)) for budget, r in zip(budgets, rows, strict=True)]
@@ -283,15 +304,14 @@ class HotPath:
         budgets = enclosing.budgets
         buckets = [current_bucket(b, now) for b in budgets]
         if self._postgres:
-            from psycopg.types.json import Jsonb
-
+            enclosing_scopes_, scopes, updated = enclosing.pg_arrays
             params = (
                 reservation_id,
-                Jsonb(row),
-                enclosing.scopes,
-                [b.scope for b in budgets],
-                buckets,
-                enclosing.updated,
+                _json(row),
+                enclosing_scopes_,
+                scopes,
+                array_literal([repr(b) for b in buckets]),
+                updated,
                 held.input,
                 held.output,
                 held.nusd,
@@ -302,14 +322,14 @@ class HotPath:
                 spend.calls,
                 spend.unknown,
             )
-            rows = self._store.call(_PG_FINISH, params)
-            if not rows:
+            rows = self._store.call_prepared("tp_finish", _PG_FINISH, params)
+            if not rows or (record_id := rows[0][0]) is None:
                 return None
             counted = [r for r in rows if r[1] is not None]
             if len(counted) != len(budgets):
                 return None
             pairs = zip(budgets, counted, strict=True)
-            return int(rows[0][0]), [(budget, counts_of(r[1:])) for budget, r in pairs]
+            return record_id, [(budget, counts_of(r[1:])) for budget, r in pairs]
 
         updates = enclosing.statements(buckets, unhold_params(held, spend))
 
