@@ -98,6 +98,31 @@ def test_calendar_window_contains_now(now: float, kind: str) -> None:
     assert start <= now < end
 
 
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=1.6e9, max_value=1.9e9),
+            st.sampled_from(["hourly", "daily", "weekly", "monthly"]),
+            st.sampled_from(
+                ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe"]
+            ),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_window_remembered_from_an_earlier_call_is_the_one_computed_afresh(
+    asks: list[tuple[float, str, str]],
+) -> None:
+    for now, kind, timezone in asks:
+        period = Period.parse(kind)
+        assert period.window(now, timezone) == period._calendar_window(now, timezone)
+        assert period.window(now + 1800, timezone) == period._calendar_window(now + 1800, timezone)
+
+
 @pytest.mark.parametrize("bad", ["yearly", "rolling:0h", "rolling:5", "daily2"])
 def test_unknown_period_is_a_clear_error(bad: str) -> None:
     with pytest.raises(InputError, match="period"):

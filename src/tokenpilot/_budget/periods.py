@@ -22,6 +22,8 @@ _ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ROLLING_STEPS = 60  # a rolling window is counted in this many steps
 NONE_BUCKET = 0.0  # the one bucket of a budget without a period
+# The last calendar window computed per (kind, time zone): every reservation asks for it, twice.
+_LAST_WINDOW: dict[tuple[str, str], tuple[float, float]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,14 @@ class Period:
             return None, None
         if self.kind == "rolling":
             return self.first_bucket(now), None
+        known = _LAST_WINDOW.get((self.kind, timezone))
+        if known is not None and known[0] <= now < known[1]:
+            return known  # windows partition time: the one that holds `now` is its window
+        found = self._calendar_window(now, timezone)
+        _LAST_WINDOW[(self.kind, timezone)] = found
+        return found
+
+    def _calendar_window(self, now: float, timezone: str) -> tuple[float, float]:
         tz = zone(timezone)
         local = datetime.fromtimestamp(now, tz)
         if self.kind == "hourly":
