@@ -25,6 +25,21 @@ def _call(acct: tp.Ledger, scope: str, tokens: int) -> tp.LedgerRecord:
         return r.settle(input_tokens=tokens)
 
 
+def _spy_on_writes(acct: tp.Ledger, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """(the hot path's prepared statements, the general transactions) `acct` runs from now on."""
+    store = acct._store
+    calls: list[str] = []
+    transactions: list[str] = []
+    real_call, real_transact = store.call_prepared, store.transact
+    monkeypatch.setattr(
+        store, "call_prepared", lambda name, sql, params: calls.append(sql) or real_call(name, sql, params)
+    )
+    monkeypatch.setattr(
+        store, "transact", lambda fn, **kw: transactions.append("tx") or real_transact(fn, **kw)
+    )
+    return calls, transactions
+
+
 def test_a_budget_added_by_another_process_refuses_the_next_call(two: tuple[tp.Ledger, tp.Ledger]) -> None:
     agent, admin = two
     _call(agent, "acme/bot", 50)  # the agent has now read that no budget encloses acme/bot
@@ -75,16 +90,7 @@ def test_on_postgresql_a_reserve_and_a_settle_are_one_statement_each(
     admin.set_budget("acme", tokens=100_000, period="daily")
     admin.set_budget("acme/bot", tokens=50_000)
     _call(agent, "acme/bot", 10)  # reads the budgets once, and the first reclaim sweep
-    store = agent._store
-    calls: list[str] = []
-    transactions: list[str] = []
-    real_call, real_transact = store.call_prepared, store.transact
-    monkeypatch.setattr(
-        store, "call_prepared", lambda name, sql, params: calls.append(sql) or real_call(name, sql, params)
-    )
-    monkeypatch.setattr(
-        store, "transact", lambda fn, **kw: transactions.append("tx") or real_transact(fn, **kw)
-    )
+    calls, transactions = _spy_on_writes(agent, monkeypatch)
     for _ in range(3):
         _call(agent, "acme/bot", 10)
     assert [sql.split("(")[0] for sql in calls] == ["SELECT * FROM tp_hold", "SELECT * FROM tp_finish"] * 3
@@ -129,11 +135,7 @@ def test_on_postgresql_a_prepared_statement_dropped_on_the_server_is_prepared_ag
     _call(agent, "acme/bot", 10)
     agent._store._driver_connection().execute("DEALLOCATE ALL")  # as a connection pooler may
     _call(agent, "acme/bot", 10)  # the general path, and the name forgotten
-    store = agent._store
-    transactions: list[str] = []
-    real_transact = store.transact
-    monkeypatch.setattr(
-        store, "transact", lambda fn, **kw: transactions.append("tx") or real_transact(fn, **kw)
-    )
+    calls, transactions = _spy_on_writes(agent, monkeypatch)
     _call(agent, "acme/bot", 10)
-    assert transactions == [] and agent.usage("acme").spent == 30 and agent.verify_counters() == []
+    assert len(calls) == 2 and transactions == []
+    assert agent.usage("acme").spent == 30 and agent.verify_counters() == []
