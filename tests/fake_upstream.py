@@ -17,8 +17,12 @@ Faults and shapes are chosen per request by headers (they pass through the proxy
     x-fake-reasoning: 7                    reasoning tokens reported (OpenAI)
     x-fake-no-usage: 1                     report no usage at all
     x-fake-output-tokens: 900              output tokens reported, whatever was sent (capped at max_tokens)
+    x-fake-tool-calls: [["finish", {...}]]  a script of tool calls (JSON [name, arguments] pairs): the reply
+                                           is call number N, N = the tool results already in the request;
+                                           past the script's end, the usual text (FakeUpstream(tool_calls=)
+                                           and --tool-calls set it for agents that cannot send headers)
 
-Run alone (for benchmarks and smoke scripts): `python tests/fake_upstream.py --port 9100`.
+Run alone (for benchmarks and smoke scripts): `python tests/fake_upstream.py --port 9100 [--tool-calls JSON]`.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class FakeUpstream:
     port: int = 0
     record: bool = True
     status: int | None = None  # answer every model call with this error status (an upstream that is down)
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()  # the tool-call script when no header gives one
     received: list[Received] = field(default_factory=list)
     reported: list[Reported] = field(default_factory=list)
     _server: Any = None
@@ -158,7 +163,7 @@ class FakeUpstream:
         if not isinstance(payload, dict):
             await self._error(api, 400, request, send)
             return
-        shape = _Shape.of(request, payload, api)
+        shape = _Shape.of(request, payload, api, self.tool_calls)
         if payload.get("stream"):
             await self._stream(api, shape, payload, send)
         else:
@@ -187,7 +192,11 @@ class FakeUpstream:
         usage = shape.usage(api)
         finish = shape.finish(api)
         model = payload.get("model", "unknown")
+        call = shape.tool_call
         if api == "openai_chat":
+            message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+            if call is not None:
+                message = {**message, "content": None, "tool_calls": [_chat_tool_call(call)]}
             body: dict[str, Any] = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion",
@@ -196,7 +205,7 @@ class FakeUpstream:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "message": message,
                         "logprobs": None,
                         "finish_reason": finish,
                     }
@@ -207,13 +216,16 @@ class FakeUpstream:
             body = _response_object(model, text, "completed" if finish == "stop" else "incomplete")
             if finish != "stop":
                 body["incomplete_details"] = {"reason": "max_output_tokens"}
+            if call is not None:
+                body["output"] = [_responses_tool_call(call, "completed")]
         else:
+            content = [{"type": "text", "text": text}] if call is None else [_messages_tool_use(call)]
             body = {
                 "id": "msg_fake",
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
+                "content": content,
                 "stop_reason": finish,
                 "stop_sequence": None,
             }
@@ -308,9 +320,15 @@ class _Shape:
     output_tokens: int | None
     delay: float
     disconnect_after: int | None
+    tool_call: _ToolCall | None = None
 
     @staticmethod
-    def of(request: Received, payload: dict[str, Any], api: str) -> _Shape:
+    def of(
+        request: Received,
+        payload: dict[str, Any],
+        api: str,
+        tool_calls: tuple[tuple[str, dict[str, Any]], ...] = (),
+    ) -> _Shape:
         def number(name: str, default: float) -> float:
             raw = request.header(name)
             return default if raw is None else float(raw)
@@ -338,6 +356,7 @@ class _Shape:
             output_tokens=output_tokens,
             delay=number("x-fake-delay", 0.0),
             disconnect_after=None if disconnect is None else int(disconnect),
+            tool_call=_next_tool_call(request, payload, api, tool_calls),
         )
 
     def usage(self, api: str) -> dict[str, Any] | None:
@@ -371,11 +390,83 @@ class _Shape:
         }
 
     def finish(self, api: str) -> str:
+        if self.tool_call is not None and not self.truncated:
+            return {"openai_chat": "tool_calls", "openai_responses": "stop"}.get(api, "tool_use")
         if api == "openai_chat":
             return "length" if self.truncated else "stop"
         if api == "openai_responses":
             return "max_output_tokens" if self.truncated else "stop"
         return "max_tokens" if self.truncated else "end_turn"
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolCall:
+    """One scripted tool call: its place in the script gives it a stable id."""
+
+    number: int
+    name: str
+    arguments: dict[str, Any]
+
+    @property
+    def call_id(self) -> str:
+        return f"call_fake_{self.number}"
+
+    @property
+    def arguments_json(self) -> str:
+        return json.dumps(self.arguments)
+
+
+def _next_tool_call(
+    request: Received, payload: dict[str, Any], api: str, default: tuple[tuple[str, dict[str, Any]], ...]
+) -> _ToolCall | None:
+    raw = request.header("x-fake-tool-calls")
+    script = default if raw is None else tuple((str(n), dict(a)) for n, a in json.loads(raw))
+    if not script:
+        return None
+    done = _tool_results_in(payload, api)
+    if done >= len(script):
+        return None
+    name, arguments = script[done]
+    return _ToolCall(done, name, arguments)
+
+
+def _tool_results_in(payload: dict[str, Any], api: str) -> int:
+    """How many tool results the conversation already holds: where the script has got to."""
+    if api == "openai_chat":
+        messages = payload.get("messages") or []
+        return sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool")
+    if api == "openai_responses":
+        items = payload.get("input")
+        items = items if isinstance(items, list) else []
+        return sum(1 for i in items if isinstance(i, dict) and i.get("type") == "function_call_output")
+    blocks = [
+        block
+        for m in payload.get("messages") or []
+        if isinstance(m, dict) and isinstance(m.get("content"), list)
+        for block in m["content"]
+    ]
+    return sum(1 for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result")
+
+
+def _chat_tool_call(call: _ToolCall) -> dict[str, Any]:
+    function = {"name": call.name, "arguments": call.arguments_json}
+    return {"id": call.call_id, "type": "function", "function": function}
+
+
+def _responses_tool_call(call: _ToolCall, status: str, arguments: str | None = None) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": f"fc_fake_{call.number}",
+        "call_id": call.call_id,
+        "name": call.name,
+        "arguments": call.arguments_json if arguments is None else arguments,
+        "status": status,
+    }
+
+
+def _messages_tool_use(call: _ToolCall, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    given = call.arguments if arguments is None else arguments
+    return {"type": "tool_use", "id": f"toolu_fake_{call.number}", "name": call.name, "input": given}
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
@@ -395,6 +486,18 @@ def _chat_events(
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return _sse({**base, "choices": [choice], **extra})
 
+    call = shape.tool_call
+    if call is not None:
+        start = {**_chat_tool_call(call), "index": 0}
+        start["function"] = {"name": call.name, "arguments": ""}
+        arguments = {"index": 0, "function": {"arguments": call.arguments_json}}
+        events = [("head", chunk({"role": "assistant", "content": None, "tool_calls": [start]}))]
+        events.append(("delta", chunk({"tool_calls": [arguments]})))
+        events.append(("tail", chunk({}, finish)))
+        if include_usage and usage is not None:
+            events.append(("usage", _sse({**base, "choices": [], "usage": usage})))
+        events.append(("done", _sse("[DONE]")))
+        return events
     events = [("head", chunk({"role": "assistant", "content": ""}))]
     events += [("delta", chunk({"content": text})) for text in shape.deltas]
     events.append(("tail", chunk({}, finish)))
@@ -437,6 +540,8 @@ def _responses_events(
             _sse({"type": "response.created", "sequence_number": 0, "response": start}, "response.created"),
         ),
     ]
+    if shape.tool_call is not None:
+        return events + _responses_tool_events(shape.tool_call, model, usage, finish)
     item = {"type": "message", "id": "msg_fake", "status": "in_progress", "role": "assistant", "content": []}
     events.append(
         (
@@ -499,6 +604,50 @@ def _responses_events(
     return events
 
 
+def _responses_tool_events(
+    call: _ToolCall, model: str, usage: dict[str, Any] | None, finish: str
+) -> list[tuple[str, bytes]]:
+    item_id = f"fc_fake_{call.number}"
+    added = {
+        "type": "response.output_item.added",
+        "output_index": 0,
+        "item": _responses_tool_call(call, "in_progress", ""),
+        "sequence_number": 1,
+    }
+    delta = {
+        "type": "response.function_call_arguments.delta",
+        "item_id": item_id,
+        "output_index": 0,
+        "delta": call.arguments_json,
+        "sequence_number": 2,
+    }
+    arguments_done = {
+        "type": "response.function_call_arguments.done",
+        "item_id": item_id,
+        "output_index": 0,
+        "arguments": call.arguments_json,
+        "sequence_number": 3,
+    }
+    item_done = {
+        "type": "response.output_item.done",
+        "output_index": 0,
+        "item": _responses_tool_call(call, "completed"),
+        "sequence_number": 4,
+    }
+    done = _response_object(model, "", "completed" if finish == "stop" else "incomplete")
+    done["output"] = [_responses_tool_call(call, "completed")]
+    if usage is not None:
+        done["usage"] = usage
+    kind = "response.completed" if finish == "stop" else "response.incomplete"
+    return [
+        ("head", _sse(added, "response.output_item.added")),
+        ("delta", _sse(delta, "response.function_call_arguments.delta")),
+        ("tail", _sse(arguments_done, "response.function_call_arguments.done")),
+        ("tail", _sse(item_done, "response.output_item.done")),
+        ("tail", _sse({"type": kind, "response": done, "sequence_number": 5}, kind)),
+    ]
+
+
 def _messages_events(
     shape: _Shape, model: str, usage: dict[str, Any] | None, finish: str, payload: dict[str, Any]
 ) -> list[tuple[str, bytes]]:
@@ -516,18 +665,21 @@ def _messages_events(
     }
     if usage is not None:
         message["usage"] = start_usage
+    call = shape.tool_call
+    block = {"type": "text", "text": ""} if call is None else _messages_tool_use(call, {})
     events = [
         ("head", _sse({"type": "message_start", "message": message}, "message_start")),
         (
             "head",
-            _sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                "content_block_start",
-            ),
+            _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
         ),
         ("head", _sse({"type": "ping"}, "ping")),
     ]
-    for text in shape.deltas:
+    if call is not None:
+        json_delta = {"type": "input_json_delta", "partial_json": call.arguments_json}
+        delta = {"type": "content_block_delta", "index": 0, "delta": json_delta}
+        events.append(("delta", _sse(delta, "content_block_delta")))
+    for text in shape.deltas if call is None else ():
         delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
         events.append(("delta", _sse(delta, "content_block_delta")))
     events.append(("tail", _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")))
@@ -562,11 +714,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--tool-calls", default="[]", help='a tool-call script: [["name", {...}], ...]')
     args = parser.parse_args()
     import uvicorn
 
+    script = tuple((str(name), dict(arguments)) for name, arguments in json.loads(args.tool_calls))
     # Standalone (benchmarks): keep no history, so memory stays flat however long it runs.
-    app = FakeUpstream(args.host, args.port, record=False)
+    app = FakeUpstream(args.host, args.port, record=False, tool_calls=script)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
