@@ -37,15 +37,7 @@ def _git_files(root: Path) -> list[Path] | None:
     if shutil.which("git") is None:
         return None
     try:
-        inside = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if inside.returncode != 0 or inside.stdout.strip() != "true":
-            return None
+        # one process: outside a work tree (no repository, a bare one, inside .git) ls-files fails
         listed = subprocess.run(
             ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             capture_output=True,
@@ -79,13 +71,13 @@ def _git_files(root: Path) -> list[Path] | None:
 
 
 def _load_spec(directory: Path, filename: str) -> pathspec.GitIgnoreSpec | None:
-    import pathspec
-
     ignore_file = directory / filename
     try:
         lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
+    import pathspec  # only when there is an ignore file: the import costs more than a small pack
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 

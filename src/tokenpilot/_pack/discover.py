@@ -10,15 +10,18 @@ generated, vendored, minified) but never the hard ones (binary, size, credential
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import posixpath
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.paths import soft_skip_reason
 from tokenpilot._pack.secrets import credential_file_reason
 from tokenpilot._walk import list_files, read_text
@@ -108,16 +111,56 @@ GENERATED_MARKERS = ("@generated", "do not edit", "do not modify")
 _GENERATED_HEAD_CHARS = 600
 _MINIFIED_MIN_BYTES = 2_000
 _MINIFIED_MEAN_LINE = 300
+STAT_KIND = "stat:1"  # a file's stat -> its digest, length, decoding note and content skip (or binary)
+RACY_NS = 3_000_000_000  # files changed this shortly before a run are read, not known by their stat
 
 
-@dataclass(frozen=True, slots=True)
+class FileChanged(Exception):
+    """A file read again during a pack no longer has the content discovery saw (pack starts again)."""
+
+
 class SourceFile:
-    """One candidate file: its path relative to the root (posix), text and content digest."""
+    """One candidate file: its path relative to the root (posix), content digest, text and length.
 
-    path: str
-    text: str
-    digest: str
-    note: str | None = None  # e.g. "invalid utf-8 (replaced)"
+    The text is given, or read on first use from `source` when discovery knew the digest from the
+    stat cache without reading the file; such a read checks the content against the digest and
+    raises FileChanged when it differs, so nothing is ever computed from one content and kept
+    under another's digest. `chars` is the text's length in characters.
+    """
+
+    __slots__ = ("_source", "_text", "chars", "digest", "note", "path")
+
+    def __init__(
+        self,
+        path: str,
+        text: str | None,
+        digest: str,
+        note: str | None = None,
+        *,
+        chars: int | None = None,
+        source: Path | None = None,
+    ) -> None:
+        if text is None and (source is None or chars is None):
+            raise ValueError("a file without its text needs its source and length")
+        self.path = path
+        self.digest = digest
+        self.note = note  # e.g. "invalid utf-8 (replaced)"
+        self.chars = len(text) if text is not None else int(chars or 0)
+        self._text = text
+        self._source = source
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            assert self._source is not None
+            read = read_text(self._source)
+            if read.text is None or content_digest(read.text) != self.digest:
+                raise FileChanged(self.path)
+            self._text = read.text
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"SourceFile({self.path!r}, digest={self.digest!r}, chars={self.chars})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +219,25 @@ def discover(
     exclude: Sequence[str] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    store: PackCache | None = None,
+    trust_stat: bool = True,
 ) -> Discovery:
     """List the candidate files of `root` with their text, and every exclusion with its reason.
+
+    With a `store`, what reading a file told (its digest, length, decoding note, content skip) is
+    kept under its stat (path, device, inode, size, mtime, ctime), and a file whose stat is known is
+    not read: its text is read on first use (`SourceFile.text`). `trust_stat=False` reads every file.
 
     >>> d = discover(Path("."))                          # doctest: +SKIP
     >>> [e for e in d.excluded if e.reason == "lock file"]  # doctest: +SKIP
     """
+    started_ns = time.time_ns()
     paths = list_files(root)
     base = root.parent if root.is_file() else root
-    files: list[SourceFile] = []
-    excluded: list[Exclusion] = []
     base_prefix = str(base).rstrip(os.sep) + os.sep
+    use_stat = store is not None and store.enabled
+    # per path, in order: the exclusion, or (relative path, stat key or None) of a file to look at
+    found: list[Exclusion | tuple[str, str | None]] = []
     for index, path in enumerate(paths):
         if progress is not None:
             progress(index, len(paths))
@@ -198,21 +249,101 @@ def discover(
             relative = path.relative_to(base).as_posix()
         reason = _exclusion_before_reading(path, relative, include, exclude, max_bytes)
         if reason is not None:
-            excluded.append(Exclusion(relative, reason))
+            found.append(Exclusion(relative, reason))
             continue
-        read = read_text(path, max_bytes=max_bytes)
-        if read.text is None:
-            excluded.append(Exclusion(relative, read.problem or "unreadable"))
+        key = None
+        if use_stat:
+            try:
+                st = os.stat(path)
+            except OSError:
+                pass  # read_text below says why
+            else:
+                if st.st_size > max_bytes:  # what read_text would say, without reading
+                    found.append(Exclusion(relative, f"over {max_bytes:,} bytes"))
+                    continue
+                key = (
+                    f"{os.path.abspath(text_path)}\0{st.st_dev}:{st.st_ino}:{st.st_size}:"
+                    f"{st.st_mtime_ns}:{st.st_ctime_ns}"
+                )
+                # a file changed just before this run may change again with the same stat (coarse
+                # timestamps): only older files are remembered by their stat (racy git's rule)
+                if max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - RACY_NS:
+                    key = "racy:" + key
+        found.append((relative, key))
+    known: dict[str, str] = {}
+    if use_stat and trust_stat and store is not None:
+        known = store.get_many(
+            STAT_KIND,
+            [k for e in found if isinstance(e, tuple) and (k := e[1]) and not k.startswith("racy:")],
+        )
+    files: list[SourceFile] = []
+    excluded: list[Exclusion] = []
+    fresh: dict[str, str] = {}
+    for entry, path in zip(found, paths, strict=True):
+        if isinstance(entry, Exclusion):
+            excluded.append(entry)
             continue
-        if not matching_glob(relative, include):
-            content_reason = soft_skip_reason_for_text(read.text)
-            if content_reason is not None:
-                excluded.append(Exclusion(relative, content_reason))
-                continue
-        if read.problem:
-            log.info("decoded with replacement", extra={"path": relative})
-        files.append(SourceFile(relative, read.text, content_digest(read.text), read.problem))
+        relative, key = entry
+        record = _stat_record(known.get(key)) if key is not None else None
+        if record is None:
+            outcome, record = _read(path, relative, max_bytes)
+            if key is not None and record is not None and not key.startswith("racy:"):
+                fresh[key] = json.dumps(record, separators=(",", ":"))
+        else:
+            outcome = _from_record(path, relative, record)
+        if isinstance(outcome, Exclusion):
+            excluded.append(outcome)
+        elif outcome is not None and matching_glob(relative, include):
+            files.append(outcome)
+        elif outcome is not None and record is not None and record.get("s"):
+            excluded.append(Exclusion(relative, str(record["s"])))
+        elif outcome is not None:
+            files.append(outcome)
+    if store is not None:
+        store.put_many(STAT_KIND, fresh)
     return Discovery(tuple(files), tuple(excluded), len(paths))
+
+
+def _read(
+    path: Path, relative: str, max_bytes: int
+) -> tuple[SourceFile | Exclusion, dict[str, object] | None]:
+    """Read a file: its SourceFile (or why it is left out), and the record to keep under its stat."""
+    read = read_text(path, max_bytes=max_bytes)
+    if read.text is None:
+        reason = read.problem or "unreadable"
+        return Exclusion(relative, reason), ({"b": 1} if reason == "binary" else None)
+    if read.problem:
+        log.info("decoded with replacement", extra={"path": relative})
+    digest = content_digest(read.text)
+    record = {"d": digest, "n": len(read.text), "p": read.problem, "s": soft_skip_reason_for_text(read.text)}
+    return SourceFile(relative, read.text, digest, read.problem), record
+
+
+def _from_record(path: Path, relative: str, record: Mapping[str, object]) -> SourceFile | Exclusion:
+    """The file as its stat record tells it, without reading it."""
+    if record.get("b"):
+        return Exclusion(relative, "binary")
+    note = record.get("p")
+    return SourceFile(
+        relative,
+        None,
+        str(record["d"]),
+        None if note is None else str(note),
+        chars=int(str(record["n"])),
+        source=path,
+    )
+
+
+def _stat_record(raw: str | None) -> dict[str, object] | None:
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not (record.get("b") or ("d" in record and "n" in record)):
+        return None
+    return record
 
 
 def _exclusion_before_reading(
