@@ -112,7 +112,8 @@ _GENERATED_HEAD_CHARS = 600
 _MINIFIED_MIN_BYTES = 2_000
 _MINIFIED_MEAN_LINE = 300
 STAT_KIND = "stat:1"  # a file's stat -> its digest, length, decoding note and content skip (or binary)
-RACY_NS = 3_000_000_000  # files changed this shortly before a run are read, not known by their stat
+RACY_NS = 3_000_000_000
+_READ_BATCH = 256  # files changed this shortly before a run are read, not known by their stat
 
 
 class FileChanged(Exception):
@@ -148,6 +149,11 @@ class SourceFile:
         self.chars = len(text) if text is not None else int(chars or 0)
         self._text = text
         self._source = source
+
+    def release(self) -> None:
+        """Let the text go when it can be read again (on first use)."""
+        if self._source is not None:
+            self._text = None
 
     @property
     def text(self) -> str:
@@ -221,12 +227,15 @@ def discover(
     progress: Callable[[int, int], None] | None = None,
     store: PackCache | None = None,
     trust_stat: bool = True,
+    on_read: Callable[[Sequence[SourceFile]], None] | None = None,
 ) -> Discovery:
     """List the candidate files of `root` with their text, and every exclusion with its reason.
 
     With a `store`, what reading a file told (its digest, length, decoding note, content skip) is
     kept under its stat (path, device, inode, size, mtime, ctime), and a file whose stat is known is
     not read: its text is read on first use (`SourceFile.text`). `trust_stat=False` reads every file.
+    `on_read` is called with each batch of files read while their texts are in memory; the texts
+    are then let go (read again on first use), so a large tree is never held whole.
 
     >>> d = discover(Path("."))                          # doctest: +SKIP
     >>> [e for e in d.excluded if e.reason == "lock file"]  # doctest: +SKIP
@@ -279,12 +288,22 @@ def discover(
     files: list[SourceFile] = []
     excluded: list[Exclusion] = []
     fresh: dict[str, str] = {}
+    batch: list[SourceFile] = []
+
+    def hand_over() -> None:
+        if on_read is not None and batch:
+            on_read(batch)
+            for f in batch:
+                f.release()
+        batch.clear()
+
     for entry, path in zip(found, paths, strict=True):
         if isinstance(entry, Exclusion):
             excluded.append(entry)
             continue
         relative, key = entry
         record = _stat_record(known.get(key)) if key is not None else None
+        was_read = record is None
         if record is None:
             outcome, record = _read(path, relative, max_bytes)
             if key is not None and record is not None and not key.startswith("racy:"):
@@ -293,12 +312,17 @@ def discover(
             outcome = _from_record(path, relative, record)
         if isinstance(outcome, Exclusion):
             excluded.append(outcome)
-        elif outcome is not None and matching_glob(relative, include):
-            files.append(outcome)
-        elif outcome is not None and record is not None and record.get("s"):
-            excluded.append(Exclusion(relative, str(record["s"])))
-        elif outcome is not None:
-            files.append(outcome)
+            continue
+        skip = record.get("s") if record is not None else None
+        if skip and not matching_glob(relative, include):
+            excluded.append(Exclusion(relative, str(skip)))
+            continue
+        files.append(outcome)
+        if was_read:
+            batch.append(outcome)
+            if len(batch) >= _READ_BATCH:
+                hand_over()
+    hand_over()
     if store is not None:
         store.put_many(STAT_KIND, fresh)
     return Discovery(tuple(files), tuple(excluded), len(paths))
@@ -316,7 +340,7 @@ def _read(
         log.info("decoded with replacement", extra={"path": relative})
     digest = content_digest(read.text)
     record = {"d": digest, "n": len(read.text), "p": read.problem, "s": soft_skip_reason_for_text(read.text)}
-    return SourceFile(relative, read.text, digest, read.problem), record
+    return SourceFile(relative, read.text, digest, read.problem, source=path), record
 
 
 def _from_record(path: Path, relative: str, record: Mapping[str, object]) -> SourceFile | Exclusion:

@@ -195,10 +195,11 @@ def identifier_terms(word: str) -> tuple[str, ...]:
 
 def _run_terms(run: bytes) -> tuple[str, ...]:
     word = run.decode("ascii").lstrip(_DIGITS)
-    terms = identifier_terms(word) if word else ()
     if len(_RUN_TERMS) < _RUN_TERMS_MAX:
-        _RUN_TERMS[run] = terms
-    return terms
+        # kept here only: the lru cache of identifier_terms would hold every word a second time
+        terms = _RUN_TERMS[run] = identifier_terms.__wrapped__(word) if word else ()
+        return terms
+    return identifier_terms(word) if word else ()
 
 
 def text_terms(text: str) -> dict[str, int]:
