@@ -228,6 +228,7 @@ def _run(
         messages=clues.messages,
         text_of=lambda i: files[i].text,
     )
+    del index  # the tree's vocabulary and matrix: not needed past ranking
     order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
     lap("rank")
     assembler = Assembler(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
-from tokenpilot._pack.terms import text_terms
+from tokenpilot._pack.terms import forget_words, text_terms
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class FeatureTable:
         self.features: list[FileFeatures] = []
         self._terms: dict[int, Mapping[str, int]] = {}
         self._known: dict[str, FileFeatures] = {}  # by digest, without their term tables
-        # the tables computed here, as their JSON (several times smaller than the dicts) until used
+        # with the cache off, the tables computed here, as their JSON (several times smaller than
+        # the dicts) until used
         self._encoded: dict[str, str] = {}
         self._fresh_meta: dict[str, str] = {}
         self._fresh_terms: dict[str, str] = {}
@@ -108,7 +109,9 @@ class FeatureTable:
                 {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
             )
             encoded = json.dumps(computed.terms, separators=(",", ":"))
-            self._fresh_terms[f.digest] = self._encoded[f.digest] = encoded
+            self._fresh_terms[f.digest] = encoded
+            if not self.store.enabled:  # else read back from the cache when the index takes them
+                self._encoded[f.digest] = encoded
             if (
                 len(self._fresh_terms) >= _WRITE_CHUNK
             ):  # written as they come: a large tree's tables are large
@@ -126,6 +129,7 @@ class FeatureTable:
         self._fresh_terms.clear()
         self._fresh_meta.clear()
         self.features = [self._known[f.digest] for f in files]
+        forget_words()  # the scan is over: its word cache would only hold memory
         self.elapsed_ms += (time.perf_counter() - started) * 1000.0
 
     def terms_of(self, indices: Sequence[int]) -> list[Mapping[str, int]]:

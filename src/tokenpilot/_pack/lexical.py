@@ -116,6 +116,7 @@ class LexicalIndex:
         doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), sizes)
         vocab_of = np.frombuffer(term_ids, dtype=np.int32)
         tf = np.frombuffer(term_counts, dtype=np.int32).astype(np.float32)
+        del term_counts  # from here on every large array is let go as soon as it is used
         doc_freq = np.bincount(vocab_of, minlength=n_vocab)
         idf_of_df = {int(df): _idf(int(df), n_docs) for df in np.unique(doc_freq)}
         idf = np.asarray([idf_of_df[int(df)] for df in doc_freq], dtype=np.float32)
@@ -130,11 +131,13 @@ class LexicalIndex:
         scores = scores64.astype(np.float32)
         del scores64, tf
         by_term = np.argsort(vocab_of, kind="stable")  # term-major; documents ascending in each term
+        del vocab_of, term_ids
         indptr = array("q", bytes(8 * (n_vocab + 1)))
         np.cumsum(doc_freq, out=np.frombuffer(indptr, dtype=np.int64)[1:])
         data, indices = array("f"), array("i")
         data.frombytes(scores[by_term].data.cast("B"))
         del scores
+        del lengths, sizes
         indices.frombytes(doc_of[by_term].data.cast("B"))
         return cls(vocab, data, indices, indptr, n_docs)
 
