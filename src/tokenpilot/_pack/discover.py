@@ -10,12 +10,11 @@ generated, vendored, minified) but never the hard ones (binary, size, credential
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import posixpath
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.paths import soft_skip_reason
 from tokenpilot._pack.secrets import credential_file_reason
-from tokenpilot._walk import list_files, read_text
+from tokenpilot._walk import list_file_names, read_text
 
 if TYPE_CHECKING:
     import pathspec
@@ -139,7 +138,7 @@ class SourceFile:
         note: str | None = None,
         *,
         chars: int | None = None,
-        source: Path | None = None,
+        source: str | None = None,
     ) -> None:
         if text is None and (source is None or chars is None):
             raise ValueError("a file without its text needs its source and length")
@@ -159,7 +158,7 @@ class SourceFile:
     def text(self) -> str:
         if self._text is None:
             assert self._source is not None
-            read = read_text(self._source)
+            read = read_text(Path(self._source))
             if read.text is None or content_digest(read.text) != self.digest:
                 raise FileChanged(self.path)
             self._text = read.text
@@ -241,21 +240,21 @@ def discover(
     >>> [e for e in d.excluded if e.reason == "lock file"]  # doctest: +SKIP
     """
     started_ns = time.time_ns()
-    paths = list_files(root)
+    paths = list_file_names(root)
     base = root.parent if root.is_file() else root
     base_prefix = str(base).rstrip(os.sep) + os.sep
+    absolute_prefix = os.path.abspath(base).rstrip(os.sep) + os.sep  # stat keys name files absolutely
     use_stat = store is not None and store.enabled
     # per path, in order: the exclusion, or (relative path, stat key or None) of a file to look at
     found: list[Exclusion | tuple[str, str | None]] = []
     for index, path in enumerate(paths):
         if progress is not None:
             progress(index, len(paths))
-        # list_files gives paths under `base`; string slicing is much cheaper than relative_to
-        text_path = str(path)
-        if os.sep == "/" and text_path.startswith(base_prefix):
-            relative = text_path[len(base_prefix) :]
-        else:  # e.g. root "." gives paths without the "./" prefix
-            relative = path.relative_to(base).as_posix()
+        # the names are paths under `base`; string slicing is much cheaper than relative_to
+        if os.sep == "/" and path.startswith(base_prefix):
+            relative = path[len(base_prefix) :]
+        else:
+            relative = Path(path).relative_to(base).as_posix()
         reason = _exclusion_before_reading(path, relative, include, exclude, max_bytes)
         if reason is not None:
             found.append(Exclusion(relative, reason))
@@ -271,7 +270,7 @@ def discover(
                     found.append(Exclusion(relative, f"over {max_bytes:,} bytes"))
                     continue
                 key = (
-                    f"{os.path.abspath(text_path)}\0{st.st_dev}:{st.st_ino}:{st.st_size}:"
+                    f"{absolute_prefix}{relative}\0{st.st_dev}:{st.st_ino}:{st.st_size}:"
                     f"{st.st_mtime_ns}:{st.st_ctime_ns}"
                 )
                 # a file changed just before this run may change again with the same stat (coarse
@@ -302,20 +301,20 @@ def discover(
             excluded.append(entry)
             continue
         relative, key = entry
-        record = _stat_record(known.get(key)) if key is not None else None
+        record = _StatRecord.decode(known.get(key)) if key is not None else None
         was_read = record is None
         if record is None:
             outcome, record = _read(path, relative, max_bytes)
             if key is not None and record is not None and not key.startswith("racy:"):
-                fresh[key] = json.dumps(record, separators=(",", ":"))
+                fresh[key] = record.encode()
         else:
             outcome = _from_record(path, relative, record)
         if isinstance(outcome, Exclusion):
             excluded.append(outcome)
             continue
-        skip = record.get("s") if record is not None else None
+        skip = record.skip if record is not None else None
         if skip and not matching_glob(relative, include):
-            excluded.append(Exclusion(relative, str(skip)))
+            excluded.append(Exclusion(relative, skip))
             continue
         files.append(outcome)
         if was_read:
@@ -328,50 +327,56 @@ def discover(
     return Discovery(tuple(files), tuple(excluded), len(paths))
 
 
-def _read(
-    path: Path, relative: str, max_bytes: int
-) -> tuple[SourceFile | Exclusion, dict[str, object] | None]:
+@dataclass(frozen=True, slots=True)
+class _StatRecord:
+    """What reading a file told, kept under its stat: its digest, length, decoding note, content skip."""
+
+    digest: str = ""
+    chars: int = 0
+    note: str | None = None
+    skip: str | None = None  # "minified (long lines)" or "generated"
+    binary: bool = False
+
+    def encode(self) -> str:
+        if self.binary:
+            return "binary"
+        return f"{self.digest}\t{self.chars}\t{self.note or ''}\t{self.skip or ''}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> _StatRecord | None:
+        if raw is None:
+            return None
+        if raw == "binary":
+            return cls(binary=True)
+        fields = raw.split("\t")
+        if len(fields) != 4 or not fields[0] or not fields[1].isdigit():
+            return None  # damaged: the file is read
+        digest, chars, note, skip = fields
+        return cls(digest, int(chars), note or None, skip or None)
+
+
+def _read(path: str, relative: str, max_bytes: int) -> tuple[SourceFile | Exclusion, _StatRecord | None]:
     """Read a file: its SourceFile (or why it is left out), and the record to keep under its stat."""
-    read = read_text(path, max_bytes=max_bytes)
+    read = read_text(Path(path), max_bytes=max_bytes)
     if read.text is None:
         reason = read.problem or "unreadable"
-        return Exclusion(relative, reason), ({"b": 1} if reason == "binary" else None)
+        return Exclusion(relative, reason), (_StatRecord(binary=True) if reason == "binary" else None)
     if read.problem:
         log.info("decoded with replacement", extra={"path": relative})
     digest = content_digest(read.text)
-    record = {"d": digest, "n": len(read.text), "p": read.problem, "s": soft_skip_reason_for_text(read.text)}
+    record = _StatRecord(digest, len(read.text), read.problem, soft_skip_reason_for_text(read.text))
     return SourceFile(relative, read.text, digest, read.problem, source=path), record
 
 
-def _from_record(path: Path, relative: str, record: Mapping[str, object]) -> SourceFile | Exclusion:
+def _from_record(path: str, relative: str, record: _StatRecord) -> SourceFile | Exclusion:
     """The file as its stat record tells it, without reading it."""
-    if record.get("b"):
+    if record.binary:
         return Exclusion(relative, "binary")
-    note = record.get("p")
-    return SourceFile(
-        relative,
-        None,
-        str(record["d"]),
-        None if note is None else str(note),
-        chars=int(str(record["n"])),
-        source=path,
-    )
-
-
-def _stat_record(raw: str | None) -> dict[str, object] | None:
-    if raw is None:
-        return None
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(record, dict) or not (record.get("b") or ("d" in record and "n" in record)):
-        return None
-    return record
+    return SourceFile(relative, None, record.digest, record.note, chars=record.chars, source=path)
 
 
 def _exclusion_before_reading(
-    path: Path, relative: str, include: Sequence[str], exclude: Sequence[str], max_bytes: int
+    path: str, relative: str, include: Sequence[str], exclude: Sequence[str], max_bytes: int
 ) -> str | None:
     matched = matching_glob(relative, exclude)
     if matched is not None:
