@@ -1,10 +1,16 @@
 """Stage 1: which files of the tree are candidates, and why each other file is not.
 
-Built on `tokenpilot._walk.list_files` (git-aware, ignore files, symlink-safe). On top of it this
-stage skips what never helps a model: binaries, files over a size cap, lock files, minified and
+Built on `tokenpilot._walk.list_file_names` (git-aware, ignore files, symlink-safe). On top of it
+this stage skips what never helps a model: binaries, files over a size cap, lock files, minified and
 generated files, vendored and build directories, and files that hold credentials by name. Every
 skip is reported with its reason; a file given by `include` overrides the soft skips (lock,
 generated, vendored, minified) but never the hard ones (binary, size, credentials, unreadable).
+
+With the pack cache, what reading a file told is kept under its stat (path, device, inode, size,
+mtime and ctime in ns): a warm run reads and hashes no unchanged file. Any write moves the ctime,
+which no one can set back, so a rewrite with the same size and a restored mtime is still seen;
+a file changed less than RACY_NS before the run is never remembered by its stat (racy git's
+rule: timestamps are coarser than writes). A text read later is checked against its digest.
 """
 
 from __future__ import annotations

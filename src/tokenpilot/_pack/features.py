@@ -1,8 +1,8 @@
 """What ranking needs of each file: its terms, length, definitions and parts — cached by content hash.
 
 `file_features` and `file_parts` compute them from a file's text; `FeatureTable` loads them for a
-whole tree from the pack cache (computing and storing the missing ones) and loads the large term
-tables only when something needs them.
+whole tree from the pack cache (computing and storing the missing ones while discovery has each
+file's text in hand) and loads the large term tables only when something needs them.
 """
 
 from __future__ import annotations
