@@ -3,6 +3,7 @@
     python bench/pack_speed.py --repo /work/.mirror/sympy+sympy/repo [--commit SHA] [--runs 5]
     python bench/pack_speed.py --tree /path/to/a/checkout
     python bench/pack_speed.py --repo SYMPY_CLONE --scale MAP.json   # + the 3-tree scaling table
+    python bench/pack_speed.py ... --before /path/to/main/src          # that code too, interleaved
 
 Each run is a fresh process (`python -c` calling `tp.pack`), so nothing is warm but the disk cache
 (and the OS page cache). Two times per run: the `pack()` call itself (after import and tokenizer
@@ -55,22 +56,27 @@ t0 = time.perf_counter()
 import tokenpilot as tp
 tp.tokenizer_for("gpt-4").count("warm up")
 t1 = time.perf_counter()
+c1 = time.process_time()
 r = tp.pack(sys.argv[1], sys.argv[2], int(sys.argv[3]), "gpt-4", cache=sys.argv[4])
 t2 = time.perf_counter()
-print(json.dumps({"pack_s": t2 - t1, "setup_s": t1 - t0, "tokens": r.tokens,
+c2 = time.process_time()
+print(json.dumps({"pack_s": t2 - t1, "cpu_s": c2 - c1, "setup_s": t1 - t0, "tokens": r.tokens,
                   "files": r.stats.files_candidates, "seen": r.stats.files_seen,
                   "timing_ms": dict(r.stats.timing_ms),
                   "peak_mb": peak_mb()}))
 """
 
 
-def _pack_run(tree: Path, budget: int, cache: Path) -> dict[str, Any]:
+def _pack_run(tree: Path, budget: int, cache: Path, src: Path | None = None) -> dict[str, Any]:
+    """One pack in a fresh process; `src`: another checkout's `src` to run instead (PYTHONPATH)."""
+    env = None if src is None else {**os.environ, "PYTHONPATH": str(src)}
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(tree), TASK, str(budget), str(cache)],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     result["process_s"] = time.perf_counter() - started
@@ -131,23 +137,36 @@ def _work_tree(repo_map: dict[str, str], repos: tuple[str, ...] | list[str], nam
     return root
 
 
-def _measure(tree: Path, budget: int, runs: int, work: Path, label: str) -> dict[str, Any]:
-    cold = [_pack_run(tree, budget, work / f"{label}-cold-{n}.sqlite3") for n in range(runs)]
-    warm_cache = work / f"{label}-warm.sqlite3"
-    _pack_run(tree, budget, warm_cache)
-    warm = [_pack_run(tree, budget, warm_cache) for _ in range(runs)]
+def _measure(
+    tree: Path, budget: int, runs: int, work: Path, label: str, before: Path | None = None
+) -> dict[str, Any]:
+    """Cold and warm medians; with `before` (another checkout's src) that code too, interleaved."""
+    variants: list[tuple[str, Path | None]] = [("after", None)] + ([("before", before)] if before else [])
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {v: {"cold": [], "warm": []} for v, _ in variants}
+    for n in range(runs):
+        for name, src in variants if n % 2 == 0 else variants[::-1]:
+            rows[name]["cold"].append(_pack_run(tree, budget, work / f"{label}-{name}-cold-{n}.sqlite3", src))
+    for name, src in variants:
+        _pack_run(tree, budget, work / f"{label}-{name}-warm.sqlite3", src)  # fills the warm cache
+    for n in range(runs):
+        for name, src in variants if n % 2 == 0 else variants[::-1]:
+            rows[name]["warm"].append(_pack_run(tree, budget, work / f"{label}-{name}-warm.sqlite3", src))
 
-    def median(rows: list[dict[str, Any]], key: str) -> float:
-        return round(statistics.median(r[key] for r in rows), 3)
+    def median(runs_of: list[dict[str, Any]], key: str) -> float:
+        return round(statistics.median(r[key] for r in runs_of), 3)
+
+    def summary(name: str) -> dict[str, Any]:
+        return {
+            mode: {k: median(rows[name][mode], k) for k in ("pack_s", "cpu_s", "process_s", "peak_mb")}
+            | {"runs": rows[name][mode]}
+            for mode in ("cold", "warm")
+        }
 
     n_files, n_bytes = _tree_size(tree)
-    return {
-        "tree": str(tree),
-        "files": n_files,
-        "bytes": n_bytes,
-        "cold": {k: median(cold, k) for k in ("pack_s", "process_s", "peak_mb")} | {"runs": cold},
-        "warm": {k: median(warm, k) for k in ("pack_s", "process_s", "peak_mb")} | {"runs": warm},
-    }
+    out = {"tree": str(tree), "files": n_files, "bytes": n_bytes, **summary("after")}
+    if before is not None:
+        out["before"] = summary("before") | {"src": str(before)}
+    return out
 
 
 def main() -> int:
@@ -162,6 +181,9 @@ def main() -> int:
     parser.add_argument("--no-repomix", action="store_true")
     parser.add_argument("--scale", type=Path, default=None, help="MAP.json: add the scaling table")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "pack_speed")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="another checkout's src/: measured too, interleaved"
+    )
     args = parser.parse_args()
     if args.tree is None:
         if args.repo is None:
@@ -181,8 +203,7 @@ def main() -> int:
     load_before = os.getloadavg()
     n_files, n_bytes = _tree_size(tree)
     work = Path(tempfile.mkdtemp(prefix="tokenpilot-speed-"))
-    main_run = _measure(tree, args.budget, args.runs, work, "main")
-    cold, warm = main_run["cold"]["runs"], main_run["warm"]["runs"]
+    main_run = _measure(tree, args.budget, args.runs, work, "main", args.before)
     repomix: list[float] = []
     repomix_tokens = None
     if not args.no_repomix:
@@ -209,19 +230,22 @@ def main() -> int:
         },
         "command": "python bench/pack_speed.py " + " ".join(sys.argv[1:]),
     }
-    rows = [
+    rows: list[str] = [
         f"# pack speed: {n_files:,} files, {n_bytes / 1e6:.1f} MB, budget {args.budget:,} (gpt-4), "
         f"{os.cpu_count()} CPUs, medians of {args.runs}",
         "",
         f"Command: `{report['command']}`",
         "",
-        "| run | pack() s | whole process s | peak memory MB | output tokens |",
-        "|---|---:|---:|---:|---:|",
-        f"| tokenpilot pack, cold cache | {report['cold']['pack_s']} | {report['cold']['process_s']} | "
-        f"{report['cold']['peak_mb']:.0f} | {cold[0]['tokens']:,} |",
-        f"| tokenpilot pack, warm cache | {report['warm']['pack_s']} | {report['warm']['process_s']} | "
-        f"{report['warm']['peak_mb']:.0f} | {warm[0]['tokens']:,} |",
+        "| run | pack() s | pack() CPU s | whole process s | peak memory MB | output tokens |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    for label, measured in [("", main_run)] + ([(" (before)", main_run["before"])] if args.before else []):
+        for mode in ("cold", "warm"):
+            m = measured[mode]
+            rows.append(
+                f"| tokenpilot pack{label}, {mode} cache | {m['pack_s']} | {m['cpu_s']} | {m['process_s']} | "
+                f"{m['peak_mb']:.0f} | {m['runs'][0]['tokens']:,} |"
+            )
     if repomix:
         rows.append(
             f"| repomix --compress (no budget) | – | {report['repomix_compress']['process_s']} | – | "
@@ -230,10 +254,17 @@ def main() -> int:
     if args.scale is not None:
         repo_map = json.loads(args.scale.read_text())
         scaled = [
-            _measure(_work_tree(repo_map, SCALE_SMALL, "small"), args.budget, args.runs, work, "small"),
+            _measure(
+                _work_tree(repo_map, SCALE_SMALL, "small"), args.budget, args.runs, work, "small", args.before
+            ),
             main_run,
             _measure(
-                _work_tree(repo_map, SCALE_ALL, "all"), args.budget, max(1, args.runs // 2), work, "all"
+                _work_tree(repo_map, SCALE_ALL, "all"),
+                args.budget,
+                max(1, args.runs // 2),
+                work,
+                "all",
+                args.before,
             ),
         ]
         report["scale"] = scaled
@@ -242,16 +273,21 @@ def main() -> int:
             f"Scaling (budget {args.budget:,}; cold medians of {args.runs}, the nine-repository tree of "
             f"{max(1, args.runs // 2)}):",
             "",
-            "| tree | files | MB | cold s | ms per MB | warm s | peak MB (cold) | peak / tree size |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| tree | files | MB | cold s | ms per MB | warm s | peak MB (cold) | peak / tree size |"
+            + (" cold s before | warm s before | peak MB before |" if args.before else ""),
+            "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.before else ""),
         ]
         for run in scaled:
             mb = run["bytes"] / 1e6
-            rows.append(
+            row = (
                 f"| {Path(run['tree']).name} | {run['files']:,} | {mb:.1f} | {run['cold']['pack_s']} | "
                 f"{1000 * run['cold']['pack_s'] / mb:.0f} | {run['warm']['pack_s']} | "
                 f"{run['cold']['peak_mb']:.0f} | {run['cold']['peak_mb'] / mb:.2f} |"
             )
+            if args.before:
+                b = run["before"]
+                row += f" {b['cold']['pack_s']} | {b['warm']['pack_s']} | {b['cold']['peak_mb']:.0f} |"
+            rows.append(row)
     # the machine is shared: say how busy it was (1, 5 and 15-minute load averages)
     report["load_average"] = {"start": load_before, "end": os.getloadavg()}
     rows += [

@@ -6,8 +6,12 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 import tokenpilot as tp
 from tokenpilot._pack.cache import PackCache, default_cache_path
+from tokenpilot._pack.discover import STAT_KIND, FileChanged, discover
+from tokenpilot._walk import TextFile
 
 
 def _tree(root: Path) -> Path:
@@ -111,3 +115,103 @@ def test_warm_run_reuses_the_bm25_index_saved_beside_the_cache(tmp_path: Path) -
     assert warm.text == cold.text
     assert list((tmp_path / "cache.sqlite3.bm25").iterdir()) == indexes
     assert indexes[0].stat().st_mtime_ns >= stamp
+
+
+# --- files known by their stat: a warm run reads only what it shows ---------------------------
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files `discover` and lazily loaded texts read from now on (by name)."""
+    import tokenpilot._pack.discover as discovery
+
+    seen: list[str] = []
+    real = discovery.read_text
+
+    def counting(path: Path, max_bytes: int | None = None) -> TextFile:
+        seen.append(path.name)
+        return real(path, max_bytes=max_bytes)
+
+    monkeypatch.setattr(discovery, "read_text", counting)
+    return seen
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test count as old enough to be known by their stat."""
+    monkeypatch.setattr("tokenpilot._pack.discover.RACY_NS", 0)
+
+
+def test_second_discovery_reads_no_unchanged_file_until_its_text_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_racy_window: None
+) -> None:
+    root = _tree(tmp_path / "repo")
+    store = PackCache(tmp_path / "cache.sqlite3")
+    first = discover(root, store=store)
+    reads = _reads(monkeypatch)
+    second = discover(root, store=store)
+    assert reads == []
+    assert [(f.path, f.digest, f.chars) for f in second.files] == [
+        (f.path, f.digest, f.chars) for f in first.files
+    ]
+    assert second.files[3].text == first.files[3].text
+    assert reads == [second.files[3].path]
+    store.close()
+
+
+def test_a_rewrite_with_the_same_size_and_mtime_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_racy_window: None
+) -> None:
+    root = _tree(tmp_path / "repo")
+    cache = tmp_path / "cache.sqlite3"
+    tp.pack(root, "func_3", 5000, "gpt-4", cache=cache)
+    target = root / "m3.py"
+    before = target.stat()
+    text = target.read_text()
+    target.write_text(text.replace("func_3", "fanc_3"))  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime: the ctime moved
+    result = tp.pack(root, "fanc_3", 5000, "gpt-4", cache=cache)
+    assert "def fanc_3(x):" in result.text
+    assert result.text == tp.pack(root, "fanc_3", 5000, "gpt-4", cache=False).text
+
+
+def test_files_changed_just_before_a_run_are_not_remembered_by_their_stat(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "repo")
+    store = PackCache(tmp_path / "cache.sqlite3")
+    discover(root, store=store)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cache.sqlite3") as db:
+        rows = db.execute("SELECT count(*) FROM entries WHERE kind = ?", (STAT_KIND,)).fetchone()[0]
+    assert rows == 0
+    store.close()
+
+
+def test_a_file_changed_during_the_pack_is_packed_as_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_racy_window: None
+) -> None:
+    root = _tree(tmp_path / "repo")
+    cache = tmp_path / "cache.sqlite3"
+    tp.pack(root, "func_3", 5000, "gpt-4", cache=cache)
+    target = root / "m3.py"
+
+    def edit_after_its_stat(stage: str, done: int, total: int) -> None:
+        # the first discovery has taken m3.py's (known) stat by now; the text it would read later differs
+        if stage == "discover" and done == total - 1 and "renamed_thing" not in target.read_text():
+            target.write_text("def renamed_thing():\n    return 3\n")
+
+    result = tp.pack(root, "renamed_thing", 5000, "gpt-4", cache=cache, progress=edit_after_its_stat)
+    assert "def renamed_thing():" in result.text
+    assert result.text == tp.pack(root, "renamed_thing", 5000, "gpt-4", cache=False).text
+
+
+def test_a_file_whose_text_no_longer_has_its_digest_raises_file_changed(
+    tmp_path: Path, no_racy_window: None
+) -> None:
+    root = _tree(tmp_path / "repo")
+    store = PackCache(tmp_path / "cache.sqlite3")
+    discover(root, store=store)
+    files = {f.path: f for f in discover(root, store=store).files}
+    (root / "m2.py").write_text("changed\n")
+    with pytest.raises(FileChanged):
+        _ = files["m2.py"].text
+    store.close()

@@ -33,19 +33,11 @@ class TextFile:
     problem: str | None = None  # "binary", "unreadable: …", or "invalid utf-8 (replaced)"
 
 
-def _git_files(root: Path) -> list[Path] | None:
+def _git_files(root: Path) -> list[str] | None:
     if shutil.which("git") is None:
         return None
     try:
-        inside = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if inside.returncode != 0 or inside.stdout.strip() != "true":
-            return None
+        # one process: outside a work tree (no repository, a bare one, inside .git) ls-files fails
         listed = subprocess.run(
             ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             capture_output=True,
@@ -70,22 +62,22 @@ def _git_files(root: Path) -> list[Path] | None:
         except (OSError, ValueError):
             continue
         if stat.S_ISREG(mode):
-            files.append(root / name)
+            files.append(os.path.join(root, name))
         elif stat.S_ISLNK(mode):
             path = root / name
             if path.is_file() and _inside(path, root):
-                files.append(path)
+                files.append(str(path))
     return files
 
 
 def _load_spec(directory: Path, filename: str) -> pathspec.GitIgnoreSpec | None:
-    import pathspec
-
     ignore_file = directory / filename
     try:
         lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
+    import pathspec  # only when there is an ignore file: the import costs more than a small pack
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
@@ -156,10 +148,15 @@ def _ignored(path: Path, is_dir: bool, specs: list[tuple[pathspec.GitIgnoreSpec,
 
 def list_files(root: Path) -> list[Path]:
     """Files under `root` that are not ignored, sorted, as paths under `root`."""
+    return [Path(name) for name in list_file_names(root)]
+
+
+def list_file_names(root: Path) -> list[str]:
+    """`list_files` as strings: on a large tree, making a Path of each costs more than listing it."""
     if root.is_file():
-        return [root]
+        return [str(root)]
     from_git = _git_files(root)
-    return from_git if from_git is not None else _walked_files(root)
+    return from_git if from_git is not None else [str(path) for path in _walked_files(root)]
 
 
 def read_text(path: Path, max_bytes: int | None = None) -> TextFile:

@@ -15,6 +15,7 @@ The flow, as the code runs it (one module each):
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,17 +24,17 @@ from pathlib import Path
 from tokenpilot._exceptions import InputError
 from tokenpilot._models import get_model
 from tokenpilot._pack import render as rendering
-from tokenpilot._pack.assemble import Assembler
+from tokenpilot._pack.assemble import Assembled, Assembler
 from tokenpilot._pack.cache import PackCache
-from tokenpilot._pack.discover import Exclusion, discover
+from tokenpilot._pack.discover import Discovery, Exclusion, FileChanged, SourceFile, discover
 from tokenpilot._pack.features import FeatureTable
 from tokenpilot._pack.lexical import lexical_index
-from tokenpilot._pack.rank import query_terms, rank
+from tokenpilot._pack.rank import FileScore, query_terms, rank
 from tokenpilot._pack.result import PackResult, PackStats
-from tokenpilot._pack.settings import parse_budget, settings
+from tokenpilot._pack.settings import Settings, parse_budget, settings
 from tokenpilot._pack.slices import task_clues
 from tokenpilot._pack.terms import read_task
-from tokenpilot._tokens import tokenizer_for
+from tokenpilot._tokens import Tokenizer, tokenizer_for
 
 log = logging.getLogger(__name__)
 
@@ -99,44 +100,32 @@ def pack(
         log.warning(warnings[-1])
     store = PackCache(config.cache_path)
     try:
-        found = discover(
+        # files known by their stat are read only when needed; one that changed since (its text no
+        # longer has the digest discovery took) starts the pack again, reading every file up front
+        stages = functools.partial(
+            _run,
             base,
-            include=include,
-            exclude=exclude,
-            max_bytes=config.max_file_bytes,
-            progress=(lambda done, total: progress("discover", done, total)) if progress else None,
+            task,
+            fmt,
+            limit,
+            allowed,
+            tokenizer,
+            store,
+            config,
+            include,
+            exclude,
+            focus,
+            progress,
+            lap,
+            timing,
         )
-        lap("discover")
-        files = list(found.files)
-        table = FeatureTable(files, store)
-        lap("features")
-        read = read_task(task)
-        mentions = read.mentions
-        query = query_terms(read.text, mentions.identifiers)
-        clues = task_clues(read.text, mentions.identifiers, mentions.dotted)
-        paths = [f.path for f in files]
-        index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
-        lap("index")
-        scores = rank(
-            paths,
-            table.features,
-            query,
-            mentions,
-            focus=focus,
-            include=include,
-            bm25_index=index,
-            terms_of=table.terms_of,
-            parts_of=table.parts_of,
-            messages=clues.messages,
-            text_of=lambda i: files[i].text,
-        )
-        order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
-        lap("rank")
-        assembler = Assembler(
-            fmt, limit, allowed, task, tokenizer, files, store, config.secrets, mentions.identifiers
-        )
-        result = assembler.run(order, [s.score for s in scores], query, clues, progress)
-        lap("select_render")
+        try:
+            found, files, scores, result = stages(trust_stat=True)
+        except FileChanged as changed:
+            log.info("a file changed during the pack: packing again", extra={"path": str(changed)})
+            timing.clear()
+            clock = time.perf_counter()
+            found, files, scores, result = stages(trust_stat=False)
     finally:
         store.close()
     shown = {f.path for f in result.files}
@@ -179,3 +168,72 @@ def _index_dir(store: PackCache) -> Path | None:
     if store.path is None or not store.enabled:
         return None
     return store.path.with_name(store.path.name + ".bm25")
+
+
+def _run(
+    base: Path,
+    task: str,
+    fmt: str,
+    limit: int,
+    allowed: int,
+    tokenizer: Tokenizer,
+    store: PackCache,
+    config: Settings,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    focus: Sequence[str],
+    progress: ProgressCallback | None,
+    lap: Callable[[str], None],
+    timing: dict[str, float],
+    *,
+    trust_stat: bool,
+) -> tuple[Discovery, list[SourceFile], list[FileScore], Assembled]:
+    """The stages, in order (the module docstring), timed by `lap`."""
+    table = FeatureTable(None, store)
+    # the features of each file read are taken while its text is in memory, then the text is let
+    # go; when packing again after a file changed, every text is kept (nothing is read twice)
+    found = discover(
+        base,
+        include=include,
+        exclude=exclude,
+        max_bytes=config.max_file_bytes,
+        progress=(lambda done, total: progress("discover", done, total)) if progress else None,
+        store=store,
+        trust_stat=trust_stat,
+        on_read=table.add if trust_stat else None,
+    )
+    files = list(found.files)
+    table.finish(files)
+    lap("discover")
+    # discovery hands the files it reads to the feature stage: its time is reported apart
+    timing["features"] = table.elapsed_ms
+    timing["discover"] -= table.elapsed_ms
+    read = read_task(task)
+    mentions = read.mentions
+    query = query_terms(read.text, mentions.identifiers)
+    clues = task_clues(read.text, mentions.identifiers, mentions.dotted)
+    paths = [f.path for f in files]
+    index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
+    lap("index")
+    scores = rank(
+        paths,
+        table.features,
+        query,
+        mentions,
+        focus=focus,
+        include=include,
+        bm25_index=index,
+        terms_of=table.terms_of,
+        parts_of=table.parts_of,
+        messages=clues.messages,
+        text_of=lambda i: files[i].text,
+    )
+    del index  # the tree's vocabulary and matrix: not needed past ranking
+    order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
+    lap("rank")
+    assembler = Assembler(
+        fmt, limit, allowed, task, tokenizer, files, store, config.secrets, mentions.identifiers
+    )
+    result = assembler.run(order, [s.score for s in scores], query, clues, progress)
+    lap("select_render")
+    return found, files, scores, result

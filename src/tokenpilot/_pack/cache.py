@@ -2,9 +2,11 @@
 
 SQLite in the user cache directory (`$XDG_CACHE_HOME/tokenpilot/pack.sqlite3` on Linux, via
 platformdirs), or a path of your choosing. Every entry is keyed by the file's content hash (plus the
-kind of result and its version), so it can never be stale, and several runs may share the file: WAL
-journaling, a busy timeout, and `INSERT OR REPLACE` of values that are equal for equal keys. Any
-database error turns the cache off for that run (logged); it never fails a pack.
+kind of result and its version), so it can never be stale; the one exception, `stat:1`, is keyed
+by a file's stat and kept only for files not changed just before the run (discover.py). Several
+runs may share the file: WAL journaling, a busy timeout, and `INSERT OR REPLACE` of values that are
+equal for equal keys. Any database error turns the cache off for that run (logged); it never fails
+a pack.
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
 """Stage 1: which files of the tree are candidates, and why each other file is not.
 
-Built on `tokenpilot._walk.list_files` (git-aware, ignore files, symlink-safe). On top of it this
-stage skips what never helps a model: binaries, files over a size cap, lock files, minified and
+Built on `tokenpilot._walk.list_file_names` (git-aware, ignore files, symlink-safe). On top of it
+this stage skips what never helps a model: binaries, files over a size cap, lock files, minified and
 generated files, vendored and build directories, and files that hold credentials by name. Every
 skip is reported with its reason; a file given by `include` overrides the soft skips (lock,
 generated, vendored, minified) but never the hard ones (binary, size, credentials, unreadable).
+
+With the pack cache, what reading a file told is kept under its stat (path, device, inode, size,
+mtime and ctime in ns): a warm run reads and hashes no unchanged file. Any write moves the ctime,
+which no one can set back, so a rewrite with the same size and a restored mtime is still seen;
+a file changed less than RACY_NS before the run is never remembered by its stat (racy git's
+rule: timestamps are coarser than writes). A text read later is checked against its digest.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ import hashlib
 import logging
 import os
 import posixpath
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.paths import soft_skip_reason
 from tokenpilot._pack.secrets import credential_file_reason
-from tokenpilot._walk import list_files, read_text
+from tokenpilot._walk import list_file_names, read_text
 
 if TYPE_CHECKING:
     import pathspec
@@ -108,16 +116,62 @@ GENERATED_MARKERS = ("@generated", "do not edit", "do not modify")
 _GENERATED_HEAD_CHARS = 600
 _MINIFIED_MIN_BYTES = 2_000
 _MINIFIED_MEAN_LINE = 300
+STAT_KIND = "stat:1"  # a file's stat -> its digest, length, decoding note and content skip (or binary)
+RACY_NS = 3_000_000_000
+_READ_BATCH = 256  # files changed this shortly before a run are read, not known by their stat
 
 
-@dataclass(frozen=True, slots=True)
+class FileChanged(Exception):
+    """A file read again during a pack no longer has the content discovery saw (pack starts again)."""
+
+
 class SourceFile:
-    """One candidate file: its path relative to the root (posix), text and content digest."""
+    """One candidate file: its path relative to the root (posix), content digest, text and length.
 
-    path: str
-    text: str
-    digest: str
-    note: str | None = None  # e.g. "invalid utf-8 (replaced)"
+    The text is given, or read on first use from `source` when discovery knew the digest from the
+    stat cache without reading the file; such a read checks the content against the digest and
+    raises FileChanged when it differs, so nothing is ever computed from one content and kept
+    under another's digest. `chars` is the text's length in characters.
+    """
+
+    __slots__ = ("_source", "_text", "chars", "digest", "note", "path")
+
+    def __init__(
+        self,
+        path: str,
+        text: str | None,
+        digest: str,
+        note: str | None = None,
+        *,
+        chars: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        if text is None and (source is None or chars is None):
+            raise ValueError("a file without its text needs its source and length")
+        self.path = path
+        self.digest = digest
+        self.note = note  # e.g. "invalid utf-8 (replaced)"
+        self.chars = len(text) if text is not None else int(chars or 0)
+        self._text = text
+        self._source = source
+
+    def release(self) -> None:
+        """Let the text go when it can be read again (on first use)."""
+        if self._source is not None:
+            self._text = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            assert self._source is not None
+            read = read_text(Path(self._source))
+            if read.text is None or content_digest(read.text) != self.digest:
+                raise FileChanged(self.path)
+            self._text = read.text
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"SourceFile({self.path!r}, digest={self.digest!r}, chars={self.chars})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,47 +230,159 @@ def discover(
     exclude: Sequence[str] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    store: PackCache | None = None,
+    trust_stat: bool = True,
+    on_read: Callable[[Sequence[SourceFile]], None] | None = None,
 ) -> Discovery:
     """List the candidate files of `root` with their text, and every exclusion with its reason.
+
+    With a `store`, what reading a file told (its digest, length, decoding note, content skip) is
+    kept under its stat (path, device, inode, size, mtime, ctime), and a file whose stat is known is
+    not read: its text is read on first use (`SourceFile.text`). `trust_stat=False` reads every file.
+    `on_read` is called with each batch of files read while their texts are in memory; the texts
+    are then let go (read again on first use), so a large tree is never held whole.
 
     >>> d = discover(Path("."))                          # doctest: +SKIP
     >>> [e for e in d.excluded if e.reason == "lock file"]  # doctest: +SKIP
     """
-    paths = list_files(root)
+    started_ns = time.time_ns()
+    paths = list_file_names(root)
     base = root.parent if root.is_file() else root
-    files: list[SourceFile] = []
-    excluded: list[Exclusion] = []
     base_prefix = str(base).rstrip(os.sep) + os.sep
+    absolute_prefix = os.path.abspath(base).rstrip(os.sep) + os.sep  # stat keys name files absolutely
+    use_stat = store is not None and store.enabled
+    # per path, in order: the exclusion, or (relative path, stat key or None) of a file to look at
+    found: list[Exclusion | tuple[str, str | None]] = []
     for index, path in enumerate(paths):
         if progress is not None:
             progress(index, len(paths))
-        # list_files gives paths under `base`; string slicing is much cheaper than relative_to
-        text_path = str(path)
-        if os.sep == "/" and text_path.startswith(base_prefix):
-            relative = text_path[len(base_prefix) :]
-        else:  # e.g. root "." gives paths without the "./" prefix
-            relative = path.relative_to(base).as_posix()
+        # the names are paths under `base`; string slicing is much cheaper than relative_to
+        if os.sep == "/" and path.startswith(base_prefix):
+            relative = path[len(base_prefix) :]
+        else:
+            relative = Path(path).relative_to(base).as_posix()
         reason = _exclusion_before_reading(path, relative, include, exclude, max_bytes)
         if reason is not None:
-            excluded.append(Exclusion(relative, reason))
+            found.append(Exclusion(relative, reason))
             continue
-        read = read_text(path, max_bytes=max_bytes)
-        if read.text is None:
-            excluded.append(Exclusion(relative, read.problem or "unreadable"))
+        key = None
+        if use_stat:
+            try:
+                st = os.stat(path)
+            except OSError:
+                pass  # read_text below says why
+            else:
+                if st.st_size > max_bytes:  # what read_text would say, without reading
+                    found.append(Exclusion(relative, f"over {max_bytes:,} bytes"))
+                    continue
+                key = (
+                    f"{absolute_prefix}{relative}\0{st.st_dev}:{st.st_ino}:{st.st_size}:"
+                    f"{st.st_mtime_ns}:{st.st_ctime_ns}"
+                )
+                # a file changed just before this run may change again with the same stat (coarse
+                # timestamps): only older files are remembered by their stat (racy git's rule)
+                if max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - RACY_NS:
+                    key = "racy:" + key
+        found.append((relative, key))
+    known: dict[str, str] = {}
+    if use_stat and trust_stat and store is not None:
+        known = store.get_many(
+            STAT_KIND,
+            [k for e in found if isinstance(e, tuple) and (k := e[1]) and not k.startswith("racy:")],
+        )
+    files: list[SourceFile] = []
+    excluded: list[Exclusion] = []
+    fresh: dict[str, str] = {}
+    batch: list[SourceFile] = []
+
+    def hand_over() -> None:
+        if on_read is not None and batch:
+            on_read(batch)
+            for f in batch:
+                f.release()
+        batch.clear()
+
+    for entry, path in zip(found, paths, strict=True):
+        if isinstance(entry, Exclusion):
+            excluded.append(entry)
             continue
-        if not matching_glob(relative, include):
-            content_reason = soft_skip_reason_for_text(read.text)
-            if content_reason is not None:
-                excluded.append(Exclusion(relative, content_reason))
-                continue
-        if read.problem:
-            log.info("decoded with replacement", extra={"path": relative})
-        files.append(SourceFile(relative, read.text, content_digest(read.text), read.problem))
+        relative, key = entry
+        record = _StatRecord.decode(known.get(key)) if key is not None else None
+        was_read = record is None
+        if record is None:
+            outcome, record = _read(path, relative, max_bytes)
+            if key is not None and record is not None and not key.startswith("racy:"):
+                fresh[key] = record.encode()
+        else:
+            outcome = _from_record(path, relative, record)
+        if isinstance(outcome, Exclusion):
+            excluded.append(outcome)
+            continue
+        skip = record.skip if record is not None else None
+        if skip and not matching_glob(relative, include):
+            excluded.append(Exclusion(relative, skip))
+            continue
+        files.append(outcome)
+        if was_read:
+            batch.append(outcome)
+            if len(batch) >= _READ_BATCH:
+                hand_over()
+    hand_over()
+    if store is not None:
+        store.put_many(STAT_KIND, fresh)
     return Discovery(tuple(files), tuple(excluded), len(paths))
 
 
+@dataclass(frozen=True, slots=True)
+class _StatRecord:
+    """What reading a file told, kept under its stat: its digest, length, decoding note, content skip."""
+
+    digest: str = ""
+    chars: int = 0
+    note: str | None = None
+    skip: str | None = None  # "minified (long lines)" or "generated"
+    binary: bool = False
+
+    def encode(self) -> str:
+        if self.binary:
+            return "binary"
+        return f"{self.digest}\t{self.chars}\t{self.note or ''}\t{self.skip or ''}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> _StatRecord | None:
+        if raw is None:
+            return None
+        if raw == "binary":
+            return cls(binary=True)
+        fields = raw.split("\t")
+        if len(fields) != 4 or not fields[0] or not fields[1].isdigit():
+            return None  # damaged: the file is read
+        digest, chars, note, skip = fields
+        return cls(digest, int(chars), note or None, skip or None)
+
+
+def _read(path: str, relative: str, max_bytes: int) -> tuple[SourceFile | Exclusion, _StatRecord | None]:
+    """Read a file: its SourceFile (or why it is left out), and the record to keep under its stat."""
+    read = read_text(Path(path), max_bytes=max_bytes)
+    if read.text is None:
+        reason = read.problem or "unreadable"
+        return Exclusion(relative, reason), (_StatRecord(binary=True) if reason == "binary" else None)
+    if read.problem:
+        log.info("decoded with replacement", extra={"path": relative})
+    digest = content_digest(read.text)
+    record = _StatRecord(digest, len(read.text), read.problem, soft_skip_reason_for_text(read.text))
+    return SourceFile(relative, read.text, digest, read.problem, source=path), record
+
+
+def _from_record(path: str, relative: str, record: _StatRecord) -> SourceFile | Exclusion:
+    """The file as its stat record tells it, without reading it."""
+    if record.binary:
+        return Exclusion(relative, "binary")
+    return SourceFile(relative, None, record.digest, record.note, chars=record.chars, source=path)
+
+
 def _exclusion_before_reading(
-    path: Path, relative: str, include: Sequence[str], exclude: Sequence[str], max_bytes: int
+    path: str, relative: str, include: Sequence[str], exclude: Sequence[str], max_bytes: int
 ) -> str | None:
     matched = matching_glob(relative, exclude)
     if matched is not None:

@@ -85,7 +85,7 @@ def deep_candidates(
         if len(deep) >= DEEP_MIN_FILES and (estimated > quota or scores[i] <= 0):
             break
         deep.append(i)
-        estimated += len(files[i].text) / _CHARS_PER_TOKEN_ESTIMATE * _OUTLINE_SHARE_ESTIMATE
+        estimated += files[i].chars / _CHARS_PER_TOKEN_ESTIMATE * _OUTLINE_SHARE_ESTIMATE
     return deep
 
 

@@ -1,8 +1,8 @@
 """What ranking needs of each file: its terms, length, definitions and parts — cached by content hash.
 
 `file_features` and `file_parts` compute them from a file's text; `FeatureTable` loads them for a
-whole tree from the pack cache (computing and storing the missing ones) and loads the large term
-tables only when something needs them.
+whole tree from the pack cache (computing and storing the missing ones while discovery has each
+file's text in hand) and loads the large term tables only when something needs them.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import itertools
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
-from tokenpilot._pack.terms import text_terms
+from tokenpilot._pack.terms import forget_words, text_terms
 
 log = logging.getLogger(__name__)
 
@@ -67,44 +68,75 @@ class FeatureTable:
     Lengths and definitions of every file are always loaded. The term tables feed the BM25 index,
     so when the index of this exact tree is already on disk (a warm run) only the few files the
     graph stage reads need theirs: decoding every table is most of a warm run's ranking time.
+    `add` takes the features of files while their text is in memory (discovery hands over each
+    batch it reads); `finish` (or the constructor, given the files) completes the table.
     """
 
-    def __init__(self, files: Sequence[SourceFile], store: PackCache) -> None:
-        self.files = files
+    def __init__(self, files: Sequence[SourceFile] | None, store: PackCache) -> None:
         self.store = store
-        self._terms: dict[int, Mapping[str, int]] = {}
-        # the tables computed here, as their JSON (several times smaller than the dicts) until used
-        self._encoded: dict[int, str] = {}
-        cached = store.get_many(FEATURES_KIND, [f.digest for f in files])
-        fresh_meta: dict[str, str] = {}
-        fresh_terms: dict[str, str] = {}
+        self.files: Sequence[SourceFile] = ()
         self.features: list[FileFeatures] = []
-        for n, f in enumerate(files):
+        self._terms: dict[int, Mapping[str, int]] = {}
+        self._known: dict[str, FileFeatures] = {}  # by digest, without their term tables
+        # with the cache off, the tables computed here, as their JSON (several times smaller than
+        # the dicts) until used
+        self._encoded: dict[str, str] = {}
+        self._fresh_meta: dict[str, str] = {}
+        self._fresh_terms: dict[str, str] = {}
+        self.elapsed_ms = 0.0  # time spent in `add` and `finish`
+        if files is not None:
+            self.finish(files)
+
+    def add(self, files: Sequence[SourceFile]) -> None:
+        """The features of these files: from the cache, else computed from their text."""
+        started = time.perf_counter()
+        wanted = [f for f in files if f.digest not in self._known]
+        cached = self.store.get_many(FEATURES_KIND, [f.digest for f in wanted])
+        for f in wanted:
+            if f.digest in self._known:  # the same content twice
+                continue
             raw = cached.get(f.digest)
             if raw is not None:
                 try:
                     data = json.loads(raw)
-                    self.features.append(FileFeatures({}, int(data["n"]), tuple(data["d"])))
+                    self._known[f.digest] = FileFeatures({}, int(data["n"]), tuple(data["d"]))
                     continue
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignoring a damaged cache entry", extra={"path": f.path})
             computed = file_features(f.text)
-            self.features.append(FileFeatures({}, computed.length, computed.definitions))
-            fresh_meta[f.digest] = json.dumps(
+            self._known[f.digest] = FileFeatures({}, computed.length, computed.definitions)
+            self._fresh_meta[f.digest] = json.dumps(
                 {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
             )
-            fresh_terms[f.digest] = self._encoded[n] = json.dumps(computed.terms, separators=(",", ":"))
-            if len(fresh_terms) >= _WRITE_CHUNK:  # written as they come: a large tree's tables are large
-                store.put_many(TERMS_KIND, fresh_terms)
-                fresh_terms.clear()
-        store.put_many(TERMS_KIND, fresh_terms)
-        store.put_many(FEATURES_KIND, fresh_meta)
+            encoded = json.dumps(computed.terms, separators=(",", ":"))
+            self._fresh_terms[f.digest] = encoded
+            if not self.store.enabled:  # else read back from the cache when the index takes them
+                self._encoded[f.digest] = encoded
+            if (
+                len(self._fresh_terms) >= _WRITE_CHUNK
+            ):  # written as they come: a large tree's tables are large
+                self.store.put_many(TERMS_KIND, self._fresh_terms)
+                self._fresh_terms.clear()
+        self.elapsed_ms += (time.perf_counter() - started) * 1000.0
+
+    def finish(self, files: Sequence[SourceFile]) -> None:
+        """The features of every file, in order (those not added yet: cache, else read and computed)."""
+        self.files = files
+        self.add(files)
+        started = time.perf_counter()
+        self.store.put_many(TERMS_KIND, self._fresh_terms)
+        self.store.put_many(FEATURES_KIND, self._fresh_meta)
+        self._fresh_terms.clear()
+        self._fresh_meta.clear()
+        self.features = [self._known[f.digest] for f in files]
+        forget_words()  # the scan is over: its word cache would only hold memory
+        self.elapsed_ms += (time.perf_counter() - started) * 1000.0
 
     def terms_of(self, indices: Sequence[int]) -> list[Mapping[str, int]]:
         """The term tables of these files (cache, else computed from the text)."""
         for i in indices:
-            if i not in self._terms and i in self._encoded:
-                self._terms[i] = json.loads(self._encoded.pop(i))
+            if i not in self._terms and self.files[i].digest in self._encoded:
+                self._terms[i] = json.loads(self._encoded.pop(self.files[i].digest))
         missing = [i for i in indices if i not in self._terms]
         cached = self.store.get_many(TERMS_KIND, [self.files[i].digest for i in missing])
         for i in missing:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import math
 import os
@@ -43,7 +42,7 @@ log = logging.getLogger(__name__)
 K1 = 1.2
 B = 0.75
 PATH_TERM_WEIGHT = 5
-INDEX_VERSION = f"lucene-csc:1:{sys.byteorder}"  # the arrays are saved in this machine's byte order
+INDEX_VERSION = f"lucene-csc:2:{sys.byteorder}"  # the arrays are saved in this machine's byte order
 KEEP_INDEXES = 8  # most recently used indexes kept on disk; older ones are removed
 
 
@@ -116,6 +115,7 @@ class LexicalIndex:
         doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), sizes)
         vocab_of = np.frombuffer(term_ids, dtype=np.int32)
         tf = np.frombuffer(term_counts, dtype=np.int32).astype(np.float32)
+        del term_counts  # from here on every large array is let go as soon as it is used
         doc_freq = np.bincount(vocab_of, minlength=n_vocab)
         idf_of_df = {int(df): _idf(int(df), n_docs) for df in np.unique(doc_freq)}
         idf = np.asarray([idf_of_df[int(df)] for df in doc_freq], dtype=np.float32)
@@ -130,11 +130,13 @@ class LexicalIndex:
         scores = scores64.astype(np.float32)
         del scores64, tf
         by_term = np.argsort(vocab_of, kind="stable")  # term-major; documents ascending in each term
+        del vocab_of, term_ids
         indptr = array("q", bytes(8 * (n_vocab + 1)))
         np.cumsum(doc_freq, out=np.frombuffer(indptr, dtype=np.int64)[1:])
         data, indices = array("f"), array("i")
         data.frombytes(scores[by_term].data.cast("B"))
         del scores
+        del lengths, sizes
         indices.frombytes(doc_of[by_term].data.cast("B"))
         return cls(vocab, data, indices, indptr, n_docs)
 
@@ -157,9 +159,8 @@ class LexicalIndex:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
         try:
-            (staging / "vocab.json").write_text(
-                json.dumps(self._vocab, separators=(",", ":")), encoding="utf-8"
-            )
+            # one term a line, in id order (terms never hold a newline): read back faster than JSON
+            (staging / "vocab.txt").write_text("\n".join(self._vocab), encoding="utf-8")
             (staging / "data.f32").write_bytes(self._data.tobytes())
             (staging / "indices.i32").write_bytes(self._indices.tobytes())
             (staging / "indptr.i64").write_bytes(self._indptr.tobytes())
@@ -173,9 +174,11 @@ class LexicalIndex:
     def load(cls, directory: Path) -> LexicalIndex:
         """Read an index `save` wrote."""
         n_docs = int((directory / "n_docs").read_text())
-        vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
-        if not isinstance(vocab, dict):
-            raise ValueError("the vocabulary is not a mapping")
+        listed = (directory / "vocab.txt").read_text(encoding="utf-8")
+        terms = listed.split("\n") if listed else []
+        vocab = dict(zip(terms, range(len(terms)), strict=True))
+        if len(vocab) != len(terms):
+            raise ValueError("the vocabulary repeats a term")
         data, indices, indptr = array("f"), array("i"), array("q")
         data.frombytes((directory / "data.f32").read_bytes())
         indices.frombytes((directory / "indices.i32").read_bytes())

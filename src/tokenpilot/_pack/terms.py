@@ -177,7 +177,7 @@ _MIN_TERM = 2
 _RUN_BYTES = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
 _DIGITS = "0123456789"
 _RUN_TERMS: dict[bytes, tuple[str, ...]] = {}
-_RUN_TERMS_MAX = 500_000
+_RUN_TERMS_MAX = 100_000
 
 
 @lru_cache(maxsize=200_000)
@@ -195,10 +195,18 @@ def identifier_terms(word: str) -> tuple[str, ...]:
 
 def _run_terms(run: bytes) -> tuple[str, ...]:
     word = run.decode("ascii").lstrip(_DIGITS)
-    terms = identifier_terms(word) if word else ()
-    if len(_RUN_TERMS) < _RUN_TERMS_MAX:
-        _RUN_TERMS[run] = terms
+    if len(_RUN_TERMS) >= _RUN_TERMS_MAX:
+        # a generation ends: most words of a large tree occur in a few files, and the common
+        # ones are back after a few files (bounded memory, little recomputation)
+        _RUN_TERMS.clear()
+    # kept here only: the lru cache of identifier_terms would hold every word a second time
+    terms = _RUN_TERMS[run] = identifier_terms.__wrapped__(word) if word else ()
     return terms
+
+
+def forget_words() -> None:
+    """Empty the word cache `text_terms` fills while a tree is scanned (it holds every distinct word)."""
+    _RUN_TERMS.clear()
 
 
 def text_terms(text: str) -> dict[str, int]:
