@@ -39,3 +39,13 @@ def test_every_public_name_resolves_and_is_named_tokenpilot() -> None:
         value = getattr(tp, name)
         assert name == "__version__" or value.__module__ == "tokenpilot", name
     assert set(tp.__all__) <= set(dir(tp))
+
+
+def test_the_cli_loads_only_the_part_its_command_needs() -> None:
+    code = (
+        "import sys, tokenpilot.cli\n"
+        "print(sorted(m for m in ('tokenpilot._account.account', 'tokenpilot._pack._api', 'tokenpilot._compact',"
+        " 'tokenpilot._trim', 'tokenpilot._plan', 'tokenpilot._handoff') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

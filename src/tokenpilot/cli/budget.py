@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokenpilot._account import open_ledger
+from tokenpilot import _account
 from tokenpilot._account.times import iso
 from tokenpilot._budget import Usage
 from tokenpilot.cli._input import ACCOUNT_LIMITS, parse_optional_budget, parse_usd
@@ -48,7 +48,7 @@ def set_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create or replace the budget on SCOPE."""
-    with open_ledger(db, add_schema=add_schema) as acct:
+    with _account.open_ledger(db, add_schema=add_schema) as acct:
         budget = acct.set_budget(
             scope,
             tokens=parse_optional_budget(tokens, "--tokens", **ACCOUNT_LIMITS),
@@ -100,7 +100,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show budgets with spent, reserved and remaining in the current period."""
-    with open_ledger(db, read_only=True) as acct:
+    with _account.open_ledger(db, read_only=True) as acct:
         scopes = [b.scope for b in acct.budgets(scope)]
         if scope is not None and scope.strip("/") not in scopes:
             scopes.insert(0, scope)
@@ -129,7 +129,7 @@ def rm_command(
     """Remove the budget on SCOPE."""
     from tokenpilot.cli._output import fail
 
-    with open_ledger(db) as acct:
+    with _account.open_ledger(db) as acct:
         removed = acct.remove_budget(scope)
     if not removed:
         fail(f"no budget on {scope!r}", 2)

@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 
-from tokenpilot._compact import compact as compact_conversation
 from tokenpilot._config import load_config
 from tokenpilot._exceptions import InputError
 from tokenpilot._models import get_model
@@ -89,6 +88,8 @@ def compact(
     as_json: bool = typer.Option(False, "--json", help="Print {messages, report} instead of the messages."),
 ) -> None:
     """Compact a conversation to fit its budget; prints the same shape (array or body), compacted."""
+    from tokenpilot._compact import compact as compact_conversation
+
     budget = parse_optional_budget(budget_text, "--budget")
     configured = load_config().section("compact")
     if budget is None and trigger is None and target is None and not {"trigger", "target"} & set(configured):

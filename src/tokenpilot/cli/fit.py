@@ -7,7 +7,6 @@ import sys
 import typer
 
 from tokenpilot._exceptions import InputError
-from tokenpilot._handoff import agent_fields, fit_context
 from tokenpilot.cli._input import parse_budget
 from tokenpilot.cli._output import print_json, stderr
 from tokenpilot.cli.handoff import read_json
@@ -28,6 +27,8 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help='Print {"context": ..., "report": ...}.'),
 ) -> None:
     """Fit a context to a budget: required keys whole, others by priority, long values reduced."""
+    from tokenpilot._handoff import agent_fields, fit_context
+
     data = read_json(source)
     if not isinstance(data, dict):
         raise InputError(f"{source}: the context must be a JSON object")

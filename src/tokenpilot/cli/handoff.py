@@ -8,7 +8,6 @@ from typing import Any
 import typer
 
 from tokenpilot._exceptions import InputError
-from tokenpilot._handoff import handoff as hand_off
 from tokenpilot.cli._input import parse_budget, read_source
 from tokenpilot.cli._output import print_json, stderr
 
@@ -37,6 +36,8 @@ def handoff(
 ) -> None:
     """Hand a conversation off to its next phase: system prompt and task kept, the rest recorded in one
     message (files changed, errors, commands, decisions, next steps) within the budget."""
+    from tokenpilot._handoff import handoff as hand_off
+
     data = read_json(source)
     result = hand_off(data, budget=parse_budget(budget), model=model, instructions=instructions)
     if as_json:

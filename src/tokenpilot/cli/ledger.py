@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from tokenpilot._account import open_ledger
+from tokenpilot import _account
 from tokenpilot._account.exchange import export_lines
 from tokenpilot._account.times import iso, parse_time
 from tokenpilot.cli._output import fail, print_json
@@ -28,7 +28,7 @@ def import_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import a usage export; every row or none (bad rows are listed with their line numbers)."""
-    with open_ledger(db, add_schema=add_schema) as acct:
+    with _account.open_ledger(db, add_schema=add_schema) as acct:
         result = acct.import_file(file, scope=scope, fmt=fmt)
     if as_json:
         print_json(result.as_dict())
@@ -48,7 +48,7 @@ def export_command(
 ) -> None:
     """Export ledger records, oldest first (re-importable with `ledger import`)."""
     start = None if since is None else parse_time(since, now=time.time())
-    with open_ledger(db, read_only=True) as acct:
+    with _account.open_ledger(db, read_only=True) as acct:
         records = acct.records(since=start, scope=scope)
     lines = export_lines(records, fmt)
     if output is None:
@@ -67,7 +67,7 @@ def tail_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the most recent calls."""
-    with open_ledger(db, read_only=True) as acct:
+    with _account.open_ledger(db, read_only=True) as acct:
         records = acct.records(scope=scope, limit=n)
     if as_json:
         print_json([r.as_dict() for r in records])
@@ -98,7 +98,7 @@ def alerts_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List alerts (unacknowledged ones unless --all)."""
-    with open_ledger(db, read_only=True) as acct:
+    with _account.open_ledger(db, read_only=True) as acct:
         alerts = acct.alerts(kind=kind, unacknowledged=not show_all)
     if as_json:
         print_json([a.as_dict() for a in alerts])
@@ -116,7 +116,7 @@ def ack_command(
     db: str | None = DB_OPTION,
 ) -> None:
     """Acknowledge an alert."""
-    with open_ledger(db) as acct:
+    with _account.open_ledger(db) as acct:
         if not acct.acknowledge(alert_id):
             fail(f"no unacknowledged alert #{alert_id}", 2)
     say(f"acknowledged alert #{alert_id}")
@@ -128,5 +128,5 @@ def migrate_command(
     add_schema: bool = ADD_SCHEMA_OPTION,
 ) -> None:
     """Create the ledger, or bring one written by an older tokenpilot up to date."""
-    with open_ledger(db, add_schema=add_schema) as acct:
+    with _account.open_ledger(db, add_schema=add_schema) as acct:
         say(f"ledger {acct.url} is up to date")

@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from tokenpilot._exceptions import InputError
-from tokenpilot._pack import pack as pack_repository
 from tokenpilot.cli._input import parse_budget, read_source
 from tokenpilot.cli._output import print_json, stderr
 
@@ -39,6 +38,8 @@ def pack(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest (JSON) instead of the text."),
 ) -> None:
     """Pack the files most relevant to a task into a hard token budget (full, slices, outline or path)."""
+    from tokenpilot._pack import pack as pack_repository
+
     if (task is None) == (task_file is None):
         raise InputError("give exactly one of --task TEXT or --task-file FILE")
     if task_file is not None:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tokenpilot import open_ledger
+from tokenpilot import _account
 from tokenpilot._exceptions import InputError
-from tokenpilot._plan import compare_costs, load_workload, plan_call, routing_settings
-from tokenpilot._plan._cost import CostComparison
 from tokenpilot.cli._input import parse_json, read_source
 from tokenpilot.cli._output import print_json, stderr, stdout
+
+if TYPE_CHECKING:
+    from tokenpilot._plan._cost import CostComparison
 
 cost_app = typer.Typer(help="Price token usage across models and routing policies.", no_args_is_help=True)
 
@@ -59,11 +60,13 @@ def plan(
     Exits 3 when the input leaves less than the minimum answer room; when the room only caps
     max_tokens below what was asked for, it warns (and exits 3 with --strict).
     """
+    from tokenpilot._plan import plan_call
+
     body = _read_request(request)
     if not isinstance(body, dict | list | str):
         raise InputError("a request is a JSON object (a request body), a messages array or a prompt")
     with contextlib.ExitStack() as stack:
-        history = stack.enter_context(open_ledger(db)) if db else None
+        history = stack.enter_context(_account.open_ledger(db)) if db else None
         call = plan_call(
             body,
             model,
@@ -140,6 +143,8 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Price a workload on each model alone and under the routing rules, with the saving of each."""
+    from tokenpilot._plan import compare_costs, load_workload, routing_settings
+
     rows = load_workload(workload)
     routing = routing_settings()
     models = list(model or [])

@@ -6,14 +6,18 @@ import csv
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from tokenpilot._account import GroupStats, open_ledger
+from tokenpilot import _account
 from tokenpilot._account.times import iso, parse_time
 from tokenpilot.cli._output import print_json
 from tokenpilot.cli._tables import say, table
 from tokenpilot.cli.budget import DB_OPTION
+
+if TYPE_CHECKING:
+    from tokenpilot._account import GroupStats
 
 
 def _pct(value: float | None) -> str:
@@ -41,7 +45,7 @@ def report(
     """Tokens, cost, calls, truncation, output utilization, cache hits, first-attempt success; advice."""
     now = time.time()
     start = None if since == "all" else parse_time(since, now=now)
-    with open_ledger(db, read_only=True) as acct:
+    with _account.open_ledger(db, read_only=True) as acct:
         result = acct.report(since=start, by=by, scope=scope)
     if plot is not None:
         from tokenpilot._account.plot import plot_report

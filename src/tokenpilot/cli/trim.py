@@ -10,7 +10,6 @@ from typing import BinaryIO
 import typer
 
 from tokenpilot._exceptions import InputError
-from tokenpilot._trim import TrimResult, trim_stream
 from tokenpilot.cli._input import is_binary, parse_optional_budget
 from tokenpilot.cli._output import print_json, stderr
 
@@ -46,6 +45,8 @@ def trim(
     report: bool = typer.Option(False, "--report", help="Print a one-line report on stderr."),
 ) -> None:
     """Trim a tool's output to a token budget: `pytest 2>&1 | tokenpilot trim --budget 800`."""
+    from tokenpilot._trim import TrimResult, trim_stream
+
     budget = parse_optional_budget(budget_text, "--budget", minimum=0)
     targets = list(files or [])
     if not targets:
