@@ -23,9 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _materialise import materialise
-
 import tokenpilot._pack.rank as ranking
+from _materialise import materialise
 from tokenpilot._pack._api import _index_dir
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import discover
@@ -40,8 +39,14 @@ _DEFAULTS = {k: v for k, v in vars(ranking).items() if k.isupper()}
 _GOLD = re.compile(r"^diff --git a/(\S+) b/", re.MULTILINE)
 
 
-def run(row: dict[str, Any], repo: str, trees: str, cache: str, variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    tree = materialise(Path(repo), row["base_commit"], Path(trees) / f"{row['repo'].replace('/', '+')}-{row['base_commit'][:12]}")
+def run(
+    row: dict[str, Any], repo: str, trees: str, cache: str, variants: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    tree = materialise(
+        Path(repo),
+        row["base_commit"],
+        Path(trees) / f"{row['repo'].replace('/', '+')}-{row['base_commit'][:12]}",
+    )
     gold = set(_GOLD.findall(row["patch"]))
     store = PackCache(Path(cache))
     found = discover(tree)
@@ -52,7 +57,9 @@ def run(row: dict[str, Any], repo: str, trees: str, cache: str, variants: dict[s
     clues = task_clues(read.text, read.mentions.identifiers, read.mentions.dotted)
     paths = [f.path for f in files]
     index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
-    names_index = lexical_index(paths, [f.digest for f in files], table.names, _index_dir(store), field="names")
+    names_index = lexical_index(
+        paths, [f.digest for f in files], table.names, _index_dir(store), field="names"
+    )
     defaults = {k: _DEFAULTS[k] for v in variants.values() for k in v}
     out: dict[str, Any] = {"id": row["instance_id"], "gold": sorted(gold)}
     for name, settings in variants.items():
@@ -61,9 +68,18 @@ def run(row: dict[str, Any], repo: str, trees: str, cache: str, variants: dict[s
         for k, v in settings.items():
             setattr(ranking, k, v)
         scores = ranking.rank(
-            paths, table.features, query, read.mentions, bm25_index=index, names_index=names_index, terms_of=table.terms_of,
-            parts_of=table.parts_of, messages=clues.messages, text_of=lambda i: files[i].text,
-            frames=clues.frames, task_text=read.text,
+            paths,
+            table.features,
+            query,
+            read.mentions,
+            bm25_index=index,
+            names_index=names_index,
+            terms_of=table.terms_of,
+            parts_of=table.parts_of,
+            messages=clues.messages,
+            text_of=lambda i: files[i].text,
+            frames=clues.frames,
+            task_text=read.text,
         )
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, paths[i]))
         position = {paths[i]: n for n, i in enumerate(order)}
@@ -92,13 +108,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [json.loads(line) for line in args.instances.read_text().splitlines() if line.strip()]
     indexed = list(enumerate(rows))[:: args.every]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [(n, pool.submit(run, r, repo_map[r["repo"]], args.trees, args.cache, variants)) for n, r in indexed]
+        futures = [
+            (n, pool.submit(run, r, repo_map[r["repo"]], args.trees, args.cache, variants))
+            for n, r in indexed
+        ]
         results = [(n, f.result()) for n, f in futures]
     if args.out:
         args.out.write_text(json.dumps([r for _, r in results], indent=1))
-    print(f"{'variant':<16} {'half':<5} {'n':>4} {'first':>6} {'all@5':>6} {'all@10':>6} {'any@1..':>7} {'mrr':>6} {'2+all@10':>8}")
+    print(
+        f"{'variant':<16} {'half':<5} {'n':>4} {'first':>6} {'all@5':>6} {'all@10':>6}"
+        f" {'mrr':>6} {'2+ all@10':>9}"
+    )
     for name in variants:
-        for half, keep in (("all", lambda n: True), ("even", lambda n: n % 2 == 0), ("odd", lambda n: n % 2 == 1)):
+        for half, keep in (
+            ("all", lambda n: True),
+            ("even", lambda n: n % 2 == 0),
+            ("odd", lambda n: n % 2 == 1),
+        ):
             chosen = [r for n, r in results if keep(n)]
             if not chosen:
                 continue
@@ -114,7 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if len(r["gold"]) > 1:
                     m10 += max(pos) < 10
             k = len(chosen)
-            print(f"{name:<16} {half:<5} {k:>4} {100*first/k:6.1f} {100*all5/k:6.1f} {100*all10/k:6.1f} {'':>7} {mrr/k:6.3f} {100*m10/max(1,len(multi)):8.1f}")
+            print(
+                f"{name:<16} {half:<5} {k:>4} {100 * first / k:6.1f} {100 * all5 / k:6.1f}"
+                f" {100 * all10 / k:6.1f} {mrr / k:6.3f} {100 * m10 / max(1, len(multi)):9.1f}"
+            )
     return 0
 
 

@@ -185,3 +185,44 @@ def test_a_file_containing_the_message_the_task_quotes_ranks_first() -> None:
         text_of=lambda i: files[paths[i]],
     )
     assert max(scores, key=lambda s: s.score).path == "pkg/loader.py"
+
+
+def test_the_tasks_title_weighs_more_than_a_word_its_body_repeats() -> None:
+    files = {
+        "pkg/parse.py": "def parse(text):\n    return text.split()\n",
+        "pkg/render.py": "def render(tree):\n    return str(tree)\n",
+    }
+    assert _rank(files, "parse drops the last word\nrender shows it; render is fine")[0] == "pkg/parse.py"
+    assert (
+        _rank(files, "a word is dropped\nparse is called, render shows it; render is fine")[0]
+        == "pkg/render.py"
+    )
+
+
+def test_names_only_the_tasks_example_code_uses_weigh_less_than_names_its_prose_says() -> None:
+    files = {
+        "pkg/widget.py": "class Widget:\n    def show(self):\n        return self\n",
+        "pkg/layout.py": "def layout_rows(rows):\n    return rows\n",
+    }
+    prose = "layout_rows loses a row\n```\nw = Widget()\nw.show()\nlayout_rows(w.rows)\n```"
+    code_only = "a row is lost\n```\nw = Widget()\nw.show()\nlayout_rows(w.rows)\n```"
+    assert _rank(files, prose)[0] == "pkg/layout.py"
+    assert _rank(files, code_only)[0] == "pkg/widget.py"  # the class the example builds, named twice
+
+
+def test_a_file_defining_the_names_the_task_describes_ranks_above_one_that_only_says_the_words() -> None:
+    from tokenpilot._pack import rank as ranking
+
+    files = {
+        "pkg/printing/latex.py": "class LatexPrinter:\n    def print_power(self, expr):\n        return expr\n",
+        "pkg/notes.py": "def helper(x):\n"
+        + "    # the latex printer prints a power; latex power printer\n" * 4,
+    }
+    task = "the latex printer drops parentheses around a negative power"
+    assert _rank(files, task)[0] == "pkg/printing/latex.py"
+    saved = ranking.W_NAMES_FIELD
+    try:
+        ranking.W_NAMES_FIELD = 0.0
+        assert _rank(files, task)[0] == "pkg/notes.py"  # without the names field the words win
+    finally:
+        ranking.W_NAMES_FIELD = saved

@@ -44,7 +44,7 @@ K1 = 1.2
 B = 0.75
 PATH_TERM_WEIGHT = 5
 INDEX_VERSION = f"lucene-csc:1:{sys.byteorder}"  # the arrays are saved in this machine's byte order
-KEEP_INDEXES = 8  # most recently used indexes kept on disk; older ones are removed
+KEEP_INDEXES = 16  # most recently used indexes (two per tree: text, names) kept on disk; older removed
 
 
 def fingerprint(paths: Sequence[str], digests: Sequence[str], field: str = "text") -> str:

@@ -58,15 +58,8 @@ W_EVIDENCE = 1.2  # the file contains a message or source line the task quotes
 EVIDENCE_TOP = 200
 EVIDENCE_MAX_FILES = 2
 W_PARTS = 1.0
-EVIDENCE_CODE_ONLY = False  # count a message's holders among source files only
-EVIDENCE_WINDOWS = False  # formatted messages: a run of literal words
-W_FRAME = 0.0  # a file of a traceback frame in the task
-W_FRAME_LAST = 0.0  # the innermost such frame
-W_HOP = 0.0  # imported by one of the best HOP_TOP files
-HOP_TOP = 3
-HOP_SPEC = "base"
-HOP_OUTSIDE = False  # only files outside the HOP_TOP gain
-W_HOP_NAMED = 0.0  # the imported module is where a name the task mentions is defined
+W_HOP = 0.3  # imported by one of the best HOP_TOP files
+HOP_TOP = 5
 TITLE_BOOST = 2.0  # query terms of the task's first line
 CODE_ONLY_TERM = 0.5  # query terms seen only in the task's code blocks and pastes
 CODE_ONLY_NAME = 0.5  # names (for W_DEFINES) seen only in code blocks and pastes
@@ -193,7 +186,6 @@ def rank(
     parts_of: PartsLoader | None = None,
     messages: Sequence[str] = (),
     text_of: Callable[[int], str] | None = None,
-    frames: Sequence[tuple[str, int, str]] = (),
     task_text: str | None = None,
 ) -> list[FileScore]:
     """Score every file for the task (same order as `paths`).
@@ -210,15 +202,11 @@ def rank(
 
     # the weighted query (`query_terms` of the task read once), or the task itself
     query = query_terms(read_task(task).text, mentions.identifiers) if isinstance(task, str) else task
+    if task_text is None and isinstance(task, str):
+        task_text = read_task(task).text
     prose_terms: set[str] = set()
-    if task_text is not None and (TITLE_BOOST != 1.0 or CODE_ONLY_TERM != 1.0 or CODE_ONLY_NAME != 1.0):
-        title, prose = title_and_prose(task_text)
-        title_terms = set(text_terms(without_urls(title)))
-        prose_terms = set(text_terms(without_urls(prose)))
-        query = {
-            t: w * (TITLE_BOOST if t in title_terms else 1.0) * (1.0 if t in prose_terms else CODE_ONLY_TERM)
-            for t, w in query.items()
-        }
+    if task_text is not None:
+        query, prose_terms = weigh_by_field(query, task_text)
     bm25 = bm25_scores(query, features, paths, bm25_index)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
@@ -253,22 +241,15 @@ def rank(
             + W_NAMES_FIELD * names_field[index] / top_names
         )
         base.append(value)
-    if frames:
-        _add_frames(base, paths, frames)
     if messages and text_of is not None:
         candidates = sorted(range(len(paths)), key=lambda i: -base[i])[:EVIDENCE_TOP]
-        if EVIDENCE_CODE_ONLY:
-            candidates = [i for i in candidates if _is_source(paths[i])]
-        if EVIDENCE_WINDOWS:
-            holders = {m: [i for i in candidates if contains_message(text_of(i), m)] for m in messages}
-        else:
-            holders = {m: [i for i in candidates if m in text_of(i)] for m in messages}
+        holders = {m: [i for i in candidates if m in text_of(i)] for m in messages}
         # a line many files share (an import, a common call) is no evidence of where the bug is
         telling = {i for found in holders.values() if 0 < len(found) <= EVIDENCE_MAX_FILES for i in found}
         for index in telling:
             base[index] += W_EVIDENCE
-    if (W_HOP or W_HOP_NAMED) and text_of is not None:
-        hop = one_hop(paths, features, base, text_of, mentioned, defines)
+    if W_HOP and text_of is not None:
+        hop = one_hop(paths, base, text_of)
         for index, value in hop.items():
             base[index] += value
     graph = personalised_pagerank(features, base, terms_of=terms_of)
@@ -294,11 +275,6 @@ def rank(
     return scores
 
 
-_MESSAGE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+")
-_MESSAGE_WINDOW = 4
-_MIN_MESSAGE = 12
-
-
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[ \t]*$", re.M | re.S)
 _PASTE_LINE = re.compile(r"^[ \t]*(?:>>>|\.\.\.|In \[\d+\]|Out\[\d+\]|\$ |    ).*$", re.M)
 
@@ -311,40 +287,27 @@ def title_and_prose(task: str) -> tuple[str, str]:
     return title, prose
 
 
-def contains_message(text: str, message: str) -> bool:
-    """Whether a text holds a message: exactly, or (formatted messages) a run of four of its words."""
-    if message in text:
-        return True
-    words = _MESSAGE_WORD.findall(message)
-    for k in range(len(words) - _MESSAGE_WINDOW + 1):
-        window = " ".join(words[k : k + _MESSAGE_WINDOW])
-        if len(window) >= _MIN_MESSAGE and window in text:
-            return True
-    return False
+def weigh_by_field(query: Mapping[str, float], task_text: str) -> tuple[dict[str, float], set[str]]:
+    """The query with its title's terms × TITLE_BOOST and terms only code shows × CODE_ONLY_TERM.
 
+    A report's title says what is wrong; its example code uses the public API (the entry points,
+    not where the bug is). Also returns the terms of the prose (title included).
 
-def _is_source(path: str) -> bool:
-    return is_code_path(path) and not is_test_path(path) and not is_docs_path(path) and not is_meta_path(path)
-
-
-def _frame_file(paths: Sequence[str], by_path: Mapping[str, int], written: str) -> int | None:
-    """The repository file a traceback's path names: the longest repository path it ends with."""
-    parts = written.replace("\\", "/").split("/")
-    for k in range(len(parts)):
-        found = by_path.get("/".join(parts[k:]))
-        if found is not None:
-            return found
-    return None
-
-
-def _add_frames(base: list[float], paths: Sequence[str], frames: Sequence[tuple[str, int, str]]) -> None:
-    by_path = {path: index for index, path in enumerate(paths)}
-    hits = [i for written, _, _ in frames if (i := _frame_file(paths, by_path, written)) is not None]
-    hits = [i for i in hits if _is_source(paths[i])]
-    for i in set(hits):
-        base[i] += W_FRAME
-    if hits:
-        base[hits[-1]] += W_FRAME_LAST
+    >>> task = "parse drops words\\n```\\nfrom pkg import Widget\\nWidget().parse(x)\\n```"
+    >>> weighed, _ = weigh_by_field({"parse": 1.0, "widget": 1.0}, task)
+    >>> weighed == {"parse": TITLE_BOOST, "widget": CODE_ONLY_TERM}
+    True
+    """
+    title, prose = title_and_prose(task_text)
+    title_terms = set(text_terms(without_urls(title)))
+    prose_terms = set(text_terms(without_urls(prose)))
+    weighed = {
+        term: weight
+        * (TITLE_BOOST if term in title_terms else 1.0)
+        * (1.0 if term in prose_terms else CODE_ONLY_TERM)
+        for term, weight in query.items()
+    }
+    return weighed, prose_terms
 
 
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
@@ -352,43 +315,49 @@ _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.
 _NAME = re.compile(r"[A-Za-z_]\w*")
 
 
-def imported_files(path: str, text: str, by_module: Mapping[str, int]) -> dict[int, set[str]]:
-    """The repository files a Python file imports, each with the names it imports from it."""
-    out: dict[int, set[str]] = {}
-    package = module_names(path)[-1].split(".") if module_names(path) else []
+def imported_files(path: str, text: str, by_module: Mapping[str, int]) -> set[int]:
+    """The repository files a Python file imports (`by_module`: module name → file index).
+
+    `from a.b import c` imports a/b/c.py when that is a module, else a/b.py (or a/b/__init__.py);
+    relative imports are resolved against the file's package.
+
+    >>> by_module = {"pkg.core": 0, "pkg.util": 1, "pkg.io.read": 2}
+    >>> sorted(imported_files("pkg/io/__init__.py", "from ..core import x\\nfrom . import read", by_module))
+    [0, 2]
+    """
+    out: set[int] = set()
+    own = module_names(path)
+    package = own[-1].split(".") if own else []
     if not path.endswith("__init__.py"):
         package = package[:-1]
     for match in _FROM_IMPORT.finditer(text):
         module, names = match.group(1), match.group(2)
         dots = len(module) - len(module.lstrip("."))
         if dots:
-            anchor = package[: len(package) - dots + 1] if dots > 1 else package
+            anchor = package[: len(package) - dots + 1]
             module = ".".join([*anchor, module.lstrip(".")]).strip(".")
-        imported = [n for n in _NAME.findall(names.split("#")[0]) if n != "as"]
         target = by_module.get(module)
-        for name in imported:
+        for name in _NAME.findall(names.split("#")[0]):
             sub = by_module.get(f"{module}.{name}")
             if sub is not None:
-                out.setdefault(sub, set())
-            elif target is not None:
-                out.setdefault(target, set()).add(name)
+                out.add(sub)
+            elif target is not None and name != "as":
+                out.add(target)
     for match in _IMPORT.finditer(text):
         for module in match.group(1).split(","):
             target = by_module.get(module.strip())
             if target is not None:
-                out.setdefault(target, set())
+                out.add(target)
     return out
 
 
-def one_hop(
-    paths: Sequence[str],
-    features: Sequence[FileFeatures],
-    base: Sequence[float],
-    text_of: Callable[[int], str],
-    mentioned: set[str],
-    defines: Sequence[float],
-) -> dict[int, float]:
-    """Files the HOP_TOP best import, each weighted by how much the task points to it."""
+def one_hop(paths: Sequence[str], base: Sequence[float], text_of: Callable[[int], str]) -> dict[int, float]:
+    """What the files the HOP_TOP best import gain: W_HOP × the importer's share × their own.
+
+    A bug's second file is often one the first imports; a file imported by a top file gains in
+    proportion to both that file's score and its own (how much the task points at it), so an
+    imported module the task says nothing about gains nothing.
+    """
     by_module: dict[str, int] = {}
     for index, path in enumerate(paths):
         for name in module_names(path):
@@ -397,17 +366,10 @@ def one_hop(
     best = max((base[i] for i in top), default=0.0) or 1.0
     out: dict[int, float] = {}
     for t in top:
-        if not paths[t].endswith(".py"):
+        if not module_names(paths[t]):
             continue
-        strength = base[t] / best
-        for target, names in imported_files(paths[t], text_of(t), by_module).items():
-            if target == t:
-                continue
-            if target == t or (HOP_OUTSIDE and target in top):
-                continue
-            spec = base[target] / best if HOP_SPEC == "base" else min(1.0, defines[target])
-            named = W_HOP_NAMED * bool(names & mentioned & set(features[target].definitions))
-            value = strength * (W_HOP * spec + named)
+        for target in imported_files(paths[t], text_of(t), by_module) - {t}:
+            value = W_HOP * (base[t] / best) * (base[target] / best)
             if value > out.get(target, 0.0):
                 out[target] = value
     return out
