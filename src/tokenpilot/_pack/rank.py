@@ -1,11 +1,15 @@
 """Stage 4: how relevant each file is to the task.
 
     score = (  W_BM25    * bm25 / max bm25            lexical match, code-aware terms
+             + W_NAMES_FIELD * names / max names      the same query against the names the file
+                                                       defines (their terms), a field of its own
              + W_PATH    * [task names this file's path]
              + W_MODULE  * [task names this file's module, longest match]
              + W_DEFINES * min(1, Σ 1/n(x))           x: identifiers the task names that this file
                                                        defines (n(x): files defining x)
              + W_STEM    * [file stem is a name the task mentions]
+             + W_HOP * s(t)/s(1) * s(f)/s(1)           one hop: f is imported by t, one of the HOP_TOP
+                                                       best (s: the sum so far, s(1) the best's)
              + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
                                                        the files the signals above point at
             × (META_FACTOR | TEST_FACTOR | DOCS_FACTOR | 1)
@@ -22,9 +26,13 @@
 
 BM25 is Lucene's BM25 as the bm25s library scores it (k1 = 1.2, b = 0.75,
 idf = ln(1 + (N - df + 0.5)/(df + 0.5)), path terms counted PATH_TERM_WEIGHT times; see `lexical`),
-each query term weighted 1 + ln(its count in the task). Definitions come from a fast per-language regular
-expression over every file (tree-sitter parsing all of a large repository would take seconds, see
-docs/pack.md).
+each query term weighted 1 + ln(its count in the task), × TITLE_BOOST when the task's first line has
+it, × CODE_ONLY_TERM when only its code blocks and pastes do (`weigh_by_field`: an example uses the
+public API, the title says what is wrong); a name only code shows counts CODE_ONLY_NAME in W_DEFINES.
+Definitions come from a fast per-language regular expression over every file (tree-sitter parsing
+all of a large repository would take seconds, see docs/pack.md). The names field is a second saved
+BM25 index (`lexical`, field "names"); imports for the hop are read by a regular expression from the
+few best files only.
 The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
 """
 
