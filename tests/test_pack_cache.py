@@ -108,13 +108,13 @@ def test_warm_run_reuses_the_bm25_index_saved_beside_the_cache(tmp_path: Path) -
     root = _tree(tmp_path / "repo")
     cache = tmp_path / "cache.sqlite3"
     cold = tp.pack(root, "what does func_3 do", 600, "gpt-4", cache=cache)
-    indexes = list((tmp_path / "cache.sqlite3.bm25").iterdir())
-    assert len(indexes) == 1
-    stamp = indexes[0].stat().st_mtime_ns
+    indexes = sorted((tmp_path / "cache.sqlite3.bm25").iterdir())
+    assert len(indexes) == 2  # the text index and the index of defined names
+    stamps = [index.stat().st_mtime_ns for index in indexes]
     warm = tp.pack(root, "what does func_3 do", 600, "gpt-4", cache=cache)
     assert warm.text == cold.text
-    assert list((tmp_path / "cache.sqlite3.bm25").iterdir()) == indexes
-    assert indexes[0].stat().st_mtime_ns >= stamp
+    assert sorted((tmp_path / "cache.sqlite3.bm25").iterdir()) == indexes
+    assert all(index.stat().st_mtime_ns >= stamp for index, stamp in zip(indexes, stamps, strict=True))
 
 
 # --- files known by their stat: a warm run reads only what it shows ---------------------------

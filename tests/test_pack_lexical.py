@@ -115,7 +115,12 @@ def test_rerank_lifts_the_file_with_the_best_matching_definition_among_the_top()
     assert out[1].score == pytest.approx(1.2)
 
 
-def _bm25s_own_scores(paths: list[str], features: list[FileFeatures], query: dict[str, float]) -> Any:
+def _bm25s_own_scores(
+    paths: list[str],
+    features: list[FileFeatures],
+    query: dict[str, float],
+    path_weight: int = lexical.PATH_TERM_WEIGHT,
+) -> Any:
     """bm25s's own index of the documents (every occurrence of every term) and its query scores."""
     import bm25s
     import numpy as np
@@ -127,7 +132,7 @@ def _bm25s_own_scores(paths: list[str], features: list[FileFeatures], query: dic
         for term, count in f.terms.items():
             doc.extend([vocab.setdefault(term, len(vocab))] * count)
         for term in path_terms(path):
-            doc.extend([vocab.setdefault(term, len(vocab))] * lexical.PATH_TERM_WEIGHT)
+            doc.extend([vocab.setdefault(term, len(vocab))] * path_weight)
         corpus.append(doc)
     retriever = bm25s.BM25(k1=lexical.K1, b=lexical.B, method="lucene")
     retriever.index(bm25s.tokenization.Tokenized(ids=corpus, vocab=vocab), show_progress=False)
@@ -166,6 +171,33 @@ def test_index_scores_bit_for_bit_as_bm25s_own_index(
     assert ours._data.tolist() == retriever.scores["data"].tolist()
     assert ours._indices.tolist() == retriever.scores["indices"].tolist()
     assert ours._indptr.tolist() == retriever.scores["indptr"].tolist()
+
+
+@given(_DOCS, _QUERY)
+@settings(max_examples=100, deadline=None)
+def test_names_index_without_path_terms_scores_bit_for_bit_as_bm25s(
+    docs: list[tuple[str, dict[str, int]]], query: dict[str, float]
+) -> None:
+    paths = [path for path, _ in docs]
+    features = [_features(terms) for _, terms in docs]
+    if not any(f.terms for f in features):
+        return  # bm25s cannot index a corpus without a term
+    ours = LexicalIndex.build(paths, features, path_weight=0)
+    _, expected = _bm25s_own_scores(paths, features, query, path_weight=0)
+    assert ours.scores(query) == expected
+    # every term's stored scores (bm25s numbers an empty document's term apart, so compare by term)
+    for term in {t for f in features for t in f.terms}:
+        assert ours.scores({term: 1.0}) == _bm25s_own_scores(paths, features, {term: 1.0}, path_weight=0)[1]
+
+
+def test_the_names_index_is_kept_apart_from_the_text_index(tmp_path: Path) -> None:
+    paths, digests = ["a.py", "b.py"], ["1", "2"]
+    features = [_features({"parse": 3}), _features({"render": 1})]
+    text = lexical_index(paths, digests, features, tmp_path)
+    names = lexical_index(paths, digests, [_features({"render": 1}), _features({})], tmp_path, field="names")
+    assert len(list(tmp_path.iterdir())) == 2
+    assert text.scores({"parse": 1.0})[0] > 0 and names.scores({"parse": 1.0}) == [0.0, 0.0]
+    assert names.scores({"render": 1.0})[0] > 0
 
 
 @given(

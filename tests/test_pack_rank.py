@@ -39,7 +39,8 @@ def test_task_mentions_find_paths_dotted_names_and_identifiers() -> None:
 
 def test_file_named_by_path_in_task_ranks_first() -> None:
     assert (
-        _rank(FILES, "something is off in pkg/utils.py with retries in HTTPAdapter send")[0] == "pkg/utils.py"
+        _rank(FILES, "something is off in pkg/utils.py with retries in the adapter when it sends")[0]
+        == "pkg/utils.py"
     )
 
 
@@ -164,7 +165,7 @@ def test_issue_templates_count_less_than_the_code_a_report_matches() -> None:
 def test_a_file_containing_the_message_the_task_quotes_ranks_first() -> None:
     files = {
         "pkg/loader.py": "def load(path):\n    raise OSError('the archive header is truncated here')\n",
-        "pkg/archive.py": "def open_archive(archive):\n"
+        "pkg/archive.py": "def read_all(archive):\n"
         + "    # opening an archive reads every archive header; a truncated header fails\n" * 3
         + "    return archive.header\n",
     }
@@ -185,3 +186,65 @@ def test_a_file_containing_the_message_the_task_quotes_ranks_first() -> None:
         text_of=lambda i: files[paths[i]],
     )
     assert max(scores, key=lambda s: s.score).path == "pkg/loader.py"
+
+
+def test_the_tasks_title_weighs_more_than_a_word_its_body_repeats() -> None:
+    files = {
+        "pkg/parse.py": "def parse(text):\n    return text.split()\n",
+        "pkg/render.py": "def render(tree):\n    return str(tree)\n",
+    }
+    assert _rank(files, "parse drops the last word\nrender shows it; render is fine")[0] == "pkg/parse.py"
+    assert (
+        _rank(files, "a word is dropped\nparse is called, render shows it; render is fine")[0]
+        == "pkg/render.py"
+    )
+
+
+def test_names_only_the_tasks_example_code_uses_weigh_less_than_names_its_prose_says() -> None:
+    files = {
+        "pkg/widget.py": "class Widget:\n    def show(self):\n        return self\n",
+        "pkg/layout.py": "def layout_rows(rows):\n    return rows\n",
+    }
+    prose = "layout_rows loses a row\n```\nw = Widget()\nw.show()\nlayout_rows(w.rows)\n```"
+    code_only = "a row is lost\n```\nw = Widget()\nw.show()\nlayout_rows(w.rows)\n```"
+    assert _rank(files, prose)[0] == "pkg/layout.py"
+    assert _rank(files, code_only)[0] == "pkg/widget.py"  # the class the example builds, named twice
+
+
+def test_a_file_defining_the_names_the_task_describes_ranks_above_one_that_only_says_the_words() -> None:
+    from tokenpilot._pack import rank as ranking
+
+    files = {
+        "pkg/printing/latex.py": "class LatexPrinter:\n    def print_power(self, e):\n        return e\n",
+        "pkg/notes.py": "def helper(x):\n"
+        + "    # the latex printer prints a power; latex power printer\n" * 4,
+    }
+    task = "the latex printer drops parentheses around a negative power"
+    assert _rank(files, task)[0] == "pkg/printing/latex.py"
+    saved = ranking.W_NAMES_FIELD
+    try:
+        ranking.W_NAMES_FIELD = 0.0
+        assert _rank(files, task)[0] == "pkg/notes.py"  # without the names field the words win
+    finally:
+        ranking.W_NAMES_FIELD = saved
+
+
+def test_one_hop_lifts_what_the_best_files_import_in_proportion_to_both_scores() -> None:
+    from tokenpilot._pack.rank import HOP_TOP, W_HOP, one_hop
+
+    texts = {
+        "pkg/printer.py": "from pkg.power import fmt_pow\nfrom . import unrelated\nimport pkg.other as o\n",
+        "pkg/power.py": "def fmt_pow(e):\n    return e\n",
+        "pkg/other.py": "def fmt_other(e):\n    return e\n",
+        "pkg/unrelated.py": "X = 1\n",
+        "pkg/alone.py": "def fmt_alone(e):\n    return e\n",
+    }
+    paths = sorted(texts)
+    base = {"pkg/printer.py": 2.0, "pkg/power.py": 1.0, "pkg/other.py": 0.5, "pkg/unrelated.py": 0.0}
+    scores = [base.get(p, 1.0) for p in paths]  # pkg/alone.py matches as well as power.py
+    assert HOP_TOP >= 1
+    gain = {paths[i]: g for i, g in one_hop(paths, scores, lambda i: texts[paths[i]]).items()}
+    assert gain["pkg/power.py"] == W_HOP * 1.0 * 0.5
+    assert gain["pkg/other.py"] == W_HOP * 1.0 * 0.25
+    assert gain.get("pkg/unrelated.py", 0.0) == 0.0  # imported, but the task says nothing of it
+    assert "pkg/alone.py" not in gain  # as relevant, but nothing among the best imports it

@@ -213,7 +213,9 @@ def _run(
     query = query_terms(read.text, mentions.identifiers)
     clues = task_clues(read.text, mentions.identifiers, mentions.dotted)
     paths = [f.path for f in files]
-    index = lexical_index(paths, [f.digest for f in files], table.complete, _index_dir(store))
+    digests = [f.digest for f in files]
+    index = lexical_index(paths, digests, table.complete, _index_dir(store))
+    names_index = lexical_index(paths, digests, table.names, _index_dir(store), field="names")
     lap("index")
     scores = rank(
         paths,
@@ -223,12 +225,14 @@ def _run(
         focus=focus,
         include=include,
         bm25_index=index,
+        names_index=names_index,
         terms_of=table.terms_of,
         parts_of=table.parts_of,
         messages=clues.messages,
         text_of=lambda i: files[i].text,
+        task_text=read.text,
     )
-    del index  # the tree's vocabulary and matrix: not needed past ranking
+    del index, names_index  # the tree's vocabularies and matrices: not needed past ranking
     order = sorted(range(len(files)), key=lambda i: (-scores[i].score, files[i].path))
     lap("rank")
     assembler = Assembler(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
-from tokenpilot._pack.terms import forget_words, text_terms
+from tokenpilot._pack.terms import forget_words, identifier_terms, text_terms
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,19 @@ def file_features(text: str) -> FileFeatures:
     terms = text_terms(text)
     definitions = tuple(dict.fromkeys(_DEFINITION.findall("\n" + text)))
     return FileFeatures(terms, sum(terms.values()), definitions)
+
+
+def name_terms(definitions: Sequence[str]) -> dict[str, int]:
+    """The terms of the names a file defines (a field of its own for ranking: `rank.W_NAMES`).
+
+    >>> name_terms(("LatexPrinter", "_print_Pow"))
+    {'latexprinter': 1, 'latex': 1, 'printer': 1, 'print_pow': 1, 'print': 1, 'pow': 1}
+    """
+    counts: dict[str, int] = {}
+    for name in definitions:
+        for term in identifier_terms(name):
+            counts[term] = counts.get(term, 0) + 1
+    return counts
 
 
 def file_parts(text: str) -> list[dict[str, int]]:
@@ -174,6 +187,11 @@ class FeatureTable:
             out.append(parts)
         self.store.put_many(PARTS_KIND, fresh)
         return out
+
+    def names(self) -> Iterator[FileFeatures]:
+        """Each file's defined names as its terms (`name_terms`), for the names index."""
+        for f in self.features:
+            yield FileFeatures(name_terms(f.definitions), 0, ())
 
     def complete(self) -> Iterator[FileFeatures]:
         """Features with every file's term table, in file order (for building the BM25 index).

@@ -43,12 +43,13 @@ K1 = 1.2
 B = 0.75
 PATH_TERM_WEIGHT = 5
 INDEX_VERSION = f"lucene-csc:2:{sys.byteorder}"  # the arrays are saved in this machine's byte order
-KEEP_INDEXES = 8  # most recently used indexes kept on disk; older ones are removed
+KEEP_INDEXES = 16  # most recently used indexes (two per tree: text, names) kept on disk; older removed
 
 
-def fingerprint(paths: Sequence[str], digests: Sequence[str]) -> str:
+def fingerprint(paths: Sequence[str], digests: Sequence[str], field: str = "text") -> str:
     """A key for the corpus: equal for the same files with the same contents, in the same order."""
-    h = hashlib.sha256(f"{INDEX_VERSION}:{K1}:{B}:{PATH_TERM_WEIGHT}\n".encode())
+    kind = "" if field == "text" else f":{field}"  # the text index keeps the key it always had
+    h = hashlib.sha256(f"{INDEX_VERSION}:{K1}:{B}:{PATH_TERM_WEIGHT}{kind}\n".encode())
     for path, digest in zip(paths, digests, strict=True):
         h.update(f"{path}\0{digest}\n".encode())
     return h.hexdigest()[:32]
@@ -92,8 +93,10 @@ class LexicalIndex:
         self.n_docs = n_docs
 
     @classmethod
-    def build(cls, paths: Sequence[str], features: Iterable[FileFeatures]) -> LexicalIndex:
-        """Index the files' terms (and path terms)."""
+    def build(
+        cls, paths: Sequence[str], features: Iterable[FileFeatures], path_weight: int = PATH_TERM_WEIGHT
+    ) -> LexicalIndex:
+        """Index the files' terms (and their path terms, each counted `path_weight` times)."""
         vocab: dict[str, int] = {}
         term_ids = array("i")
         term_counts = array("i")
@@ -101,8 +104,8 @@ class LexicalIndex:
         sizes: list[int] = []
         for path, f in zip(paths, features, strict=True):
             counts = dict(f.terms)
-            for term in path_terms(path):
-                counts[term] = counts.get(term, 0) + PATH_TERM_WEIGHT
+            for term in path_terms(path) if path_weight else ():
+                counts[term] = counts.get(term, 0) + path_weight
             term_ids.extend([vocab.setdefault(term, len(vocab)) for term in counts])
             term_counts.extend(counts.values())
             lengths.append(sum(counts.values()))
@@ -193,11 +196,15 @@ def lexical_index(
     digests: Sequence[str],
     features: Iterable[FileFeatures] | Callable[[], Iterable[FileFeatures]],
     cache_dir: Path | None,
+    field: str = "text",
 ) -> LexicalIndex:
     """The index of these files: loaded from `cache_dir` when built before, else built (and saved).
 
     `features` may be a function giving them, called only when the index has to be built.
+    `field`: "text" (each file's terms and path terms) or "names" (the terms of the names each
+    file defines, `features.name_terms`, as the features' terms; no path terms).
     """
+    path_weight = PATH_TERM_WEIGHT if field == "text" else 0
     if callable(features):
         make = features
     else:
@@ -207,8 +214,8 @@ def lexical_index(
             return given
 
     if cache_dir is None:
-        return LexicalIndex.build(paths, make())
-    directory = cache_dir / fingerprint(paths, digests)
+        return LexicalIndex.build(paths, make(), path_weight)
+    directory = cache_dir / fingerprint(paths, digests, field)
     if directory.is_dir():
         try:
             index = LexicalIndex.load(directory)
@@ -218,7 +225,7 @@ def lexical_index(
                 return index
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring a damaged BM25 index: %s", exc, extra={"index": str(directory)})
-    index = LexicalIndex.build(paths, make())
+    index = LexicalIndex.build(paths, make(), path_weight)
     try:
         if directory.exists():
             shutil.rmtree(directory, ignore_errors=True)

@@ -1,11 +1,15 @@
 """Stage 4: how relevant each file is to the task.
 
     score = (  W_BM25    * bm25 / max bm25            lexical match, code-aware terms
+             + W_NAMES_FIELD * names / max names      the same query against the names the file
+                                                       defines (their terms), a field of its own
              + W_PATH    * [task names this file's path]
              + W_MODULE  * [task names this file's module, longest match]
              + W_DEFINES * min(1, Σ 1/n(x))           x: identifiers the task names that this file
                                                        defines (n(x): files defining x)
              + W_STEM    * [file stem is a name the task mentions]
+             + W_HOP * s(t)/s(1) * s(f)/s(1)           one hop: f is imported by t, one of the HOP_TOP
+                                                       best (s: the sum so far, s(1) the best's)
              + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
                                                        the files the signals above point at
             × (META_FACTOR | TEST_FACTOR | DOCS_FACTOR | 1)
@@ -22,20 +26,25 @@
 
 BM25 is Lucene's BM25 as the bm25s library scores it (k1 = 1.2, b = 0.75,
 idf = ln(1 + (N - df + 0.5)/(df + 0.5)), path terms counted PATH_TERM_WEIGHT times; see `lexical`),
-each query term weighted 1 + ln(its count in the task). Definitions come from a fast per-language regular
-expression over every file (tree-sitter parsing all of a large repository would take seconds, see
-docs/pack.md).
+each query term weighted 1 + ln(its count in the task), × TITLE_BOOST when the task's first line has
+it, × CODE_ONLY_TERM when only its code blocks and pastes do (`weigh_by_field`: an example uses the
+public API, the title says what is wrong); a name only code shows counts CODE_ONLY_NAME in W_DEFINES.
+Definitions come from a fast per-language regular expression over every file (tree-sitter parsing
+all of a large repository would take seconds, see docs/pack.md). The names field is a second saved
+BM25 index (`lexical`, field "names"); imports for the hop are read by a regular expression from the
+few best files only.
 The weights were tuned on the SWE-bench dev split only (bench/localize.py), never per instance.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot._pack.features import FileFeatures
+from tokenpilot._pack.features import FileFeatures, name_terms
 from tokenpilot._pack.lexical import LexicalIndex, best_part_scores
 from tokenpilot._pack.paths import is_code_path, is_docs_path, is_meta_path, is_test_path
 from tokenpilot._pack.terms import Mentions, read_task, text_terms, without_urls
@@ -57,6 +66,12 @@ W_EVIDENCE = 1.2  # the file contains a message or source line the task quotes
 EVIDENCE_TOP = 200
 EVIDENCE_MAX_FILES = 2
 W_PARTS = 1.0
+W_HOP = 0.3  # imported by one of the best HOP_TOP files
+HOP_TOP = 5
+TITLE_BOOST = 2.0  # query terms of the task's first line
+CODE_ONLY_TERM = 0.5  # query terms seen only in the task's code blocks and pastes
+CODE_ONLY_NAME = 0.5  # names (for W_DEFINES) seen only in code blocks and pastes
+W_NAMES_FIELD = 0.5  # BM25 of the query against the names a file defines (their parts)
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
 GRAPH_HOPS = 1
@@ -174,10 +189,12 @@ def rank(
     focus: Sequence[str] = (),
     include: Sequence[str] = (),
     bm25_index: LexicalIndex | None = None,
+    names_index: LexicalIndex | None = None,
     terms_of: TermsLoader | None = None,
     parts_of: PartsLoader | None = None,
     messages: Sequence[str] = (),
     text_of: Callable[[int], str] | None = None,
+    task_text: str | None = None,
 ) -> list[FileScore]:
     """Score every file for the task (same order as `paths`).
 
@@ -193,6 +210,11 @@ def rank(
 
     # the weighted query (`query_terms` of the task read once), or the task itself
     query = query_terms(read_task(task).text, mentions.identifiers) if isinstance(task, str) else task
+    if task_text is None and isinstance(task, str):
+        task_text = read_task(task).text
+    prose_terms: set[str] = set()
+    if task_text is not None:
+        query, prose_terms = weigh_by_field(query, task_text)
     bm25 = bm25_scores(query, features, paths, bm25_index)
     top = max(bm25, default=0.0) or 1.0
     path_hits = _named_paths(paths, mentions)
@@ -204,10 +226,17 @@ def rank(
             if name in mentioned:
                 definers.setdefault(name, []).append(index)
     defines = [0.0] * len(paths)
-    for indices in definers.values():
+    for name, indices in definers.items():
+        weight = CODE_ONLY_NAME if prose_terms and name.lower() not in prose_terms else 1.0
         for index in indices:
-            defines[index] += 1.0 / len(indices)
+            defines[index] += weight / len(indices)
     mentioned_lower = {m.lower() for m in mentioned}
+    if names_index is None and W_NAMES_FIELD:
+        names_index = LexicalIndex.build(
+            paths, [FileFeatures(name_terms(f.definitions), 0, ()) for f in features], path_weight=0
+        )
+    names_field = names_index.scores(query) if names_index is not None else [0.0] * len(paths)
+    top_names = max(names_field, default=0.0) or 1.0
     base: list[float] = []
     for index, path in enumerate(paths):
         stem = PurePosixPath(path).stem.lower()
@@ -217,6 +246,7 @@ def rank(
             + W_MODULE * (index in module_hits)
             + W_DEFINES * min(1.0, defines[index])
             + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
+            + W_NAMES_FIELD * names_field[index] / top_names
         )
         base.append(value)
     if messages and text_of is not None:
@@ -226,6 +256,10 @@ def rank(
         telling = {i for found in holders.values() if 0 < len(found) <= EVIDENCE_MAX_FILES for i in found}
         for index in telling:
             base[index] += W_EVIDENCE
+    if W_HOP and text_of is not None:
+        hop = one_hop(paths, base, text_of)
+        for index, value in hop.items():
+            base[index] += value
     graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []
@@ -247,6 +281,106 @@ def rank(
     if parts_of is not None:
         scores = rerank_by_parts(scores, query, parts_of)
     return scores
+
+
+_FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[ \t]*$", re.M | re.S)
+_PASTE_LINE = re.compile(r"^[ \t]*(?:>>>|\.\.\.|In \[\d+\]|Out\[\d+\]|\$ |    ).*$", re.M)
+
+
+def title_and_prose(task: str) -> tuple[str, str]:
+    """The task's first line, and its text without code blocks and pasted sessions."""
+    stripped = task.strip()
+    title = stripped.split("\n", 1)[0]
+    prose = _PASTE_LINE.sub("", _FENCE.sub("", stripped))
+    return title, prose
+
+
+def weigh_by_field(query: Mapping[str, float], task_text: str) -> tuple[dict[str, float], set[str]]:
+    """The query with its title's terms × TITLE_BOOST and terms only code shows × CODE_ONLY_TERM.
+
+    A report's title says what is wrong; its example code uses the public API (the entry points,
+    not where the bug is). Also returns the terms of the prose (title included).
+
+    >>> task = "parse drops words\\n```\\nfrom pkg import Widget\\nWidget().parse(x)\\n```"
+    >>> weighed, _ = weigh_by_field({"parse": 1.0, "widget": 1.0}, task)
+    >>> weighed == {"parse": TITLE_BOOST, "widget": CODE_ONLY_TERM}
+    True
+    """
+    title, prose = title_and_prose(task_text)
+    title_terms = set(text_terms(without_urls(title)))
+    prose_terms = set(text_terms(without_urls(prose)))
+    weighed = {
+        term: weight
+        * (TITLE_BOOST if term in title_terms else 1.0)
+        * (1.0 if term in prose_terms else CODE_ONLY_TERM)
+        for term, weight in query.items()
+    }
+    return weighed, prose_terms
+
+
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.M)
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def imported_files(path: str, text: str, by_module: Mapping[str, int]) -> set[int]:
+    """The repository files a Python file imports (`by_module`: module name → file index).
+
+    `from a.b import c` imports a/b/c.py when that is a module, else a/b.py (or a/b/__init__.py);
+    relative imports are resolved against the file's package.
+
+    >>> by_module = {"pkg.core": 0, "pkg.util": 1, "pkg.io.read": 2}
+    >>> sorted(imported_files("pkg/io/__init__.py", "from ..core import x\\nfrom . import read", by_module))
+    [0, 2]
+    """
+    out: set[int] = set()
+    own = module_names(path)
+    package = own[-1].split(".") if own else []
+    if not path.endswith("__init__.py"):
+        package = package[:-1]
+    for match in _FROM_IMPORT.finditer(text):
+        module, names = match.group(1), match.group(2)
+        dots = len(module) - len(module.lstrip("."))
+        if dots:
+            anchor = package[: len(package) - dots + 1]
+            module = ".".join([*anchor, module.lstrip(".")]).strip(".")
+        target = by_module.get(module)
+        for name in _NAME.findall(names.split("#")[0]):
+            sub = by_module.get(f"{module}.{name}")
+            if sub is not None:
+                out.add(sub)
+            elif target is not None and name != "as":
+                out.add(target)
+    for match in _IMPORT.finditer(text):
+        for module in match.group(1).split(","):
+            target = by_module.get(module.strip())
+            if target is not None:
+                out.add(target)
+    return out
+
+
+def one_hop(paths: Sequence[str], base: Sequence[float], text_of: Callable[[int], str]) -> dict[int, float]:
+    """What the files the HOP_TOP best import gain: W_HOP × the importer's share × their own.
+
+    A bug's second file is often one the first imports; a file imported by a top file gains in
+    proportion to both that file's score and its own (how much the task points at it), so an
+    imported module the task says nothing about gains nothing.
+    """
+    by_module: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        for name in module_names(path):
+            by_module.setdefault(name, index)
+    top = sorted(range(len(paths)), key=lambda i: -base[i])[:HOP_TOP]
+    best = max((base[i] for i in top), default=0.0) or 1.0
+    out: dict[int, float] = {}
+    for t in top:
+        if not module_names(paths[t]):
+            continue
+        for target in imported_files(paths[t], text_of(t), by_module) - {t}:
+            value = W_HOP * (base[t] / best) * (base[target] / best)
+            if value > out.get(target, 0.0):
+                out[target] = value
+    return out
 
 
 def rerank_by_parts(
