@@ -162,6 +162,7 @@ class Proxy:
         if self.client is not None:
             await self.client.close()
         if self.accountant is not None:
+            self.accountant.flush()  # what is queued for the loop is settled before the pools stop
             await asyncio.to_thread(self.accountant.drain)
         if self._ledger is not None and self._owns_ledger:
             self._ledger.close()
@@ -784,7 +785,7 @@ class _Exchange:
         call, plan, who = self.call, self.plan, self.who
         reached = self.http_status is not None and (self.http_status == 200 or status == "cancelled")
 
-        def work() -> None:
+        def work(wait: bool) -> None:
             reported = usage
             estimated = False
             if reported is None and reached:
@@ -824,11 +825,12 @@ class _Exchange:
                 advice=self.advice,
             )
             if plan.reservation is not None:
-                accountant.settle(plan.reservation, facts)
+                accountant.settle(plan.reservation, facts, wait=wait)
             else:
                 accountant.record(facts)
 
-        accountant.later(work)
+        # Counting a prompt the stream did not report may load a tokenizer: never on the loop.
+        accountant.later(work, may_block=usage is None and reached and plan.prompt_tokens is None)
 
 
 def _streamed_tokens(tracker: StreamTracker | None) -> int:
