@@ -6,13 +6,10 @@ loop itself: it takes about 0.1 ms of CPU there, less than the hand-off to a thr
 against 0.13 ms of CPU and 0.22 against 0.11 ms of wall time per reservation, measured here). It
 never waits there: with `wait=False` the ledger raises `StoreBusy` at once when another writer
 holds the SQLite file, and the reservation is then made on the pool, so the loop keeps serving.
-Settlements are never awaited by the call: on SQLite they are queued for the loop's next turn,
-after the response's last byte was written to the client, and run there with `wait=False` (a busy
-file hands that one to the pool). A pool thread's Python work took the GIL from the loop at every
-socket write and cost a thread hand-off per call: settling on the loop measured 37% less CPU per
-call (1.03 against 1.63 ms, interleaved A/B, chat 2k, load ~7). On PostgreSQL (a round trip), and
-for a settlement that must count a prompt, they go to the pool. Shutdown settles what is queued
-and waits for the pool. Counting a prompt (which may load a tokenizer) always runs on the pool.
+Settlements and records are fire-and-forget on another pool, after the last byte went to the
+client: there they overlap with the next request (sqlite3 releases the GIL while it works), which
+measured better for the next call's latency than settling on the loop. Shutdown waits for them.
+Counting a prompt (which may load a tokenizer) always runs on the pool.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,8 +76,6 @@ class Accountant:
         self._urgent = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-reserve")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-settle")
         self._pending: set[Future[Any]] = set()
-        self._queued: deque[Callable[[bool], Any]] = deque()  # settlements for the loop's next turn
-        self._flush_scheduled = False
         self.on_record: list[Callable[[CallFacts, Any], None]] = []
         # The proxy's per-call fields, passed where the ledger's methods take them (computed once).
         self._settle_takes = _parameters(tp.Reservation.settle)
@@ -107,48 +101,18 @@ class Accountant:
                 pass
         return await self.call(self.reserve, scope, **call)
 
-    def later(self, function: Callable[[bool], Any], *, may_block: bool = False) -> None:
-        """Settle or record after the response, never waiting; shutdown settles what is left.
-
-        `function(wait)` does the ledger work. On SQLite it is queued for the loop's next turn
-        (after the response's last byte was written), run with `wait=False`, and handed to the pool
-        when another writer holds the file; else (or when it `may_block`: it counts) to the pool."""
-        if self.on_loop and not may_block:
-            self._queued.append(function)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self.flush)
-            return
-        self._submit(function)
-
-    def _submit(self, function: Callable[[bool], Any]) -> None:
-        future = self._pool.submit(_logged, function, True)
+    def later(self, function: Callable[[], Any]) -> None:
+        """Run blocking ledger work on the pool without waiting; shutdown waits for it."""
+        future = self._pool.submit(_logged, function)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
-    def flush(self) -> None:
-        """Settle what is queued for the loop (its turn, or shutdown's)."""
-        import tokenpilot as tp
-
-        self._flush_scheduled = False
-        queued = self._queued
-        while queued:
-            function = queued.popleft()
-            try:
-                function(False)
-            except tp.StoreBusy:
-                self._submit(function)  # another writer holds the file: the pool waits for it
-            except Exception:
-                log.exception("could not record a call; its reservation will be reclaimed after its TTL")
-
     @property
     def pending(self) -> int:
-        return len(self._pending) + len(self._queued)
+        return len(self._pending)
 
     def drain(self) -> None:
-        """Settle what is queued, wait for every settlement under way, then stop the pools."""
-        while self._queued:
-            _logged(self._queued.popleft(), True)
+        """Wait for every settlement under way, then stop the pools."""
         self._urgent.shutdown(wait=True, cancel_futures=False)
         self._pool.shutdown(wait=True, cancel_futures=False)
 
@@ -181,9 +145,8 @@ class Accountant:
             **{k: v for k, v in extra.items() if k in self._reserve_takes},
         )
 
-    def settle(self, reservation: tp.Reservation, facts: CallFacts, *, wait: bool = True) -> None:
-        """Replace the hold by what was used (partial usage for a failed or cancelled call);
-        `wait=False` raises `StoreBusy` (the hold stays) when another writer holds SQLite."""
+    def settle(self, reservation: tp.Reservation, facts: CallFacts) -> None:
+        """Replace the hold by what was used (partial usage for a failed or cancelled call)."""
         usage = facts.usage
         kwargs: dict[str, Any] = {
             "input_tokens": usage.input_tokens,
@@ -197,8 +160,6 @@ class Accountant:
             "latency_s": facts.latency_s,
         }
         kwargs.update(self._new_fields(facts, self._settle_takes))
-        if not wait:
-            kwargs["wait"] = False
         self._done(facts, reservation.settle(**kwargs))
 
     def record(self, facts: CallFacts) -> None:
@@ -251,9 +212,9 @@ class Accountant:
                 log.exception("call callback failed")
 
 
-def _logged(function: Callable[[bool], Any], wait: bool) -> None:
+def _logged(function: Callable[[], Any]) -> None:
     try:
-        function(wait)
+        function()
     except Exception:  # one failed settlement must not stop the pool; the hold expires after its TTL
         log.exception("could not record a call; its reservation will be reclaimed after its TTL")
 

@@ -162,7 +162,6 @@ class Proxy:
         if self.client is not None:
             await self.client.close()
         if self.accountant is not None:
-            self.accountant.flush()  # what is queued for the loop is settled before the pools stop
             await asyncio.to_thread(self.accountant.drain)
         if self._ledger is not None and self._owns_ledger:
             self._ledger.close()
@@ -785,7 +784,7 @@ class _Exchange:
         call, plan, who = self.call, self.plan, self.who
         reached = self.http_status is not None and (self.http_status == 200 or status == "cancelled")
 
-        def work(wait: bool) -> None:
+        def work() -> None:
             reported = usage
             estimated = False
             if reported is None and reached:
@@ -825,12 +824,11 @@ class _Exchange:
                 advice=self.advice,
             )
             if plan.reservation is not None:
-                accountant.settle(plan.reservation, facts, wait=wait)
+                accountant.settle(plan.reservation, facts)
             else:
                 accountant.record(facts)
 
-        # Counting a prompt the stream did not report may load a tokenizer: never on the loop.
-        accountant.later(work, may_block=usage is None and reached and plan.prompt_tokens is None)
+        accountant.later(work)
 
 
 def _streamed_tokens(tracker: StreamTracker | None) -> int:
