@@ -176,3 +176,23 @@ def test_workers_below_one_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "--workers must be at least 1" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_workers_start_stops_them_all(upstream: FakeUpstream, tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "tokenpilot", "serve", "--port", str(free_port()),
+        "--db", str(tmp_path / "l.db"), "--openai-base", upstream.base_url, "--workers", "2",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 30
+    while len(children.read_text().split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = [int(pid) for pid in children.read_text().split()]
+    assert len(workers) == 2
+    process.send_signal(signal.SIGTERM)  # the workers are still starting: none may be left running
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

@@ -19,11 +19,12 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from tokenpilot._serve.settings import ServeSettings
 
 log = logging.getLogger("tokenpilot.serve")
+_STOPS = {signal.SIGTERM, signal.SIGINT}
 
 
 def _server(settings: ServeSettings) -> Any:
@@ -73,27 +74,17 @@ def run(settings: ServeSettings, *, workers: int = 1) -> None:
         raise _not_listening(settings) from None
     listener.listen(2048)
     listener.set_inheritable(True)
+    # Built before the fork: each worker starts at once with its modules already loaded (shared
+    # pages); its ledger, upstream pool and loop are made in the worker, at its startup.
+    server = _server(settings)
     children: list[int] = []
+    # Signals wait until every worker is forked and the parent forwards them (each worker unblocks
+    # once it has its own handler), so a stop at any moment reaches every worker.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # a worker: one whole proxy on the shared socket
-            code = 0
-            # uvicorn re-raises the signal it stopped on once it is done: here that must not kill
-            # the worker before it exits with its own status.
-            signal.signal(signal.SIGTERM, _ignore)
-            signal.signal(signal.SIGINT, _ignore)
-            try:
-                server = _server(settings)
-                server.run(sockets=[listener])
-                code = 0 if server.started else 1
-            except BaseException:  # a worker must never return into the parent's code
-                log.exception("tokenpilot serve: a worker failed")
-                code = 1
-            finally:
-                logging.shutdown()
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+            _worker(server, listener)
         children.append(pid)
     listener.close()
 
@@ -106,6 +97,7 @@ def run(settings: ServeSettings, *, workers: int = 1) -> None:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     failed = 0
     for child in children:
         while True:
@@ -121,5 +113,28 @@ def run(settings: ServeSettings, *, workers: int = 1) -> None:
         raise TokenpilotError(f"{failed} of {workers} workers failed (see the log above)")
 
 
-def _ignore(_signum: int, _frame: object) -> None:
-    pass
+def _worker(server: Any, listener: socket.socket) -> NoReturn:
+    """One forked worker: serve on the shared socket, then exit with its own status."""
+    code = 0
+    asked: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        # Before uvicorn takes the signals (a stop during startup) and after it gave them back (it
+        # re-raises the one it stopped on): ask it to stop, never kill the worker unsettled.
+        asked.append(signum)
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+    try:
+        server.run(sockets=[listener])
+        code = 0 if server.started or asked else 1  # neither started nor stopped: it failed
+    except BaseException:  # a worker must never return into the parent's code
+        log.exception("tokenpilot serve: a worker failed")
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
