@@ -248,9 +248,11 @@ async def fixed_rate(
     rate: float,
     seconds: float,
     payloads: list[Any],
+    fake_pid: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Open loop: a request every 1/rate s whatever the answers; slices of 2 s rotate across targets."""
     found = {t.name: Samples() for t in targets}
+    quiet_pids = [fake_pid] if fake_pid else []
     sent = {t.name: 0 for t in targets}
     late = {t.name: 0 for t in targets}
     elapsed = {t.name: 0.0 for t in targets}
@@ -276,6 +278,9 @@ async def fixed_rate(
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             elapsed[target.name] += time.perf_counter() - start
+            # A target that fell behind (LiteLLM) keeps working on what it was sent after its slice
+            # ended: let it finish before the next target's slice, so its backlog is not theirs.
+            await quiet(target, quiet_pids)
     return {
         name: {
             "sent": sent[name],
@@ -287,6 +292,19 @@ async def fixed_rate(
         }
         for name, samples in found.items()
     }
+
+
+async def quiet(target: Target, pids: list[int], timeout: float = 10.0) -> None:
+    """Wait until the target (and the fake) use less than 10% of a core, at most `timeout` s."""
+    watched = [*pids, *([target.pid] if target.pid else [])]
+    deadline = time.monotonic() + timeout
+    before = sum(tree_cpu(pid) for pid in watched)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        now = sum(tree_cpu(pid) for pid in watched)
+        if now - before < 0.02:
+            return
+        before = now
 
 
 def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Popen[bytes]]) -> list[Target]:
@@ -447,7 +465,7 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
                 continue
             payloads = [scenario.request(seed) for seed in range(16)]
             results["fixed_rate"][scenario.label] = await fixed_rate(
-                client, targets, scenario, args.rate, args.seconds, payloads
+                client, targets, scenario, args.rate, args.seconds, payloads, args.fake_pid
             )
             print(
                 f"fixed {scenario.label}: "
@@ -532,7 +550,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         )
     lines += [
         "",
-        "Fixed rate (open loop, 10 s per target in rotating 2 s slices):",
+        "Fixed rate (open loop, 10 s per target in rotating 2 s slices; after each slice the target "
+        "and the fake are left to go quiet, so a backlog is not the next target's):",
         "",
         "| scenario | target | asked/s | achieved/s | errors | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|---|",
