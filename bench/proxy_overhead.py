@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,21 +172,21 @@ class Samples:
 
 
 async def one_call(
-    client: httpx.AsyncClient, target: Target, scenario: Scenario, payload: Any, samples: Samples
+    client: aiohttp.ClientSession, target: Target, scenario: Scenario, payload: Any, samples: Samples
 ) -> None:
     path, body, headers = payload
     started = time.perf_counter()
     try:
-        async with client.stream("POST", target.base + path, content=body, headers=headers) as response:
+        async with client.post(target.base + path, data=body, headers=headers) as response:
             first: float | None = None
-            async for _ in response.aiter_raw():
+            async for _ in response.content.iter_any():
                 if first is None:
                     first = time.perf_counter()
             ended = time.perf_counter()
-            if response.status_code != 200:
+            if response.status != 200:
                 samples.errors += 1
                 return
-    except httpx.HTTPError:
+    except (aiohttp.ClientError, TimeoutError):
         samples.errors += 1
         return
     target.calls += 1
@@ -202,7 +203,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def sequential(
-    client: httpx.AsyncClient, targets: list[Target], scenario: Scenario, n: int, payloads: list[Any]
+    client: aiohttp.ClientSession, targets: list[Target], scenario: Scenario, n: int, payloads: list[Any]
 ) -> dict[str, Samples]:
     found = {t.name: Samples() for t in targets}
     for i in range(n):
@@ -214,7 +215,7 @@ async def sequential(
 
 
 async def concurrent(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     targets: list[Target],
     scenario: Scenario,
     rounds: int,
@@ -241,15 +242,17 @@ async def concurrent(
 
 
 async def fixed_rate(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     targets: list[Target],
     scenario: Scenario,
     rate: float,
     seconds: float,
     payloads: list[Any],
+    fake_pid: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Open loop: a request every 1/rate s whatever the answers; slices of 2 s rotate across targets."""
     found = {t.name: Samples() for t in targets}
+    quiet_pids = [fake_pid] if fake_pid else []
     sent = {t.name: 0 for t in targets}
     late = {t.name: 0 for t in targets}
     elapsed = {t.name: 0.0 for t in targets}
@@ -275,6 +278,9 @@ async def fixed_rate(
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             elapsed[target.name] += time.perf_counter() - start
+            # A target that fell behind (LiteLLM) keeps working on what it was sent after its slice
+            # ended: let it finish before the next target's slice, so its backlog is not theirs.
+            await quiet(target, quiet_pids)
     return {
         name: {
             "sent": sent[name],
@@ -288,45 +294,66 @@ async def fixed_rate(
     }
 
 
+async def quiet(target: Target, pids: list[int], timeout: float = 10.0) -> None:
+    """Wait until the target (and the fake) use less than 10% of a core, at most `timeout` s."""
+    watched = [*pids, *([target.pid] if target.pid else [])]
+    deadline = time.monotonic() + timeout
+    before = sum(tree_cpu(pid) for pid in watched)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        now = sum(tree_cpu(pid) for pid in watched)
+        if now - before < 0.02:
+            return
+        before = now
+
+
 def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Popen[bytes]]) -> list[Target]:
     """Start the fake, tokenpilot and LiteLLM; `processes` collects them, so the caller can stop them."""
-    fake_port, tp_port, ll_port = free_port(), free_port(), free_port()
+    fake_port, ll_port = free_port(), free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     fake = subprocess.Popen([sys.executable, str(FAKE), "--port", str(fake_port)], **quiet)  # type: ignore[call-overload]
     processes.append(fake)
     wait_ready(fake_url + "/", fake, "fake upstream")
     targets = [Target("direct", fake_url)]
+    args.fake_pid = fake.pid
 
-    db = workdir / "ledger.db"
     env = dict(os.environ, XDG_CONFIG_HOME=str(workdir), XDG_DATA_HOME=str(workdir))
-    setup = f"import tokenpilot as tp; tp.open_ledger({str(db)!r}).set_budget('bench', tokens=10**13)"
-    subprocess.run([sys.executable, "-c", setup], check=True, env=env)
-    log = open(workdir / "tokenpilot.log", "wb")  # noqa: SIM115
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tokenpilot",
-            "serve",
-            "--port",
-            str(tp_port),
-            "--mode",
-            args.mode,
-            "--db",
-            str(db),
-            "--openai-base",
-            fake_url,
-            "--anthropic-base",
-            fake_url,
-        ],
-        stdout=log,
-        stderr=log,
-        env=env,
-    )
-    processes.append(serve)
-    wait_ready(f"http://127.0.0.1:{tp_port}/", serve, "tokenpilot serve")
-    targets.append(Target("tokenpilot", f"http://127.0.0.1:{tp_port}", serve.pid))
+    for name, source, extra in [("tokenpilot", "", args.serve_args), *args.variant]:
+        # A ledger each: two proxies on one SQLite file would wait for each other's writes.
+        db = workdir / f"{name}.db"
+        setup = f"import tokenpilot as tp; tp.open_ledger({str(db)!r}).set_budget('bench', tokens=10**13)"
+        subprocess.run([sys.executable, "-c", setup], check=True, env=env)
+        port = free_port()
+        serve_env = dict(env)
+        if source:  # another checkout's code (e.g. main's), for an A/B in the same run
+            serve_env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+        log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115
+        serve = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tokenpilot",
+                "serve",
+                "--port",
+                str(port),
+                "--mode",
+                args.mode,
+                "--db",
+                str(db),
+                "--openai-base",
+                fake_url,
+                "--anthropic-base",
+                fake_url,
+                *extra.split(),
+            ],
+            stdout=log,
+            stderr=log,
+            env=serve_env,
+        )
+        processes.append(serve)
+        wait_ready(f"http://127.0.0.1:{port}/", serve, f"tokenpilot serve ({name})")
+        targets.append(Target(name, f"http://127.0.0.1:{port}", serve.pid))
 
     if args.litellm:
         config = workdir / "litellm.yaml"
@@ -391,7 +418,10 @@ def summarise(found: dict[str, Samples]) -> dict[str, dict[str, float]]:
 
 
 async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # The load generator is aiohttp's client: httpx's costs about four times its CPU per request, and
+    # the client shares the 2 cores with the fake and the proxies (it, not the proxy, capped 300/s).
+    connector = aiohttp.TCPConnector(limit=64, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
     results: dict[str, Any] = {"scenarios": {}, "fixed_rate": {}}
     scenarios = [
         Scenario(api, stream, tokens)
@@ -399,7 +429,9 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
         for api in ("chat", "messages")
         for stream in (False, True)
     ]
-    async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=False, auto_decompress=False
+    ) as client:
         warm = [s.request(0) for s in scenarios]
         for target in targets:
             for payload, scenario in zip(warm, scenarios, strict=True):
@@ -409,6 +441,8 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
             payloads = [scenario.request(seed) for seed in range(16)]
             cpu0 = {t.name: tree_cpu(t.pid) for t in targets if t.pid}
             calls0 = {t.name: t.calls for t in targets}
+            # The load generator's and the fake's CPU per call: what the proxies share the cores with.
+            client0, fake0 = time.process_time(), cpu_seconds(args.fake_pid)
             seq = await sequential(client, targets, scenario, args.sequential, payloads)
             conc = await concurrent(client, targets, scenario, args.rounds, args.per_worker, payloads)
             entry = {"sequential": summarise(seq), "concurrency_8": summarise(conc), "cpu_ms_per_call": {}}
@@ -417,6 +451,9 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
                     entry["cpu_ms_per_call"][t.name] = (
                         (tree_cpu(t.pid) - cpu0[t.name]) / max(1, t.calls - calls0[t.name]) * 1e3
                     )
+            all_calls = max(1, sum(t.calls - calls0[t.name] for t in targets))
+            entry["client_cpu_ms_per_call"] = (time.process_time() - client0) / all_calls * 1e3
+            entry["fake_cpu_ms_per_call"] = (cpu_seconds(args.fake_pid) - fake0) / all_calls * 1e3
             results["scenarios"][scenario.label] = entry
             print(
                 f"{scenario.label}: "
@@ -428,7 +465,7 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
                 continue
             payloads = [scenario.request(seed) for seed in range(16)]
             results["fixed_rate"][scenario.label] = await fixed_rate(
-                client, targets, scenario, args.rate, args.seconds, payloads
+                client, targets, scenario, args.rate, args.seconds, payloads, args.fake_pid
             )
             print(
                 f"fixed {scenario.label}: "
@@ -462,11 +499,7 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
 
 
 def markdown(results: dict[str, Any], command: str) -> str:
-    names = [
-        n
-        for n in ("tokenpilot", "litellm")
-        if any(n in e["sequential"] for e in results["scenarios"].values())
-    ]
+    names = [n for n in next(iter(results["scenarios"].values()))["sequential"] if n != "direct"]
     lines = [
         "# Proxy overhead (bench/proxy_overhead.py)",
         "",
@@ -482,8 +515,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         "| scenario | load | "
         + " | ".join(f"{n} +p50 | {n} +p99" for n in names)
-        + " | tokenpilot +TTFB | litellm +TTFB | direct p50 |",
-        "|---|---|" + "---|---|" * len(names) + "---|---|---|",
+        + "".join(f" | {n} +TTFB" for n in names)
+        + " | direct p50 |",
+        "|---|---|" + "---|---|" * len(names) + "---|" * len(names) + "---|",
     ]
     for label, entry in results["scenarios"].items():
         for load in ("sequential", "concurrency_8"):
@@ -493,7 +527,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 cells += [f"{rows[n]['added_p50_ms']:.2f}", f"{rows[n]['added_p99_ms']:.2f}"]
             ttfb = [
                 f"{rows[n]['added_ttfb_ms']:.2f}" if "added_ttfb_ms" in rows.get(n, {}) else "-"
-                for n in ("tokenpilot", "litellm")
+                for n in names
             ]
             lines.append(
                 f"| {label} | {load.replace('_', ' ')} | "
@@ -504,18 +538,20 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         "CPU time per call (ms, the proxy process tree, all loads of the scenario):",
         "",
-        "| scenario | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
+        "| scenario | " + " | ".join(names) + " | load generator | fake upstream |",
+        "|---|" + "---|" * len(names) + "---|---|",
     ]
     for label, entry in results["scenarios"].items():
         lines.append(
             f"| {label} | "
             + " | ".join(f"{entry['cpu_ms_per_call'].get(n, float('nan')):.2f}" for n in names)
-            + " |"
+            + f" | {entry.get('client_cpu_ms_per_call', float('nan')):.2f}"
+            + f" | {entry.get('fake_cpu_ms_per_call', float('nan')):.2f} |"
         )
     lines += [
         "",
-        "Fixed rate (open loop, 10 s per target in rotating 2 s slices):",
+        "Fixed rate (open loop, 10 s per target in rotating 2 s slices; after each slice the target "
+        "and the fake are left to go quiet, so a backlog is not the next target's):",
         "",
         "| scenario | target | asked/s | achieved/s | errors | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|---|",
@@ -543,6 +579,14 @@ def markdown(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def variant(spec: str) -> tuple[str, str, str]:
+    name, _, rest = spec.partition("=")
+    source, _, extra = rest.partition(":")
+    if not name or name in ("direct", "tokenpilot", "litellm"):
+        raise argparse.ArgumentTypeError(f"a variant needs a new NAME: {spec!r}")
+    return name, source, extra
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--litellm", help="path to the `litellm` command of a separate venv (the anchor)")
@@ -556,6 +600,18 @@ def main() -> None:
     parser.add_argument("--memory-calls", type=int, default=10_000)
     parser.add_argument("--memory-targets", nargs="+", default=["tokenpilot", "litellm"])
     parser.add_argument("--out", default=str(RESULTS / "proxy_overhead"))
+    parser.add_argument(
+        "--serve-args", default="", help="extra arguments of `tokenpilot serve`, e.g. '--workers 2'"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        type=variant,
+        metavar="NAME=SRC[:ARGS]",
+        help="another tokenpilot serve in the same run: NAME, a source dir put first on PYTHONPATH "
+        "(e.g. a clone of main's src; empty: this checkout) and extra serve arguments",
+    )
     args = parser.parse_args()
     load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
@@ -584,6 +640,8 @@ def main() -> None:
         Path(args.out + ".md").write_text(markdown(results, command))
         print(markdown(results, command))
         print("tokenpilot log tail:", (Path(tmp) / "tokenpilot.log").read_text()[-600:], file=sys.stderr)
+        errors = [line for line in (Path(tmp) / "tokenpilot.log").read_text().splitlines() if "ERROR" in line]
+        print(f"tokenpilot log: {len(errors)} ERROR lines", *errors[:5], sep="\n", file=sys.stderr)
 
 
 if __name__ == "__main__":

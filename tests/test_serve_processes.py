@@ -129,3 +129,70 @@ def test_sigterm_mid_stream_settles_the_call(
     assert record.input_tokens > 0 and record.output_tokens > 0
     assert ledger.active_reservations() == 0
     ledger.close()
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_port_and_sigterm_settles_every_call(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "ledger.db")
+    headers = {"x-fake-chunks": "30", "x-fake-delay": "0.05"}  # 1.5 s streams
+    started = threading.Barrier(5)
+    results: list[int] = []
+
+    def stream(base: str) -> None:
+        with httpx.stream(
+            "POST", base + "/v1/messages", json={**MESSAGES, "stream": True}, headers=headers, timeout=60
+        ) as r:
+            for i, _ in enumerate(r.iter_raw()):
+                if i == 0:
+                    started.wait(10)
+            results.append(r.status_code)
+
+    with serve_process(upstream.base_url, db, tmp_path, "--workers", "2") as (base, process):
+        for _ in range(6):  # whole calls first: either worker may take each
+            assert HTTP.post(base + "/v1/messages", json=MESSAGES).status_code == 200
+        threads = [threading.Thread(target=stream, args=(base,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        started.wait(10)
+        process.send_signal(signal.SIGTERM)  # every stream is under way: each finishes in the grace
+        for thread in threads:
+            thread.join(30)
+        assert process.wait(30) == 0
+    log = next(tmp_path.glob("serve-*.log")).read_text()
+    assert log.count("every call settled") == 2  # one line per worker
+    assert results == [200] * 4
+    ledger = tp.open_ledger(db)
+    records = ledger.records()
+    assert len(records) == 10 and {r.status for r in records} == {"ok"}
+    assert ledger.active_reservations() == 0
+    ledger.close()
+
+
+def test_workers_below_one_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tokenpilot", "serve", "--workers", "0"], capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "--workers must be at least 1" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_workers_start_stops_them_all(upstream: FakeUpstream, tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "tokenpilot", "serve", "--port", str(free_port()),
+        "--db", str(tmp_path / "l.db"), "--openai-base", upstream.base_url, "--workers", "2",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 30
+    while len(children.read_text().split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = [int(pid) for pid in children.read_text().split()]
+    assert len(workers) == 2
+    process.send_signal(signal.SIGTERM)  # the workers are still starting: none may be left running
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

@@ -35,10 +35,15 @@ def serve(
     config: Path = typer.Option(
         None, "--config", help="A tokenpilot.toml whose [serve] table to use.", show_default=False
     ),
+    workers: int = typer.Option(
+        1, "--workers", help="Processes accepting on the port, sharing the ledger's database (default 1)."
+    ),
 ) -> None:
     """Proxy OpenAI and Anthropic calls: account for, plan and enforce every one, with no agent change."""
     from tokenpilot._serve.settings import MODES, load_settings
 
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     if mode is not None and mode not in MODES:
         raise InputError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     settings = load_settings(
@@ -61,4 +66,4 @@ def serve(
         raise InputError(
             f"tokenpilot serve needs its extra: pip install 'tokenpilot[serve]' ({exc.name} missing)"
         ) from None
-    run(settings)
+    run(settings, workers=workers)
