@@ -24,6 +24,40 @@ def _enforce(base: str, **changes: Any) -> Any:
     return settings_for(base, mode="enforce", **changes)
 
 
+def _sdk_attempts(base: str, sdk: str) -> tuple[int, str]:
+    """How many requests the real SDK (one retry allowed) sent for one call, and the error it raised."""
+    sent: list[str] = []
+    hooks = {"request": [lambda request: sent.append(request.url.path)]}
+    headers = {"x-tokenpilot-scope": "team/a"}
+    try:
+        if sdk == "openai":
+            http = openai.DefaultHttpxClient(event_hooks=hooks)
+            o = openai.OpenAI(base_url=base + "/v1", api_key="sk-x", max_retries=1, http_client=http)
+            o.chat.completions.create(**CHAT, extra_headers=headers)
+        else:
+            http = anthropic.DefaultHttpxClient(event_hooks=hooks)
+            a = anthropic.Anthropic(base_url=base, api_key="sk-x", max_retries=1, http_client=http)
+            a.messages.create(**MESSAGES, extra_headers=headers)
+    except (openai.RateLimitError, anthropic.RateLimitError) as refused:
+        return len(sent), str(refused)
+    raise AssertionError("the call was not refused")
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_the_sdks_do_not_retry_a_budget_that_is_spent_but_do_retry_one_that_holds_block(
+    upstream: FakeUpstream, ledger: tp.Ledger, sdk: str
+) -> None:
+    ledger.set_budget("team", tokens=100)
+    with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
+        attempts, message = _sdk_attempts(proxy.base_url, sdk)
+        assert attempts == 1 and "'team'" in message  # spent or not, 100 tokens cannot hold this call
+        ledger.set_budget("team", tokens=5_000)
+        with ledger.reserve("team/other", model="gpt-4o", input_tokens=4_990, max_output_tokens=0):
+            attempts, _ = _sdk_attempts(proxy.base_url, sdk)  # another call's hold: may clear soon
+        assert attempts == 2
+    assert upstream.received == [] and ledger.active_reservations() == 0
+
+
 @pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/messages", MESSAGES)])
 def test_a_call_over_budget_gets_429_in_the_providers_shape_before_any_upstream_call(
     upstream: FakeUpstream, ledger: tp.Ledger, path: str, body: dict[str, Any]

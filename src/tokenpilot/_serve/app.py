@@ -497,7 +497,9 @@ async def _plan_and_reserve(proxy: Proxy, call: CallRequest, plan: Plan, who: _W
                 output = plan.max_tokens = left  # clamp to what the budget still allows
                 continue
             _drop_advice(plan)
-            return errors.budget_refused(f"tokenpilot budget refused this call: {refusal}")
+            may_clear = _fits_once_holds_clear(refusal, prompt, output, clampable=limits.known)
+            message = f"tokenpilot budget refused this call: {refusal}"
+            return errors.budget_refused(message, may_clear=may_clear)
         except tp.BudgetError as problem:
             _drop_advice(plan)
             return errors.budget_refused(f"tokenpilot budget refused this call: {problem}")
@@ -519,6 +521,18 @@ async def _advice_of(plan: Plan) -> str | None:
     except Exception as exc:  # advice is a courtesy: it never fails the call
         log.warning("no advice for a squeezed call: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def _fits_once_holds_clear(refusal: tp.BudgetExceeded, prompt: int, output: int, *, clampable: bool) -> bool:
+    """Would the call fit if other calls' holds were gone? They settle within a call's time, so a
+    retry may pass; otherwise (spent, or too big) waiting for seconds will not help."""
+    if refusal.reserved <= 0:
+        return False
+    output = min(output, MIN_CLAMPED_OUTPUT) if clampable else output
+    need = {"tokens": prompt + output, "output_tokens": output, "input_tokens": prompt}.get(
+        refusal.unit, refusal.requested
+    )
+    return refusal.spent + need <= refusal.limit
 
 
 def _room_for_output(refusal: tp.BudgetExceeded, prompt: int) -> int | None:

@@ -58,8 +58,13 @@ def over_window(api: str, tokens: int, window: int, model: str) -> ProxyError:
     return ProxyError(400, "context_length_exceeded", message, ((b"x-tokenpilot-refused", b"window"),))
 
 
-def budget_refused(message: str) -> ProxyError:
-    return ProxyError(429, "budget_exceeded", message, ((b"x-tokenpilot-refused", b"budget"),))
+def budget_refused(message: str, *, may_clear: bool = False) -> ProxyError:
+    """A refusal by a budget; unless other calls' holds are all that stand in the way (`may_clear`),
+    `x-should-retry: false` tells the OpenAI and Anthropic SDKs not to retry what waiting won't fix."""
+    headers = [(b"x-tokenpilot-refused", b"budget")]
+    if not may_clear:
+        headers.append((b"x-should-retry", b"false"))
+    return ProxyError(429, "budget_exceeded", message, tuple(headers))
 
 
 def unreachable(upstream: str, reason: str) -> ProxyError:
