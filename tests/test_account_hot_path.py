@@ -20,6 +20,14 @@ def two(store_url: str) -> Iterator[tuple[tp.Ledger, tp.Ledger]]:  # noqa: F811
         yield agent, admin
 
 
+@pytest.fixture
+def postgres_two(two: tuple[tp.Ledger, tp.Ledger]) -> tuple[tp.Ledger, tp.Ledger]:
+    """`two`, on PostgreSQL only: its hot path is one prepared statement per call."""
+    if two[0].dialect != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    return two
+
+
 def _call(acct: tp.Ledger, scope: str, tokens: int) -> tp.LedgerRecord:
     with acct.reserve(scope, model="gpt-4o", input_tokens=tokens, max_output_tokens=0) as r:
         return r.settle(input_tokens=tokens)
@@ -82,11 +90,9 @@ def test_a_hold_held_in_another_process_counts_against_this_one(two: tuple[tp.Le
 
 @pytest.mark.postgres
 def test_on_postgresql_a_reserve_and_a_settle_are_one_statement_each(
-    two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
+    postgres_two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    agent, admin = two
-    if agent.dialect != "postgresql":
-        pytest.skip("the one-statement path is PostgreSQL's")
+    agent, admin = postgres_two
     admin.set_budget("acme", tokens=100_000, period="daily")
     admin.set_budget("acme/bot", tokens=50_000)
     _call(agent, "acme/bot", 10)  # reads the budgets once, and the first reclaim sweep
@@ -100,11 +106,9 @@ def test_on_postgresql_a_reserve_and_a_settle_are_one_statement_each(
 
 @pytest.mark.postgres
 def test_on_postgresql_a_connection_the_server_ended_is_made_again_and_nothing_is_lost(
-    two: tuple[tp.Ledger, tp.Ledger],
+    postgres_two: tuple[tp.Ledger, tp.Ledger],
 ) -> None:
-    agent, admin = two
-    if agent.dialect != "postgresql":
-        pytest.skip("the prepared one-statement path is PostgreSQL's")
+    agent, admin = postgres_two
     admin.set_budget("acme", tokens=1_000, period="daily")
     _call(agent, "acme/bot", 10)
     ended = agent._store._driver_connection().pgconn.backend_pid
@@ -126,11 +130,9 @@ def test_on_postgresql_a_connection_the_server_ended_is_made_again_and_nothing_i
 
 @pytest.mark.postgres
 def test_on_postgresql_a_prepared_statement_dropped_on_the_server_is_prepared_again(
-    two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
+    postgres_two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    agent, admin = two
-    if agent.dialect != "postgresql":
-        pytest.skip("the prepared one-statement path is PostgreSQL's")
+    agent, admin = postgres_two
     admin.set_budget("acme", tokens=1_000, period="daily")
     _call(agent, "acme/bot", 10)
     agent._store._driver_connection().execute("DEALLOCATE ALL")  # as a connection pooler may

@@ -187,17 +187,7 @@ __all__ = [
 
 
 # Errors are raised from deep inside: named `tokenpilot.X` from the start, not on first access.
-for _error in (
-    BudgetError,
-    BudgetExceeded,
-    ConfigError,
-    EndpointError,
-    InputError,
-    StoreBusy,
-    StoreError,
-    TokenizerError,
-    TokenpilotError,
-):
+for _error in [v for v in globals().values() if isinstance(v, type) and issubclass(v, TokenpilotError)]:
     _error.__module__ = "tokenpilot"
 del _error
 
