@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from agent_through_proxy import run_agent, serve_on  # noqa: E402
 from fake_upstream import FakeUpstream  # noqa: E402
 
 
@@ -35,71 +34,28 @@ def main() -> int:
     parser.add_argument("--mode", default="enforce", choices=["observe", "enforce"])
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    import httpx
 
     import tokenpilot as tp
 
     with tempfile.TemporaryDirectory(prefix="tp-smoke-") as tmp, FakeUpstream() as fake:
         work = Path(tmp)
-        db = str(work / "ledger.db")
-        port = fake.port + 1 if fake.port < 65000 else fake.port - 1
-        env = dict(os.environ, XDG_CONFIG_HOME=tmp, XDG_DATA_HOME=tmp)
-        serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tokenpilot",
-                "serve",
-                "--port",
-                str(port),
-                "--mode",
-                args.mode,
-                "--db",
-                db,
-                "--anthropic-base",
-                fake.base_url,
-                "--openai-base",
-                fake.base_url,
-            ],
-            stderr=open(work / "serve.log", "wb"),  # noqa: SIM115
-            env=env,
-        )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.head(f"http://127.0.0.1:{port}/", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or serve.poll() is not None:
-                        print((work / "serve.log").read_text(), file=sys.stderr)
-                        return 1
-                    time.sleep(0.2)
-            home = work / "home"
-            home.mkdir()
-            agent_env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(home),
-                "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
-                "ANTHROPIC_API_KEY": "sk-ant-fake-smoke-key",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "DISABLE_TELEMETRY": "1",
-                "DISABLE_AUTOUPDATER": "1",
-                "DISABLE_ERROR_REPORTING": "1",
-            }
-            started = time.monotonic()
-            result = subprocess.run(
-                [args.claude, "-p", "say hello"],
-                env=agent_env,
-                cwd=work,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout,
-            )
-            took = time.monotonic() - started
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            serve.wait(30)
+            with serve_on(fake, work, args.mode) as (port, db):
+                home = work / "home"
+                home.mkdir()
+                agent_env = {
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "HOME": str(home),
+                    "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
+                    "ANTHROPIC_API_KEY": "sk-ant-fake-smoke-key",
+                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                    "DISABLE_TELEMETRY": "1",
+                    "DISABLE_AUTOUPDATER": "1",
+                    "DISABLE_ERROR_REPORTING": "1",
+                }
+                result, took = run_agent([args.claude, "-p", "say hello"], agent_env, work, args.timeout)
+        except RuntimeError:
+            return 1
         ledger = tp.open_ledger(db)
         records = ledger.records()
         sent = [

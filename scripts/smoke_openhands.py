@@ -22,16 +22,15 @@ import argparse
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from agent_through_proxy import run_agent, serve_on  # noqa: E402
 from fake_upstream import FakeUpstream  # noqa: E402
 from serve_support import recorded_tokens, reported_tokens  # noqa: E402
 
@@ -40,6 +39,8 @@ SCRIPT = (
     ("terminal", {"command": COMMAND, "security_risk": "LOW", "summary": "write hello.txt"}),
     ("finish", {"message": "wrote hello.txt"}),
 )
+
+
 SHOWN = ("model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
@@ -50,59 +51,35 @@ def main() -> int:
     parser.add_argument("--model", default="openai/gpt-4o", help="LiteLLM model name OpenHands is given")
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
-    import httpx
 
     import tokenpilot as tp
 
     anthropic = args.model.startswith("anthropic/")
     with tempfile.TemporaryDirectory(prefix="tp-smoke-oh-") as tmp, FakeUpstream(tool_calls=SCRIPT) as fake:
         work = Path(tmp)
-        db = str(work / "ledger.db")
-        port = fake.port + 1 if fake.port < 65000 else fake.port - 1
-        env = dict(os.environ, XDG_CONFIG_HOME=tmp, XDG_DATA_HOME=tmp)
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "tokenpilot", "serve", "--port", str(port), "--mode", args.mode,
-             "--db", db, "--anthropic-base", fake.base_url, "--openai-base", fake.base_url],
-            stderr=open(work / "serve.log", "wb"),  # noqa: SIM115
-            env=env,
-        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.head(f"http://127.0.0.1:{port}/", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or serve.poll() is not None:
-                        print((work / "serve.log").read_text(), file=sys.stderr)
-                        return 1
-                    time.sleep(0.2)
-            home, project = work / "home", work / "project"
-            home.mkdir()
-            project.mkdir()
-            agent_env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(home),
-                "LLM_MODEL": args.model,
-                "LLM_API_KEY": "sk-fake-smoke-key",
-                # LiteLLM posts to {base}/v1/messages for Anthropic and {base}/chat/completions for OpenAI.
-                "LLM_BASE_URL": f"http://127.0.0.1:{port}" + ("" if anthropic else "/v1"),
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # else LiteLLM fetches its price list from GitHub
-                "OPENHANDS_SUPPRESS_BANNER": "1",
-            }
-            started = time.monotonic()
-            result = subprocess.run(
-                [args.openhands, "--headless", "--override-with-envs", "-t", "write hello to hello.txt"],
-                env=agent_env,
-                cwd=project,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout,
-            )
-            took = time.monotonic() - started
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            serve.wait(30)
+            with serve_on(fake, work, args.mode) as (port, db):
+                home, project = work / "home", work / "project"
+                home.mkdir()
+                project.mkdir()
+                agent_env = {
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "HOME": str(home),
+                    "LLM_MODEL": args.model,
+                    "LLM_API_KEY": "sk-fake-smoke-key",
+                    # LiteLLM posts to {base}/v1/messages (Anthropic), {base}/chat/completions (OpenAI).
+                    "LLM_BASE_URL": f"http://127.0.0.1:{port}" + ("" if anthropic else "/v1"),
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # else LiteLLM fetches its price list from GitHub
+                    "OPENHANDS_SUPPRESS_BANNER": "1",
+                }
+                result, took = run_agent(
+                    [args.openhands, "--headless", "--override-with-envs", "-t", "write hello to hello.txt"],
+                    agent_env,
+                    project,
+                    args.timeout,
+                )
+        except RuntimeError:
+            return 1
         ledger = tp.open_ledger(db)
         records = ledger.records()
         calls = [r for r in fake.received if r.method == "POST" and r.path.startswith("/v1/")]
