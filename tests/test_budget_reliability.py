@@ -6,6 +6,7 @@ The race runs 8 processes × 500 reservations under CI (CI set) or TOKENPILOT_TE
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -230,34 +232,51 @@ def test_password_never_appears_in_errors() -> None:
     assert "hunter2" not in str(error.value)
 
 
-def test_a_writer_queued_on_the_lock_file_times_out_clearly_and_leaves_no_lock_behind(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
-    acct = tp.open_ledger(str(path), busy_timeout=0.3)
-    acct.set_budget("acme", tokens=1_000)
-    hold = (
-        "import fcntl, os, sys, time\n"
-        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('held', flush=True)\n"
-        "sys.stdin.readline()\n"
-    )
+_HOLD_LOCK = (
+    "import fcntl, os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+@contextlib.contextmanager
+def _lock_file_held(lock: str) -> Iterator[Callable[[], None]]:
+    """Another process holds the ledger's lock file; call the yielded function to let it go."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", hold, f"{path}.lock"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _HOLD_LOCK, lock], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(StoreError, match="locked by another process"):
-            acct.reserve("acme/a", model="gpt-4o", input_tokens=100, max_output_tokens=100)
+
+    def let_go() -> None:
         assert holder.stdin is not None
         holder.stdin.write("\n")
         holder.stdin.flush()
         holder.wait(timeout=10)
+
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield let_go
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_a_writer_queued_on_the_lock_file_times_out_clearly_and_leaves_no_lock_behind(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    acct = tp.open_ledger(str(path), busy_timeout=0.3)
+    acct.set_budget("acme", tokens=1_000)
+    try:
+        with _lock_file_held(f"{path}.lock") as let_go:
+            with pytest.raises(StoreError, match="locked by another process"):
+                acct.reserve("acme/a", model="gpt-4o", input_tokens=100, max_output_tokens=100)
+            let_go()
         # The abandoned wait took the lock when the holder let go, and gave it back at once.
         probe = subprocess.run(
             [
                 sys.executable,
                 "-c",
-                hold.replace("fcntl.LOCK_EX", "fcntl.LOCK_EX | fcntl.LOCK_NB"),
+                _HOLD_LOCK.replace("fcntl.LOCK_EX", "fcntl.LOCK_EX | fcntl.LOCK_NB"),
                 f"{path}.lock",
             ],
             input="\n",
@@ -270,8 +289,6 @@ def test_a_writer_queued_on_the_lock_file_times_out_clearly_and_leaves_no_lock_b
             r.settle(output_tokens=10)
         assert acct.usage("acme").spent == 110 and acct.verify_counters() == []
     finally:
-        if holder.poll() is None:
-            holder.kill()
         acct.close()
 
 
@@ -280,31 +297,14 @@ def test_wait_false_raises_store_busy_at_once_and_leaves_the_call_retryable(tmp_
     acct = tp.open_ledger(str(path), busy_timeout=5)
     acct.set_budget("acme", tokens=1_000)
     r = acct.reserve("acme/a", model="gpt-4o", input_tokens=100, max_output_tokens=100, wait=False)
-    hold = (
-        "import fcntl, os, sys\n"
-        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('held', flush=True)\n"
-        "sys.stdin.readline()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold, f"{path}.lock"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with _lock_file_held(f"{path}.lock") as let_go:
         started = time.monotonic()
         with pytest.raises(tp.StoreBusy):
             acct.reserve("acme/b", model="gpt-4o", input_tokens=100, max_output_tokens=100, wait=False)
         with pytest.raises(tp.StoreBusy):
             r.settle(output_tokens=10, wait=False)
         assert time.monotonic() - started < 2  # not the 5 s busy_timeout
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=10)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
+        let_go()
     assert r.active and acct.active_reservations() == 1  # the refused-to-wait reserve held nothing
     r.settle(output_tokens=10, wait=False)
     assert acct.usage("acme").spent == 110 and acct.active_reservations() == 0

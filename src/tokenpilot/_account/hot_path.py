@@ -209,6 +209,11 @@ class _Enclosing:
             array_literal([repr(u) for u in updated]),
         )
 
+    def pg_params(self, row: dict[str, Any], buckets: list[float]) -> tuple[str, ...]:
+        """`tp_hold`'s and `tp_finish`'s shared parameters: the row, the scopes, buckets and updated_at."""
+        enclosing, scopes, updated = self.pg_arrays
+        return (_json(row), enclosing, scopes, array_literal([repr(b) for b in buckets]), updated)
+
     def statements(self, buckets: list[float], amounts: dict[str, int]) -> list[dict[str, Any]]:
         """One UPDATE's parameters per budget: `amounts` on its scope, cached bucket and updated_at."""
         return [
@@ -262,18 +267,7 @@ class HotPath:
         budgets = enclosing.budgets
         buckets = [current_bucket(b, now) for b in budgets]
         if self._postgres:
-            enclosing_scopes_, scopes, updated = enclosing.pg_arrays
-            params = (
-                _json(row),
-                enclosing_scopes_,
-                scopes,
-                array_literal([repr(b) for b in buckets]),
-                updated,
-                held.input,
-                held.output,
-                held.nusd,
-                priced,
-            )
+            params = (*enclosing.pg_params(row, buckets), held.input, held.output, held.nusd, priced)
             rows = self._store.call_prepared("tp_hold", _PG_HOLD, params)
             if rows is None or len(rows) != len(budgets):
                 return None
@@ -304,14 +298,9 @@ class HotPath:
         budgets = enclosing.budgets
         buckets = [current_bucket(b, now) for b in budgets]
         if self._postgres:
-            enclosing_scopes_, scopes, updated = enclosing.pg_arrays
             params = (
                 reservation_id,
-                _json(row),
-                enclosing_scopes_,
-                scopes,
-                array_literal([repr(b) for b in buckets]),
-                updated,
+                *enclosing.pg_params(row, buckets),
                 held.input,
                 held.output,
                 held.nusd,

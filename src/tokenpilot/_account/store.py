@@ -47,7 +47,6 @@ T = TypeVar("T")
 DEFAULT_BUSY_TIMEOUT = 10.0
 # PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock detected.
 _RETRY_SQLSTATES = {"40001", "40P01"}
-_FALLBACK_SQLSTATES_BYTES = frozenset({b"TP001", b"TP002"})  # hot_path.FALLBACK_SQLSTATES, from libpq
 _MIGRATION_LOCK_KEY = 7_406_213_951  # pg_advisory_xact_lock key shared by every tokenpilot process
 
 
@@ -380,8 +379,8 @@ class Store:
 
         driver = self._driver_connection()
         pgconn = driver.pgconn
-        prepared: set[str] | None = self._local.__dict__.get("prepared")
-        if prepared is None or self._local.__dict__.get("prepared_on") is not driver:
+        prepared: set[str] | None = getattr(self._local, "prepared", None)
+        if prepared is None or getattr(self._local, "prepared_on", None) is not driver:
             prepared = self._local.prepared = set()
             self._local.prepared_on = driver
         if name not in prepared:
@@ -395,7 +394,10 @@ class Store:
         ]
         result = pgconn.exec_prepared(name.encode(), values)
         if result.status != pq.ExecStatus.TUPLES_OK:
-            if result.error_field(pq.DiagnosticField.SQLSTATE) not in _FALLBACK_SQLSTATES_BYTES:
+            from tokenpilot._account.hot_path import FALLBACK_SQLSTATES
+
+            state = result.error_field(pq.DiagnosticField.SQLSTATE) or b""
+            if state.decode() not in FALLBACK_SQLSTATES:
                 prepared.discard(name)  # prepared again next time (a pooler may have dropped it)
             self._given_up(driver)
             return None
