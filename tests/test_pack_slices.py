@@ -209,4 +209,5 @@ def test_a_budget_over_the_models_window_warns_with_the_window(printer_repo: Pat
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert re.search(r"warning: .*context window of 8,192", run.stderr)
+    assert len(re.findall(r"warning: .*context window of 8,192", run.stderr)) == 1, run.stderr
+    assert run.stderr.count("context window") == 1, run.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -15,7 +16,7 @@ from tokenpilot.cli import fit as fit_command
 from tokenpilot.cli import handoff as handoff_command
 from tokenpilot.cli import pack as pack_command
 from tokenpilot.cli import serve as serve_command
-from tokenpilot.cli._output import fail
+from tokenpilot.cli._output import WARNINGS_HANDLER, fail
 
 app = typer.Typer(
     name="tokenpilot",
@@ -54,6 +55,33 @@ def _root(
     ),
 ) -> None:
     """Keep LLM agents inside their token budgets, and account for every token."""
+    _show_warnings()
+
+
+class _Lowercase(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+class _Stderr(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (as logging's last resort does)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a closed or broken stderr must not turn a warning into a crash
+            self.handleError(record)
+
+
+def _show_warnings() -> None:
+    """The library's warnings on stderr, once each, as `warning: …` (not Python's bare last resort)."""
+    logger = logging.getLogger("tokenpilot")
+    if not any(getattr(h, "name", None) == WARNINGS_HANDLER for h in logger.handlers):
+        handler = _Stderr()
+        handler.set_name(WARNINGS_HANDLER)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_Lowercase())
+        logger.addHandler(handler)
 
 
 # Click's exception classes, found through typer's public BadParameter (typer may vendor click).

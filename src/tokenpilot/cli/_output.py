@@ -9,6 +9,9 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
+# the name of the stderr handler the CLI gives the library's warnings (serve replaces it with its own)
+WARNINGS_HANDLER = "tokenpilot-cli-warnings"
+
 # Piped output is for files and other programs: do not cut table cells to an 80-column guess.
 stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

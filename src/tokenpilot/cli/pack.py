@@ -64,8 +64,7 @@ def pack(
     finally:
         if progress is not None:
             progress.close()
-    for warning in result.warnings:
-        stderr.print(f"warning: {warning}", highlight=False)
+    # result.warnings reached stderr through the library's log (the CLI's warnings handler)
     report = result.report()
     if manifest is not None:
         _write(manifest, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from tokenpilot._exceptions import InputError
+from tokenpilot.cli._output import WARNINGS_HANDLER
 
 
 def serve(
@@ -58,6 +59,8 @@ def serve(
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("tokenpilot")
+    for other in [h for h in logger.handlers if h.name == WARNINGS_HANDLER]:
+        logger.removeHandler(other)  # the server's own lines carry every level, timestamped
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
