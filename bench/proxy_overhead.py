@@ -42,6 +42,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 FAKE = ROOT / "tests" / "fake_upstream.py"
+FLOOR = ROOT / "bench" / "floor_proxy.py"
 WORDS = [
     "the",
     "quick",
@@ -355,6 +356,8 @@ def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Po
         wait_ready(f"http://127.0.0.1:{port}/", serve, f"tokenpilot serve ({name})")
         targets.append(Target(name, f"http://127.0.0.1:{port}", serve.pid))
 
+    targets += floors(args, workdir, fake_url, processes)
+
     if args.litellm:
         config = workdir / "litellm.yaml"
         config.write_text(
@@ -394,6 +397,58 @@ def start(args: argparse.Namespace, workdir: Path, processes: list[subprocess.Po
         wait_ready(f"http://127.0.0.1:{ll_port}/health/liveliness", litellm, "litellm", timeout=300)
         targets.append(Target("litellm", f"http://127.0.0.1:{ll_port}", litellm.pid))
     return targets
+
+
+NGINX_CONF = """worker_processes 1;
+user root;
+daemon off;
+pid {dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_buffer_size 4m;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    upstream fake {{ server 127.0.0.1:{fake_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering on;
+        }}
+    }}
+}}
+"""
+
+
+def floors(
+    args: argparse.Namespace, workdir: Path, fake_url: str, processes: list[subprocess.Popen[bytes]]
+) -> list[Target]:
+    """What a proxy costs before it does anything: `--floor` (tokenpilot's stack, no tokenpilot) and
+    `--nginx` (a C proxy: the two extra loopback hops alone)."""
+    found = []
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    if args.floor:
+        port = free_port()
+        floor = subprocess.Popen(  # type: ignore[call-overload]
+            [sys.executable, str(FLOOR), "--port", str(port), "--upstream", fake_url], **quiet
+        )
+        processes.append(floor)
+        wait_ready(f"http://127.0.0.1:{port}/", floor, "the floor proxy")
+        found.append(Target("floor", f"http://127.0.0.1:{port}", floor.pid))
+    if args.nginx:
+        port = free_port()
+        conf = workdir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=workdir, fake_port=fake_url.rsplit(":", 1)[1], port=port))
+        nginx = subprocess.Popen([args.nginx, "-p", str(workdir), "-c", str(conf)], **quiet)  # type: ignore[call-overload]
+        processes.append(nginx)
+        wait_ready(f"http://127.0.0.1:{port}/", nginx, "nginx")
+        found.append(Target("nginx", f"http://127.0.0.1:{port}", nginx.pid))
+    return found
 
 
 def summarise(found: dict[str, Samples]) -> dict[str, dict[str, float]]:
@@ -582,7 +637,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
 def variant(spec: str) -> tuple[str, str, str]:
     name, _, rest = spec.partition("=")
     source, _, extra = rest.partition(":")
-    if not name or name in ("direct", "tokenpilot", "litellm"):
+    if not name or name in ("direct", "tokenpilot", "litellm", "floor", "nginx"):
         raise argparse.ArgumentTypeError(f"a variant needs a new NAME: {spec!r}")
     return name, source, extra
 
@@ -600,6 +655,12 @@ def main() -> None:
     parser.add_argument("--memory-calls", type=int, default=10_000)
     parser.add_argument("--memory-targets", nargs="+", default=["tokenpilot", "litellm"])
     parser.add_argument("--out", default=str(RESULTS / "proxy_overhead"))
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also bench/floor_proxy.py: the same stack, none of tokenpilot",
+    )
+    parser.add_argument("--nginx", help="also an nginx reverse proxy (path to `nginx`): the hops alone")
     parser.add_argument(
         "--serve-args", default="", help="extra arguments of `tokenpilot serve`, e.g. '--workers 2'"
     )
