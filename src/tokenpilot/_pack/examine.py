@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
-from tokenpilot._pack.outline import fit_outline
+from tokenpilot._pack.outline import fit_outline, forget_tree
 from tokenpilot._pack.outline import outline as make_outline
 from tokenpilot._pack.secrets import Finding, find_secrets, redact
 from tokenpilot._pack.slices import (
@@ -96,8 +96,15 @@ def examine(
     tokenizer_name: str,
     names: Sequence[str],
     progress: Callable[[int, int], None] | None = None,
+    on_examined: Callable[[int, Examined], None] | None = None,
+    early_definitions: dict[str, tuple[Definition, ...]] | None = None,
 ) -> dict[str, Examined]:
-    """Secrets, redacted text and fitted outline of each file (by digest), from the cache when known."""
+    """Secrets, redacted text and fitted outline of each file (by digest), from the cache when known.
+
+    `on_examined(n, examined)` is called as soon as file n is done (the caller counts its full
+    text meanwhile). `early_definitions`: filled with the definitions of the first SLICE_FILES
+    files whose outline is made here (by `slice_options`' key), from the tree the outline parsed.
+    """
     digests = [f.digest for f in files]
     secrets_cached = store.get_many(SECRETS_KIND, digests)
     outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
@@ -129,12 +136,17 @@ def examine(
             # outlines are made from the redacted text, so no tier can show a secret
             outline_text = make_outline(f.path, full)
             new_outlines[okey] = outline_text
+            if early_definitions is not None and n < SLICE_FILES and full is f.text:
+                early_definitions[okey] = definitions(f.path, f.text)  # the tree just parsed
         ckey = f"{tokenizer_name}:{okey}"
         memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
         fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
         if memo.fresh:
             new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
         out[f.digest] = Examined(findings, full, fitted)
+        if on_examined is not None:
+            on_examined(n, out[f.digest])
+    forget_tree()
     store.put_many(SECRETS_KIND, new_secrets)
     store.put_many(OUTLINE_KIND, new_outlines)
     store.put_many(OUTLINE_COUNTS_KIND, new_counts)
@@ -147,8 +159,12 @@ def slice_options(
     store: PackCache,
     query: Mapping[str, float],
     clues: TaskClues,
+    early_definitions: Mapping[str, tuple[Definition, ...]] | None = None,
 ) -> dict[int, list[SliceOption]]:
-    """The slices of each size of each file (by position in `files`); files without definitions get none."""
+    """The slices of each size of each file (by position in `files`); files without definitions get none.
+
+    `early_definitions`: definitions `examine` found already (by this function's cache key).
+    """
     keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
     cached_defs = store.get_many(DEFINITIONS_KIND, keys)
     cached_terms = store.get_many(UNIT_TERMS_KIND, keys)
@@ -160,7 +176,8 @@ def slice_options(
     for n, (f, key) in enumerate(zip(files, keys, strict=True)):
         defs = _load_definitions(cached_defs.get(key))
         if defs is None:
-            defs = definitions(f.path, f.text)
+            early = early_definitions.get(key) if early_definitions is not None else None
+            defs = early if early is not None else definitions(f.path, f.text)
             fresh_defs[key] = json.dumps([list(_as_row(d)) for d in defs], separators=(",", ":"))
         if not defs:
             continue
@@ -171,6 +188,7 @@ def slice_options(
             terms = {i: text_terms(text) for i, text in own.items()}
             fresh_terms[key] = json.dumps({str(i): t for i, t in terms.items()}, separators=(",", ":"))
         prepared.append((n, defs, lines, own, terms))
+    forget_tree()
     store.put_many(DEFINITIONS_KIND, fresh_defs)
     store.put_many(UNIT_TERMS_KIND, fresh_terms)
     idf, average = corpus_statistics([t for *_, terms in prepared for t in terms.values()], query)
