@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import tokenpilot as tp
 from tokenpilot._pack import features as features_module
 from tokenpilot._pack import secrets
+from tokenpilot._pack import workers as workers_module
 from tokenpilot._pack.assemble import _Counts
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import discover
@@ -147,13 +148,13 @@ def test_a_pack_with_feature_workers_is_the_pack_without_them(
     # other tests may leave an idle thread behind (tqdm's monitor, from bm25s), which turns workers off
     monkeypatch.setattr(features_module, "pool_workers", lambda: 2)
     started = []
-    real = features_module.ProcessPoolExecutor
+    real = features_module.fork_pool
 
     def recording_pool(*args: object, **kwargs: object) -> object:
         started.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(features_module, "ProcessPoolExecutor", recording_pool)
+    monkeypatch.setattr(features_module, "fork_pool", recording_pool)
     with_workers = tp.pack(root, task, 3000, "gpt-4o", cache=tmp_path / "workers.sqlite3")
     assert started, "the pool was not used"
     assert with_workers.text == alone.text
@@ -167,7 +168,7 @@ def test_no_worker_is_forked_from_a_process_with_other_threads() -> None:
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert features_module.pool_workers() == 0
+        assert workers_module.pool_workers() == 0
     finally:
         stop.set()
         other.join()
@@ -183,3 +184,81 @@ def test_counts_made_in_background_threads_are_the_tokenizers_counts(text: str, 
         assert counts.later(text).result() == tokenizer.count(text)
     finally:
         counts.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="feature workers are forked on Linux only")
+def test_a_busy_machine_computes_in_process_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(workers_module.WORKERS_ENV, raising=False)
+    monkeypatch.setattr(workers_module.threading, "active_count", lambda: 1)  # other tests' idle threads
+    monkeypatch.setattr(workers_module.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
+    assert workers_module.pool_workers() == 0
+    monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (0.8, 1.0, 1.0))
+    assert workers_module.pool_workers() == 2
+    monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (9.0, 1.0, 1.0))
+    monkeypatch.setenv(workers_module.WORKERS_ENV, "3")
+    assert workers_module.pool_workers() == 3
+    monkeypatch.setenv(workers_module.WORKERS_ENV, "0")
+    assert workers_module.pool_workers() == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["xml", "markdown", "plain"]),
+    st.sampled_from(["gpt-4", "gpt-4o"]),  # cl100k_base, o200k_base
+    st.integers(min_value=0, max_value=10**7),
+    st.text(min_size=1, max_size=200),
+    st.lists(
+        st.tuples(st.sampled_from(["full", "outline", "slices", "path"]), st.text(max_size=300)), max_size=4
+    ),
+)
+def test_a_packs_count_is_its_headers_count_plus_the_rests(
+    fmt: str, model: str, tokens: int, task: str, shown: list[tuple[str, str]]
+) -> None:
+    from tokenpilot._pack import render as rendering
+
+    files = [rendering.ShownFile(f"pkg/m{n}.py", tier, body) for n, (tier, body) in enumerate(shown)]
+    head, rest = rendering.render_parts(fmt, budget=27000, tokens=tokens, task=task, files=files, omitted=3)
+    assert head + rest == rendering.render(
+        fmt, budget=27000, tokens=tokens, task=task, files=files, omitted=3
+    )
+    tokenizer = tokenizer_for(model)
+    assert tokenizer.name in ("cl100k_base", "o200k_base")
+    assert tokenizer.count(head + rest) == tokenizer.count(head) + tokenizer.count(rest)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_files_examined_in_workers_are_packed_as_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokenpilot._pack import examine as examine_module
+
+    (tmp_path / "tree").mkdir()
+    root = _tree(tmp_path / "tree", 120)
+    # a secret in a file the task is about: redacted in a worker as here
+    (root / "pkg0" / "settings.py").write_text(
+        'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n\ndef retry_count(session):\n    return session.token\n',
+        encoding="utf-8",
+    )
+    task = "retry_count loses the Session token in pkg0/settings.py; HTTPAdapter parses it"
+    monkeypatch.setattr(examine_module, "pool_workers", lambda: 0)
+    alone = tp.pack(root, task, 6000, "gpt-4o", cache=tmp_path / "alone.sqlite3")
+    monkeypatch.setattr(examine_module, "POOL_MIN_CHARS", 1)
+    monkeypatch.setattr(examine_module, "pool_workers", lambda: 2)
+    started = []
+    real = examine_module.fork_pool
+
+    def recording_pool(*args: object, **kwargs: object) -> object:
+        started.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(examine_module, "fork_pool", recording_pool)
+    cache = tmp_path / "workers.sqlite3"
+    with_workers = tp.pack(root, task, 6000, "gpt-4o", cache=cache)
+    assert started, "the pool was not used"
+    assert with_workers.text == alone.text
+    assert with_workers.report()["files"] == alone.report()["files"]
+    assert with_workers.redacted == alone.redacted and alone.redacted
+    assert "AKIAIOSFODNN7EXAMPLE" not in with_workers.text
+    # what the workers found was cached as it is here: a warm run gives the same pack
+    assert tp.pack(root, task, 6000, "gpt-4o", cache=cache).text == alone.text

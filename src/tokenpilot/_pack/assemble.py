@@ -331,19 +331,34 @@ class Assembler:
 
     def _fit_header(self, shown: Sequence[rendering.ShownFile]) -> tuple[str, int]:
         """Render with the header's token figure equal to the text's real count (a fixed point)."""
+        omitted = len(self.files) - len(shown)
+
+        def parts(claimed: int) -> tuple[str, str]:
+            return rendering.render_parts(
+                self.fmt, budget=self.budget, tokens=claimed, task=self.task, files=shown, omitted=omitted
+            )
+
+        # tiktoken starts a piece where the rest starts: only the header is counted again per figure
+        rest_tokens: int | None = None
+        if isinstance(self.tokenizer, TiktokenTokenizer):
+            rest_tokens = self.tokenizer.count(parts(self.budget)[1])
+
+        def text_and_count(claimed: int) -> tuple[str, int]:
+            head, rest = parts(claimed)
+            if rest_tokens is not None:
+                return head + rest, self.tokenizer.count(head) + rest_tokens
+            return head + rest, self.tokenizer.count(head + rest)
+
         claimed = self.budget
-        text = self._render(shown, claimed)
-        tokens = self.tokenizer.count(text)
+        text, tokens = text_and_count(claimed)
         for _ in range(5):
             if tokens == claimed:
                 break
             claimed = tokens
-            text = self._render(shown, claimed)
-            tokens = self.tokenizer.count(text)
+            text, tokens = text_and_count(claimed)
         if tokens != claimed:
             # the figure's own digits keep changing the count: claim the budget instead (an upper bound)
-            text = self._render(shown, self.budget)
-            tokens = self.tokenizer.count(text)
+            text, tokens = text_and_count(self.budget)
         return text, tokens
 
     @staticmethod

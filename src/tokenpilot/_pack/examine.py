@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
@@ -30,6 +31,7 @@ from tokenpilot._pack.slices import (
     render_slices,
 )
 from tokenpilot._pack.terms import text_terms
+from tokenpilot._pack.workers import fork_pool, pool_workers
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,16 @@ OUTLINE_COUNTS_KIND = "outline-counts:1"
 DEFINITIONS_KIND = "definitions:2"
 UNIT_TERMS_KIND = "unit-terms:2"
 
+# files looked at closely for the first time: worker processes above this much text (on idle CPUs)
+POOL_MIN_CHARS = 1_000_000
+
 Counter = Callable[[Sequence[str]], list[int]]
+_worker_count: Counter | None = None  # the token counter of a forked worker (its parent's)
+# what a worker found for one file: finding rows, the redacted text (None: unchanged), the outline,
+# the fitted outline, the counts fitting made (None: none), the definitions' rows (None: not asked)
+_Fresh = tuple[
+    list[list[object]], str | None, str, str, dict[str, int] | None, list[tuple[object, ...]] | None
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,42 +126,133 @@ def examine(
     new_secrets: dict[str, str] = {}
     new_outlines: dict[str, str] = {}
     out: dict[str, Examined] = {}
-    for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True)):
-        if progress is not None:
-            progress(n, len(files))
-        raw = secrets_cached.get(f.digest)
-        findings_cached: tuple[Finding, ...] | None = None
-        if raw is not None:
-            try:
-                findings_cached = tuple(Finding(int(line), str(kind)) for line, kind in json.loads(raw))
-            except (ValueError, TypeError):
-                log.warning("ignoring a damaged cache entry", extra={"path": f.path})
-        if findings_cached is not None:
-            findings = findings_cached
-        else:
-            findings = find_secrets(f.path, f.text)
-            new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
-        full = redact(f.text, findings)
-        outline_text = outlines_cached.get(okey)
-        if outline_text is None:
-            # outlines are made from the redacted text, so no tier can show a secret
-            outline_text = make_outline(f.path, full)
-            new_outlines[okey] = outline_text
-            if early_definitions is not None and n < SLICE_FILES and full is f.text:
-                early_definitions[okey] = definitions(f.path, f.text)  # the tree just parsed
-        ckey = f"{tokenizer_name}:{okey}"
-        memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
-        fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
-        if memo.fresh:
-            new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
-        out[f.digest] = Examined(findings, full, fitted)
-        if on_examined is not None:
-            on_examined(n, out[f.digest])
+    # files known to no cache yet: in worker processes when there is enough text and an idle CPU
+    fresh = [
+        n
+        for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True))
+        if f.digest not in secrets_cached
+        and okey not in outlines_cached
+        and f"{tokenizer_name}:{okey}" not in counts_cached
+    ]
+    pool = None
+    later: dict[int, Future[_Fresh]] = {}
+    if sum(files[n].chars for n in fresh) >= POOL_MIN_CHARS and (workers := pool_workers()) > 0:
+        pool = fork_pool(workers, _set_worker_count, (count,))
+        later = {
+            n: pool.submit(_examine_fresh, files[n].path, files[n].text, tuple(names), n < SLICE_FILES)
+            for n in fresh
+        }
+    try:
+        for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True)):
+            if progress is not None:
+                progress(n, len(files))
+            if n in later:
+                rows, redacted, outline_text, fitted, known, def_rows = later.pop(n).result()
+                findings = tuple(Finding(int(str(line)), str(kind)) for line, kind in rows)
+                new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
+                new_outlines[okey] = outline_text
+                if early_definitions is not None and def_rows is not None:
+                    early_definitions[okey] = _definitions_of(def_rows)
+                if known is not None:
+                    new_counts[f"{tokenizer_name}:{okey}"] = json.dumps(
+                        known, separators=(",", ":"), ensure_ascii=False
+                    )
+                out[f.digest] = Examined(findings, f.text if redacted is None else redacted, fitted)
+            else:
+                out[f.digest] = _examine_here(
+                    f,
+                    okey,
+                    secrets_cached,
+                    outlines_cached,
+                    counts_cached,
+                    count,
+                    tokenizer_name,
+                    names,
+                    n,
+                    new_secrets,
+                    new_outlines,
+                    new_counts,
+                    early_definitions,
+                )
+            if on_examined is not None:
+                on_examined(n, out[f.digest])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     forget_tree()
     store.put_many(SECRETS_KIND, new_secrets)
     store.put_many(OUTLINE_KIND, new_outlines)
     store.put_many(OUTLINE_COUNTS_KIND, new_counts)
     return out
+
+
+def _set_worker_count(count: Counter) -> None:
+    global _worker_count
+    _worker_count = count
+
+
+def _examine_fresh(path: str, text: str, names: Sequence[str], with_definitions: bool) -> _Fresh:
+    """What `examine` computes for a file no cache knows, in a worker process (`_worker_count` set)."""
+    assert _worker_count is not None
+    findings = find_secrets(path, text)
+    full = redact(text, findings)
+    outline_text = make_outline(path, full)
+    def_rows = [_as_row(d) for d in definitions(path, text)] if with_definitions and full is text else None
+    memo = _CountMemo(_worker_count, {})
+    fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
+    rows: list[list[object]] = [[x.line, x.kind] for x in findings]
+    return (
+        rows,
+        None if full is text else full,
+        outline_text,
+        fitted,
+        memo.known if memo.fresh else None,
+        def_rows,
+    )
+
+
+def _examine_here(
+    f: SourceFile,
+    okey: str,
+    secrets_cached: Mapping[str, str],
+    outlines_cached: Mapping[str, str],
+    counts_cached: Mapping[str, str],
+    count: Counter,
+    tokenizer_name: str,
+    names: Sequence[str],
+    n: int,
+    new_secrets: dict[str, str],
+    new_outlines: dict[str, str],
+    new_counts: dict[str, str],
+    early_definitions: dict[str, tuple[Definition, ...]] | None,
+) -> Examined:
+    """One file examined in this process, from the cache where it knows the file."""
+    raw = secrets_cached.get(f.digest)
+    findings_cached: tuple[Finding, ...] | None = None
+    if raw is not None:
+        try:
+            findings_cached = tuple(Finding(int(line), str(kind)) for line, kind in json.loads(raw))
+        except (ValueError, TypeError):
+            log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+    if findings_cached is not None:
+        findings = findings_cached
+    else:
+        findings = find_secrets(f.path, f.text)
+        new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
+    full = redact(f.text, findings)
+    outline_text = outlines_cached.get(okey)
+    if outline_text is None:
+        # outlines are made from the redacted text, so no tier can show a secret
+        outline_text = make_outline(f.path, full)
+        new_outlines[okey] = outline_text
+        if early_definitions is not None and n < SLICE_FILES and full is f.text:
+            early_definitions[okey] = definitions(f.path, f.text)  # the tree just parsed
+    ckey = f"{tokenizer_name}:{okey}"
+    memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
+    fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
+    if memo.fresh:
+        new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
+    return Examined(findings, full, fitted)
 
 
 def slice_options(
@@ -213,6 +315,15 @@ def slice_options(
 
 def _as_row(d: Definition) -> tuple[object, ...]:
     return (d.name, d.qualname, d.start, d.header_end, d.end, d.parent, d.unit)
+
+
+def _definitions_of(rows: Sequence[Sequence[object]]) -> tuple[Definition, ...]:
+    return tuple(
+        Definition(
+            str(a), str(b), int(str(c)), int(str(d)), int(str(e)), None if p is None else int(str(p)), bool(u)
+        )
+        for a, b, c, d, e, p, u in rows
+    )
 
 
 def _load_definitions(raw: str | None) -> tuple[Definition, ...] | None:

@@ -11,18 +11,17 @@ import collections
 import itertools
 import json
 import logging
-import os
 import re
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
 from tokenpilot._pack.terms import forget_words, identifier_terms, text_terms
+from tokenpilot._pack.workers import fork_pool, pool_workers
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ _WRITE_CHUNK = 500
 # _IN_FLIGHT_PER_WORKER batches a worker ahead of the merge (their texts are held until done)
 POOL_MIN_CHARS = 2_000_000
 POOL_BATCH = 256
-_POOL_MAX_WORKERS = 4
 _IN_FLIGHT_PER_WORKER = 2
 # a definition at the start of a line (what follows the line's indentation)
 DEFINITION_TAIL = (
@@ -73,19 +71,27 @@ def _encoded_features(texts: Sequence[str]) -> list[tuple[int, tuple[str, ...], 
     return out
 
 
-def pool_workers() -> int:
-    """Worker processes for a cold scan: the usable CPUs (at most 4), or 0 to compute in-process.
+_DAMAGED = object()
 
-    Workers are forked: only on Linux, and only from a process with no other thread (a fork copies
-    no thread, so a lock another thread held would stay held in the child).
+
+def _decoded(raw: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON values of cache entries, parsed in one call (a warm run reads one per file).
+
+    An entry that is not JSON on its own is `_DAMAGED` (the caller says so and recomputes it).
     """
-    if sys.platform != "linux" or threading.active_count() > 1:
-        return 0
+    keys = list(raw)
     try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return min(cpus, _POOL_MAX_WORKERS) if cpus > 1 else 0
+        values = json.loads("[" + ",".join(raw[k] for k in keys) + "]")
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != len(keys):
+        values = []
+        for k in keys:
+            try:
+                values.append(json.loads(raw[k]))
+            except ValueError:
+                values.append(_DAMAGED)
+    return dict(zip(keys, values, strict=True))
 
 
 def name_terms(definitions: Sequence[str]) -> dict[str, int]:
@@ -149,15 +155,14 @@ class FeatureTable:
         """The features of these files: from the cache, else computed from their text."""
         started = time.perf_counter()
         wanted = [f for f in files if f.digest not in self._known and f.digest not in self._pending]
-        cached = self.store.get_many(FEATURES_KIND, [f.digest for f in wanted])
+        cached = _decoded(self.store.get_many(FEATURES_KIND, [f.digest for f in wanted]))
         computed: list[SourceFile] = []
         for f in wanted:
             if f.digest in self._known or f.digest in self._pending:  # the same content twice
                 continue
-            raw = cached.get(f.digest)
-            if raw is not None:
+            data = cached.get(f.digest)
+            if data is not None:
                 try:
-                    data = json.loads(raw)
                     self._known[f.digest] = FileFeatures({}, int(data["n"]), tuple(data["d"]))
                     continue
                 except (ValueError, KeyError, TypeError):
@@ -187,9 +192,7 @@ class FeatureTable:
         if workers <= 0:
             self.workers = 0
             return False
-        import multiprocessing
-
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        self._pool = fork_pool(workers)
         self.workers = workers
         return True
 
