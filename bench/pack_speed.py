@@ -91,7 +91,7 @@ def _pack_run(tree: Path, budget: int, cache: Path, src: Path | None = None) -> 
 def _repomix_run(tree: Path, output: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
-        ["npx", "-y", "repomix", "--compress", "--quiet", "--output", str(output), str(tree)],
+        ["npx", "--offline", "-y", "repomix", "--compress", "--quiet", "--output", str(output), str(tree)],
         capture_output=True,
         check=True,
         cwd=tree,

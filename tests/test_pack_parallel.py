@@ -3,6 +3,7 @@ worker processes, token counts in background threads."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import sys
@@ -262,3 +263,49 @@ def test_files_examined_in_workers_are_packed_as_in_process(
     assert "AKIAIOSFODNN7EXAMPLE" not in with_workers.text
     # what the workers found was cached as it is here: a warm run gives the same pack
     assert tp.pack(root, task, 6000, "gpt-4o", cache=cache).text == alone.text
+
+
+_PARENT = 0
+_REAL_FEATURES: object = None
+_REAL_EXAMINE: object = None
+
+
+def _dying_features(*args: object) -> object:
+    """Dies in a worker (what an out-of-memory kill looks like to the pool); works in the parent."""
+    if os.getpid() != _PARENT:
+        os._exit(3)
+    return _REAL_FEATURES(*args)  # type: ignore[operator]
+
+
+def _dying_examine(*args: object) -> object:
+    if os.getpid() != _PARENT:
+        os._exit(3)
+    return _REAL_EXAMINE(*args)  # type: ignore[operator]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_a_worker_that_dies_leaves_the_pack_as_it_would_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tokenpilot._pack import examine as examine_module
+
+    (tmp_path / "tree").mkdir()
+    root = _tree(tmp_path / "tree", 200)
+    task = "retry_count is lost when HTTPAdapter parses the Session token"
+    monkeypatch.setattr(features_module, "pool_workers", lambda: 0)
+    monkeypatch.setattr(examine_module, "pool_workers", lambda: 0)
+    alone = tp.pack(root, task, 5000, "gpt-4o", cache=tmp_path / "alone.sqlite3")
+    monkeypatch.setattr(sys.modules[__name__], "_PARENT", os.getpid())
+    monkeypatch.setattr(sys.modules[__name__], "_REAL_FEATURES", features_module._encoded_features)
+    monkeypatch.setattr(sys.modules[__name__], "_REAL_EXAMINE", examine_module._examine_fresh)
+    monkeypatch.setattr(features_module, "_encoded_features", _dying_features)
+    monkeypatch.setattr(examine_module, "_examine_fresh", _dying_examine)
+    monkeypatch.setattr(features_module, "POOL_MIN_CHARS", 1_000)
+    monkeypatch.setattr(features_module, "POOL_BATCH", 16)
+    monkeypatch.setattr(examine_module, "POOL_MIN_CHARS", 1)
+    monkeypatch.setattr(features_module, "pool_workers", lambda: 2)
+    monkeypatch.setattr(examine_module, "pool_workers", lambda: 2)
+    survived = tp.pack(root, task, 5000, "gpt-4o", cache=tmp_path / "survived.sqlite3")
+    assert survived.text == alone.text
+    assert "a feature worker process failed" in caplog.text
+    assert "an examine worker process failed" in caplog.text

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
 from tokenpilot._pack.outline import fit_outline, forget_tree
 from tokenpilot._pack.outline import outline as make_outline
-from tokenpilot._pack.secrets import Finding, find_secrets, redact
+from tokenpilot._pack.secrets import Finding, find_secrets, load_scanner, redact
 from tokenpilot._pack.slices import (
     SIZES,
     Definition,
@@ -137,17 +137,29 @@ def examine(
     pool = None
     later: dict[int, Future[_Fresh]] = {}
     if sum(files[n].chars for n in fresh) >= POOL_MIN_CHARS and (workers := pool_workers()) > 0:
+        load_scanner()  # inherited by the workers, which would each import it
         pool = fork_pool(workers, _set_worker_count, (count,))
-        later = {
-            n: pool.submit(_examine_fresh, files[n].path, files[n].text, tuple(names), n < SLICE_FILES)
-            for n in fresh
-        }
+        for n in fresh:
+            try:
+                later[n] = pool.submit(
+                    _examine_fresh, files[n].path, files[n].text, tuple(names), n < SLICE_FILES
+                )
+            except BrokenExecutor:  # a worker died already: the rest is examined here
+                break
     try:
         for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True)):
             if progress is not None:
                 progress(n, len(files))
+            done: _Fresh | None = None
             if n in later:
-                rows, redacted, outline_text, fitted, known, def_rows = later.pop(n).result()
+                try:
+                    done = later.pop(n).result()
+                except BrokenExecutor:  # a worker died (killed, out of memory): this file is done here
+                    log.warning(
+                        "an examine worker process failed: examining in-process", extra={"path": f.path}
+                    )
+            if done is not None:
+                rows, redacted, outline_text, fitted, known, def_rows = done
                 findings = tuple(Finding(int(str(line)), str(kind)) for line, kind in rows)
                 new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
                 new_outlines[okey] = outline_text

@@ -14,14 +14,17 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
 from tokenpilot._pack.terms import forget_words, identifier_terms, text_terms
 from tokenpilot._pack.workers import fork_pool, pool_workers
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,10 @@ def file_features(text: str) -> FileFeatures:
     return FileFeatures(terms, sum(terms.values()), definitions)
 
 
-def _encoded_features(texts: Sequence[str]) -> list[tuple[int, tuple[str, ...], str]]:
+_Rows = list[tuple[int, tuple[str, ...], str]]  # per file: length, definitions, terms JSON
+
+
+def _encoded_features(texts: Sequence[str]) -> _Rows:
     """Length, definitions and terms JSON of each text (the work a pool worker does for a batch)."""
     out = []
     for text in texts:
@@ -134,7 +140,7 @@ class FeatureTable:
         # None: pool_workers() once the scan is large enough; 0: always in-process
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._in_flight: collections.deque[tuple[list[str], Future[list[tuple[int, tuple[str, ...], str]]]]]
+        self._in_flight: collections.deque[tuple[list[SourceFile], Future[_Rows] | None]]
         self._in_flight = collections.deque()
         self._pending: set[str] = set()  # digests handed to the pool, not merged yet
         self._computed_chars = 0
@@ -197,19 +203,37 @@ class FeatureTable:
         return True
 
     def _submit(self, files: Sequence[SourceFile]) -> None:
-        assert self._pool is not None
         while len(self._in_flight) >= _IN_FLIGHT_PER_WORKER * max(1, self.workers or 1):
             self._merge_oldest()
-        self._in_flight.append(
-            ([f.digest for f in files], self._pool.submit(_encoded_features, [f.text for f in files]))
-        )
+        future: Future[_Rows] | None = None
+        if self._pool is not None:
+            try:
+                future = self._pool.submit(_encoded_features, [f.text for f in files])
+            except BrokenExecutor:
+                self._abandon_pool()
+        self._in_flight.append((list(files), future))
 
     def _merge_oldest(self) -> None:
         """Take the results of the oldest batch in flight (results are merged in submission order)."""
-        digests, future = self._in_flight.popleft()
-        for digest, (length, definitions, encoded) in zip(digests, future.result(), strict=True):
-            self._pending.discard(digest)
-            self._merge(digest, length, definitions, encoded)
+        files, future = self._in_flight.popleft()
+        rows: _Rows | None = None
+        if future is not None:
+            try:
+                rows = future.result()
+            except BrokenExecutor:  # a worker died (killed, out of memory): the work is done here
+                self._abandon_pool()
+        if rows is None:
+            rows = _encoded_features([f.text for f in files])
+        for f, (length, definitions, encoded) in zip(files, rows, strict=True):
+            self._pending.discard(f.digest)
+            self._merge(f.digest, length, definitions, encoded)
+
+    def _abandon_pool(self) -> None:
+        log.warning("a feature worker process failed: computing the features in-process")
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self.workers = 0
 
     def _merge(self, digest: str, length: int, definitions: tuple[str, ...], encoded: str) -> None:
         """Record one file's computed features, and write the term tables as they come."""

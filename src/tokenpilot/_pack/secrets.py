@@ -94,7 +94,8 @@ _CONFIG_SUFFIXES = frozenset(
 )
 # a few fast passes over the whole text find the lines worth a closer look: a token prefix, a key
 # block, a URL with a password, a keyword being assigned (on the lowercased text), a long quoted
-# string, or a long token mixing letters and digits
+# string, or a long token mixing letters and digits. The patterns define them; `_suspect_lines`
+# finds the same lines faster (tests/test_pack_parallel.py checks it against these patterns)
 _SUSPECT_LITERAL = re.compile(
     r"AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[rs]k_live_|[rs]k_test_"
     r"|AIza|sk-|eyJ|-----BEGIN|://[^\s:/@'\"]+:[^\s@/'\"]{3,}@"
@@ -266,6 +267,15 @@ def _key_block_end(lines: list[str], begin: int) -> int:
             break  # the block ended without an END line: the rest is judged afresh
         last = index
     return last
+
+
+def load_scanner() -> None:
+    """Import detect-secrets now (before forking workers: one import instead of one per worker)."""
+    try:
+        from detect_secrets.core import scan  # noqa: F401
+        from detect_secrets.settings import default_settings  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _scan(path: str, lines: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:

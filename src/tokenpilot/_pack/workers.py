@@ -15,8 +15,10 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 MAX_WORKERS = 4
 MIN_IDLE_CPUS = 0.5  # CPUs minus the 1-minute load average (which counts this process)
@@ -42,7 +44,8 @@ def fork_pool(
     workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
 ) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded modules and `initargs` unpickled)."""
-    import multiprocessing
+    import multiprocessing  # imported here: multiprocessing costs a warm pack's import ~10 ms
+    from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("fork"), initializer=initializer, initargs=initargs
