@@ -36,7 +36,7 @@ _WRITE_CHUNK = 500
 # (a small tree is done before a pool would start); batches of POOL_BATCH files, at most
 # _IN_FLIGHT_PER_WORKER batches a worker ahead of the merge (their texts are held until done)
 POOL_MIN_CHARS = 2_000_000
-POOL_BATCH = 256
+POOL_BATCH = 128
 _IN_FLIGHT_PER_WORKER = 2
 # a definition at the start of a line (what follows the line's indentation)
 DEFINITION_TAIL = (
