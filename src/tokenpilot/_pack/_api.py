@@ -192,18 +192,21 @@ def _run(
     table = FeatureTable(None, store)
     # the features of each file read are taken while its text is in memory, then the text is let
     # go; when packing again after a file changed, every text is kept (nothing is read twice)
-    found = discover(
-        base,
-        include=include,
-        exclude=exclude,
-        max_bytes=config.max_file_bytes,
-        progress=(lambda done, total: progress("discover", done, total)) if progress else None,
-        store=store,
-        trust_stat=trust_stat,
-        on_read=table.add if trust_stat else None,
-    )
-    files = list(found.files)
-    table.finish(files)
+    try:
+        found = discover(
+            base,
+            include=include,
+            exclude=exclude,
+            max_bytes=config.max_file_bytes,
+            progress=(lambda done, total: progress("discover", done, total)) if progress else None,
+            store=store,
+            trust_stat=trust_stat,
+            on_read=table.add if trust_stat else None,
+        )
+        files = list(found.files)
+        table.finish(files)
+    finally:
+        table.close()  # the worker processes of a cold scan, if any
     lap("discover")
     # discovery hands the files it reads to the feature stage: its time is reported apart
     timing["features"] = table.elapsed_ms

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tokenpilot._exceptions import BudgetError
@@ -20,6 +21,7 @@ from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
 from tokenpilot._pack.examine import (
     SLICE_FILES,
+    Examined,
     SliceOption,
     deep_candidates,
     examine,
@@ -27,8 +29,9 @@ from tokenpilot._pack.examine import (
 )
 from tokenpilot._pack.result import PackedFile, Redaction
 from tokenpilot._pack.select import Choice, Option, select
-from tokenpilot._pack.slices import Slice, TaskClues
+from tokenpilot._pack.slices import Definition, Slice, TaskClues
 from tokenpilot._tokens import Tokenizer
+from tokenpilot._tokens._tokenizer import TiktokenTokenizer
 
 # value of showing a file at a tier, as a share of the value of its full text; slices are worth
 # SLICES_BASE + SLICES_SPAN × the share of the file's (squared) definition relevance they show
@@ -40,6 +43,8 @@ SLICES_SPAN = 0.35
 RELEVANCE_SHARPNESS = 3.0
 _REPAIR_ROUNDS = 50
 _BATCH_MIN_CHARS = 400_000
+_LATER_MIN_CHARS = 2_000  # shorter texts are counted at once: a thread's round trip costs more
+_COUNT_THREADS = 2
 COUNT_KIND = "count:1"
 TREE_COUNTS_KIND = "tree-line-counts:1"
 BLOCK_COUNT_KIND = "block-count:1"
@@ -60,6 +65,36 @@ class _Shown:
     tier: str
     body: str
     slices: tuple[Slice, ...] = ()
+
+
+class _Counts:
+    """Exact token counts of long texts in background threads, when the tokenizer is a local tiktoken.
+
+    tiktoken's encoder releases the GIL: the full texts of the files looked at closely are counted
+    while the main thread scans and outlines the next files, and blocks are counted two at a time.
+    Other tokenizers count at once, in the caller's thread.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self._pool: ThreadPoolExecutor | None = None
+        self._threaded = isinstance(tokenizer, TiktokenTokenizer)
+
+    def later(self, text: str) -> Future[int]:
+        """The count of `text`, now or in a background thread."""
+        if not self._threaded or len(text) < _LATER_MIN_CHARS:
+            done: Future[int] = Future()
+            done.set_result(self.tokenizer.count(text))
+            return done
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_COUNT_THREADS, thread_name_prefix="tokenpilot-count")
+        # encode, not count: count's memo of recent texts is not shared across threads
+        return self._pool.submit(lambda: len(self.tokenizer.encode(text)))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class Assembler:
@@ -86,6 +121,7 @@ class Assembler:
         self.store = store
         self.secrets_mode = secrets_mode
         self.names = names
+        self._counts = _Counts(tokenizer)
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         many = getattr(self.tokenizer, "count_many", None)
@@ -109,6 +145,19 @@ class Assembler:
         clues: TaskClues,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Assembled:
+        try:
+            return self._run(order, scores, query, clues, progress)
+        finally:
+            self._counts.close()
+
+    def _run(
+        self,
+        order: Sequence[int],
+        scores: Sequence[float],
+        query: Mapping[str, float],
+        clues: TaskClues,
+        progress: Callable[[str, int, int], None] | None,
+    ) -> Assembled:
         fixed = self.tokenizer.count(self._render([], self.budget))
         if fixed > self.allowed:
             raise BudgetError(
@@ -118,6 +167,17 @@ class Assembler:
         paths = [f.path for f in self.files]
         path_costs = self._tree_line_costs(paths)
         deep = deep_candidates(self.files, order, scores, self.budget)
+        full_keys = [self._full_key(paths[i], self.files[i].digest) for i in deep]
+        known_full = self.store.get_many(COUNT_KIND, full_keys)
+        full_later: dict[int, Future[int]] = {}
+        early_definitions: dict[str, tuple[Definition, ...]] = {}
+
+        def count_full(n: int, e: Examined) -> None:
+            # counted in the background while the next files are examined
+            if full_keys[n] not in known_full and deep[n] not in full_later:
+                block = rendering.file_block(self.fmt, paths[deep[n]], "full", e.full)
+                full_later[deep[n]] = self._counts.later(block)
+
         examined = examine(
             [self.files[i] for i in deep],
             self.store,
@@ -125,6 +185,8 @@ class Assembler:
             self.tokenizer.name,
             self.names,
             (lambda done, total: progress("outline", done, total)) if progress else None,
+            on_examined=count_full,
+            early_definitions=early_definitions,
         )
         dropped: dict[str, str] = {}
         kept: list[int] = []
@@ -135,7 +197,9 @@ class Assembler:
                 continue
             kept.append(i)
         sliced = kept[:SLICE_FILES]
-        by_slice = slice_options([self.files[i] for i in sliced], examined, self.store, query, clues)
+        by_slice = slice_options(
+            [self.files[i] for i in sliced], examined, self.store, query, clues, early_definitions
+        )
         slices_of: dict[int, list[SliceOption]] = {sliced[n]: opts for n, opts in by_slice.items()}
         shown_as: dict[tuple[int, str], _Shown] = {}
         blocks: list[tuple[int, str, str]] = []  # (file, option name, block text)
@@ -149,9 +213,7 @@ class Assembler:
                 shown_as[(i, name)] = _Shown("slices", option.body, option.slices)
                 blocks.append((i, name, rendering.file_block(self.fmt, paths[i], "slices", option.body)))
         block_costs = self._block_costs([text for _, _, text in blocks])
-        full_costs = self._full_costs(
-            [(paths[i], self.files[i].digest, examined[self.files[i].digest].full) for i in kept]
-        )
+        full_costs = self._full_costs(kept, full_keys, deep, known_full, full_later)
         costs: dict[tuple[int, str], int] = {}
         for (i, name, _), cost in zip(blocks, block_costs, strict=True):
             costs[(i, name)] = cost
@@ -245,40 +307,58 @@ class Assembler:
         ]
         cached = self.store.get_many(BLOCK_COUNT_KIND, keys)
         missing = [n for n, key in enumerate(keys) if key not in cached]
-        fresh = self.count_many([blocks[n] for n in missing])
-        found = {keys[n]: count for n, count in zip(missing, fresh, strict=True)}
+        later = [self._counts.later(blocks[n]) for n in missing]
+        found = {keys[n]: count.result() for n, count in zip(missing, later, strict=True)}
         self.store.put_many(BLOCK_COUNT_KIND, {key: str(count) for key, count in found.items()})
         return [found[key] if key in found else int(cached[key]) for key in keys]
 
-    def _full_costs(self, items: Sequence[tuple[str, str, str]]) -> list[int]:
-        """Tokens of each full-text block, from the cache when this file was counted before."""
-        keys = [f"{self.tokenizer.name}:{self.fmt}:{digest}:{path}" for path, digest, _ in items]
-        cached = self.store.get_many(COUNT_KIND, keys)
-        missing = [n for n, key in enumerate(keys) if key not in cached]
-        fresh = self.count_many(
-            [rendering.file_block(self.fmt, items[n][0], "full", items[n][2]) for n in missing]
-        )
-        self.store.put_many(
-            COUNT_KIND, {keys[n]: str(count) for n, count in zip(missing, fresh, strict=True)}
-        )
-        found = {keys[n]: count for n, count in zip(missing, fresh, strict=True)}
-        return [found[key] if key in found else int(cached[key]) for key in keys]
+    def _full_key(self, path: str, digest: str) -> str:
+        return f"{self.tokenizer.name}:{self.fmt}:{digest}:{path}"
+
+    def _full_costs(
+        self,
+        kept: Sequence[int],
+        keys: Sequence[str],
+        deep: Sequence[int],
+        known: Mapping[str, str],
+        later: Mapping[int, Future[int]],
+    ) -> list[int]:
+        """Tokens of each kept file's full-text block: from the cache, else as counted during examine."""
+        key_of = dict(zip(deep, keys, strict=True))
+        fresh = {key_of[i]: later[i].result() for i in kept if key_of[i] not in known}
+        self.store.put_many(COUNT_KIND, {key: str(count) for key, count in fresh.items()})
+        return [fresh[key_of[i]] if key_of[i] in fresh else int(known[key_of[i]]) for i in kept]
 
     def _fit_header(self, shown: Sequence[rendering.ShownFile]) -> tuple[str, int]:
         """Render with the header's token figure equal to the text's real count (a fixed point)."""
+        omitted = len(self.files) - len(shown)
+
+        def parts(claimed: int) -> tuple[str, str]:
+            return rendering.render_parts(
+                self.fmt, budget=self.budget, tokens=claimed, task=self.task, files=shown, omitted=omitted
+            )
+
+        # tiktoken starts a piece where the rest starts: only the header is counted again per figure
+        rest_tokens: int | None = None
+        if isinstance(self.tokenizer, TiktokenTokenizer):
+            rest_tokens = self.tokenizer.count(parts(self.budget)[1])
+
+        def text_and_count(claimed: int) -> tuple[str, int]:
+            head, rest = parts(claimed)
+            if rest_tokens is not None:
+                return head + rest, self.tokenizer.count(head) + rest_tokens
+            return head + rest, self.tokenizer.count(head + rest)
+
         claimed = self.budget
-        text = self._render(shown, claimed)
-        tokens = self.tokenizer.count(text)
+        text, tokens = text_and_count(claimed)
         for _ in range(5):
             if tokens == claimed:
                 break
             claimed = tokens
-            text = self._render(shown, claimed)
-            tokens = self.tokenizer.count(text)
+            text, tokens = text_and_count(claimed)
         if tokens != claimed:
             # the figure's own digits keep changing the count: claim the budget instead (an upper bound)
-            text = self._render(shown, self.budget)
-            tokens = self.tokenizer.count(text)
+            text, tokens = text_and_count(self.budget)
         return text, tokens
 
     @staticmethod

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
-from tokenpilot._pack.outline import fit_outline
+from tokenpilot._pack.outline import fit_outline, forget_tree
 from tokenpilot._pack.outline import outline as make_outline
-from tokenpilot._pack.secrets import Finding, find_secrets, redact
+from tokenpilot._pack.secrets import Finding, find_secrets, load_scanner, redact
 from tokenpilot._pack.slices import (
     SIZES,
     Definition,
@@ -30,6 +31,7 @@ from tokenpilot._pack.slices import (
     render_slices,
 )
 from tokenpilot._pack.terms import text_terms
+from tokenpilot._pack.workers import fork_pool, pool_workers
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,16 @@ OUTLINE_COUNTS_KIND = "outline-counts:1"
 DEFINITIONS_KIND = "definitions:2"
 UNIT_TERMS_KIND = "unit-terms:2"
 
+# files looked at closely for the first time: worker processes above this much text (on idle CPUs)
+POOL_MIN_CHARS = 1_000_000
+
 Counter = Callable[[Sequence[str]], list[int]]
+_worker_count: Counter | None = None  # the token counter of a forked worker (its parent's)
+# what a worker found for one file: finding rows, the redacted text (None: unchanged), the outline,
+# the fitted outline, the counts fitting made (None: none), the definitions' rows (None: not asked)
+_Fresh = tuple[
+    list[list[object]], str | None, str, str, dict[str, int] | None, list[tuple[object, ...]] | None
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +107,15 @@ def examine(
     tokenizer_name: str,
     names: Sequence[str],
     progress: Callable[[int, int], None] | None = None,
+    on_examined: Callable[[int, Examined], None] | None = None,
+    early_definitions: dict[str, tuple[Definition, ...]] | None = None,
 ) -> dict[str, Examined]:
-    """Secrets, redacted text and fitted outline of each file (by digest), from the cache when known."""
+    """Secrets, redacted text and fitted outline of each file (by digest), from the cache when known.
+
+    `on_examined(n, examined)` is called as soon as file n is done (the caller counts its full
+    text meanwhile). `early_definitions`: filled with the definitions of the first SLICE_FILES
+    files whose outline is made here (by `slice_options`' key), from the tree the outline parsed.
+    """
     digests = [f.digest for f in files]
     secrets_cached = store.get_many(SECRETS_KIND, digests)
     outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
@@ -108,37 +126,145 @@ def examine(
     new_secrets: dict[str, str] = {}
     new_outlines: dict[str, str] = {}
     out: dict[str, Examined] = {}
-    for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True)):
-        if progress is not None:
-            progress(n, len(files))
-        raw = secrets_cached.get(f.digest)
-        findings_cached: tuple[Finding, ...] | None = None
-        if raw is not None:
+    # files known to no cache yet: in worker processes when there is enough text and an idle CPU
+    fresh = [
+        n
+        for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True))
+        if f.digest not in secrets_cached
+        and okey not in outlines_cached
+        and f"{tokenizer_name}:{okey}" not in counts_cached
+    ]
+    pool = None
+    later: dict[int, Future[_Fresh]] = {}
+    if sum(files[n].chars for n in fresh) >= POOL_MIN_CHARS and (workers := pool_workers()) > 0:
+        load_scanner()  # inherited by the workers, which would each import it
+        pool = fork_pool(workers, _set_worker_count, (count,))
+        for n in fresh:
             try:
-                findings_cached = tuple(Finding(int(line), str(kind)) for line, kind in json.loads(raw))
-            except (ValueError, TypeError):
-                log.warning("ignoring a damaged cache entry", extra={"path": f.path})
-        if findings_cached is not None:
-            findings = findings_cached
-        else:
-            findings = find_secrets(f.path, f.text)
-            new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
-        full = redact(f.text, findings)
-        outline_text = outlines_cached.get(okey)
-        if outline_text is None:
-            # outlines are made from the redacted text, so no tier can show a secret
-            outline_text = make_outline(f.path, full)
-            new_outlines[okey] = outline_text
-        ckey = f"{tokenizer_name}:{okey}"
-        memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
-        fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
-        if memo.fresh:
-            new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
-        out[f.digest] = Examined(findings, full, fitted)
+                later[n] = pool.submit(
+                    _examine_fresh, files[n].path, files[n].text, tuple(names), n < SLICE_FILES
+                )
+            except BrokenExecutor:  # a worker died already: the rest is examined here
+                break
+    try:
+        for n, (f, okey) in enumerate(zip(files, outline_keys, strict=True)):
+            if progress is not None:
+                progress(n, len(files))
+            done: _Fresh | None = None
+            if n in later:
+                try:
+                    done = later.pop(n).result()
+                except BrokenExecutor:  # a worker died (killed, out of memory): this file is done here
+                    log.warning(
+                        "an examine worker process failed: examining in-process", extra={"path": f.path}
+                    )
+            if done is not None:
+                rows, redacted, outline_text, fitted, known, def_rows = done
+                findings = tuple(Finding(int(str(line)), str(kind)) for line, kind in rows)
+                new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
+                new_outlines[okey] = outline_text
+                if early_definitions is not None and def_rows is not None:
+                    early_definitions[okey] = _definitions_of(def_rows)
+                if known is not None:
+                    new_counts[f"{tokenizer_name}:{okey}"] = json.dumps(
+                        known, separators=(",", ":"), ensure_ascii=False
+                    )
+                out[f.digest] = Examined(findings, f.text if redacted is None else redacted, fitted)
+            else:
+                out[f.digest] = _examine_here(
+                    f,
+                    okey,
+                    secrets_cached,
+                    outlines_cached,
+                    counts_cached,
+                    count,
+                    tokenizer_name,
+                    names,
+                    n,
+                    new_secrets,
+                    new_outlines,
+                    new_counts,
+                    early_definitions,
+                )
+            if on_examined is not None:
+                on_examined(n, out[f.digest])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    forget_tree()
     store.put_many(SECRETS_KIND, new_secrets)
     store.put_many(OUTLINE_KIND, new_outlines)
     store.put_many(OUTLINE_COUNTS_KIND, new_counts)
     return out
+
+
+def _set_worker_count(count: Counter) -> None:
+    global _worker_count
+    _worker_count = count
+
+
+def _examine_fresh(path: str, text: str, names: Sequence[str], with_definitions: bool) -> _Fresh:
+    """What `examine` computes for a file no cache knows, in a worker process (`_worker_count` set)."""
+    assert _worker_count is not None
+    findings = find_secrets(path, text)
+    full = redact(text, findings)
+    outline_text = make_outline(path, full)
+    def_rows = [_as_row(d) for d in definitions(path, text)] if with_definitions and full is text else None
+    memo = _CountMemo(_worker_count, {})
+    fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
+    rows: list[list[object]] = [[x.line, x.kind] for x in findings]
+    return (
+        rows,
+        None if full is text else full,
+        outline_text,
+        fitted,
+        memo.known if memo.fresh else None,
+        def_rows,
+    )
+
+
+def _examine_here(
+    f: SourceFile,
+    okey: str,
+    secrets_cached: Mapping[str, str],
+    outlines_cached: Mapping[str, str],
+    counts_cached: Mapping[str, str],
+    count: Counter,
+    tokenizer_name: str,
+    names: Sequence[str],
+    n: int,
+    new_secrets: dict[str, str],
+    new_outlines: dict[str, str],
+    new_counts: dict[str, str],
+    early_definitions: dict[str, tuple[Definition, ...]] | None,
+) -> Examined:
+    """One file examined in this process, from the cache where it knows the file."""
+    raw = secrets_cached.get(f.digest)
+    findings_cached: tuple[Finding, ...] | None = None
+    if raw is not None:
+        try:
+            findings_cached = tuple(Finding(int(line), str(kind)) for line, kind in json.loads(raw))
+        except (ValueError, TypeError):
+            log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+    if findings_cached is not None:
+        findings = findings_cached
+    else:
+        findings = find_secrets(f.path, f.text)
+        new_secrets[f.digest] = json.dumps([[x.line, x.kind] for x in findings])
+    full = redact(f.text, findings)
+    outline_text = outlines_cached.get(okey)
+    if outline_text is None:
+        # outlines are made from the redacted text, so no tier can show a secret
+        outline_text = make_outline(f.path, full)
+        new_outlines[okey] = outline_text
+        if early_definitions is not None and n < SLICE_FILES and full is f.text:
+            early_definitions[okey] = definitions(f.path, f.text)  # the tree just parsed
+    ckey = f"{tokenizer_name}:{okey}"
+    memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
+    fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
+    if memo.fresh:
+        new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
+    return Examined(findings, full, fitted)
 
 
 def slice_options(
@@ -147,8 +273,12 @@ def slice_options(
     store: PackCache,
     query: Mapping[str, float],
     clues: TaskClues,
+    early_definitions: Mapping[str, tuple[Definition, ...]] | None = None,
 ) -> dict[int, list[SliceOption]]:
-    """The slices of each size of each file (by position in `files`); files without definitions get none."""
+    """The slices of each size of each file (by position in `files`); files without definitions get none.
+
+    `early_definitions`: definitions `examine` found already (by this function's cache key).
+    """
     keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
     cached_defs = store.get_many(DEFINITIONS_KIND, keys)
     cached_terms = store.get_many(UNIT_TERMS_KIND, keys)
@@ -160,7 +290,8 @@ def slice_options(
     for n, (f, key) in enumerate(zip(files, keys, strict=True)):
         defs = _load_definitions(cached_defs.get(key))
         if defs is None:
-            defs = definitions(f.path, f.text)
+            early = early_definitions.get(key) if early_definitions is not None else None
+            defs = early if early is not None else definitions(f.path, f.text)
             fresh_defs[key] = json.dumps([list(_as_row(d)) for d in defs], separators=(",", ":"))
         if not defs:
             continue
@@ -171,6 +302,7 @@ def slice_options(
             terms = {i: text_terms(text) for i, text in own.items()}
             fresh_terms[key] = json.dumps({str(i): t for i, t in terms.items()}, separators=(",", ":"))
         prepared.append((n, defs, lines, own, terms))
+    forget_tree()
     store.put_many(DEFINITIONS_KIND, fresh_defs)
     store.put_many(UNIT_TERMS_KIND, fresh_terms)
     idf, average = corpus_statistics([t for *_, terms in prepared for t in terms.values()], query)
@@ -195,6 +327,15 @@ def slice_options(
 
 def _as_row(d: Definition) -> tuple[object, ...]:
     return (d.name, d.qualname, d.start, d.header_end, d.end, d.parent, d.unit)
+
+
+def _definitions_of(rows: Sequence[Sequence[object]]) -> tuple[Definition, ...]:
+    return tuple(
+        Definition(
+            str(a), str(b), int(str(c)), int(str(d)), int(str(e)), None if p is None else int(str(p)), bool(u)
+        )
+        for a, b, c, d, e, p, u in rows
+    )
 
 
 def _load_definitions(raw: str | None) -> tuple[Definition, ...] | None:

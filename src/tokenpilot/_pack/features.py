@@ -7,17 +7,24 @@ file's text in hand) and loads the large term tables only when something needs t
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.discover import SourceFile
 from tokenpilot._pack.terms import forget_words, identifier_terms, text_terms
+from tokenpilot._pack.workers import fork_pool, pool_workers
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,12 @@ FEATURES_KIND = "features:2"  # length and definitions
 TERMS_KIND = "terms:1"
 PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
 _WRITE_CHUNK = 500
+# a cold scan computes the features in worker processes once this much text was computed here
+# (a small tree is done before a pool would start); batches of POOL_BATCH files, at most
+# _IN_FLIGHT_PER_WORKER batches a worker ahead of the merge (their texts are held until done)
+POOL_MIN_CHARS = 2_000_000
+POOL_BATCH = 128
+_IN_FLIGHT_PER_WORKER = 2
 # a definition at the start of a line (what follows the line's indentation)
 DEFINITION_TAIL = (
     r"(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
@@ -50,6 +63,41 @@ def file_features(text: str) -> FileFeatures:
     terms = text_terms(text)
     definitions = tuple(dict.fromkeys(_DEFINITION.findall("\n" + text)))
     return FileFeatures(terms, sum(terms.values()), definitions)
+
+
+_Rows = list[tuple[int, tuple[str, ...], str]]  # per file: length, definitions, terms JSON
+
+
+def _encoded_features(texts: Sequence[str]) -> _Rows:
+    """Length, definitions and terms JSON of each text (the work a pool worker does for a batch)."""
+    out = []
+    for text in texts:
+        computed = file_features(text)
+        out.append((computed.length, computed.definitions, json.dumps(computed.terms, separators=(",", ":"))))
+    return out
+
+
+_DAMAGED = object()
+
+
+def _decoded(raw: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON values of cache entries, parsed in one call (a warm run reads one per file).
+
+    An entry that is not JSON on its own is `_DAMAGED` (the caller says so and recomputes it).
+    """
+    keys = list(raw)
+    try:
+        values = json.loads("[" + ",".join(raw[k] for k in keys) + "]")
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != len(keys):
+        values = []
+        for k in keys:
+            try:
+                values.append(json.loads(raw[k]))
+            except ValueError:
+                values.append(_DAMAGED)
+    return dict(zip(keys, values, strict=True))
 
 
 def name_terms(definitions: Sequence[str]) -> dict[str, int]:
@@ -85,8 +133,17 @@ class FeatureTable:
     batch it reads); `finish` (or the constructor, given the files) completes the table.
     """
 
-    def __init__(self, files: Sequence[SourceFile] | None, store: PackCache) -> None:
+    def __init__(
+        self, files: Sequence[SourceFile] | None, store: PackCache, *, workers: int | None = None
+    ) -> None:
         self.store = store
+        # None: pool_workers() once the scan is large enough; 0: always in-process
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._in_flight: collections.deque[tuple[list[SourceFile], Future[_Rows] | None]]
+        self._in_flight = collections.deque()
+        self._pending: set[str] = set()  # digests handed to the pool, not merged yet
+        self._computed_chars = 0
         self.files: Sequence[SourceFile] = ()
         self.features: list[FileFeatures] = []
         self._terms: dict[int, Mapping[str, int]] = {}
@@ -103,40 +160,108 @@ class FeatureTable:
     def add(self, files: Sequence[SourceFile]) -> None:
         """The features of these files: from the cache, else computed from their text."""
         started = time.perf_counter()
-        wanted = [f for f in files if f.digest not in self._known]
-        cached = self.store.get_many(FEATURES_KIND, [f.digest for f in wanted])
+        wanted = [f for f in files if f.digest not in self._known and f.digest not in self._pending]
+        cached = _decoded(self.store.get_many(FEATURES_KIND, [f.digest for f in wanted]))
+        computed: list[SourceFile] = []
         for f in wanted:
-            if f.digest in self._known:  # the same content twice
+            if f.digest in self._known or f.digest in self._pending:  # the same content twice
                 continue
-            raw = cached.get(f.digest)
-            if raw is not None:
+            data = cached.get(f.digest)
+            if data is not None:
                 try:
-                    data = json.loads(raw)
                     self._known[f.digest] = FileFeatures({}, int(data["n"]), tuple(data["d"]))
                     continue
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignoring a damaged cache entry", extra={"path": f.path})
-            computed = file_features(f.text)
-            self._known[f.digest] = FileFeatures({}, computed.length, computed.definitions)
-            self._fresh_meta[f.digest] = json.dumps(
-                {"n": computed.length, "d": list(computed.definitions)}, separators=(",", ":")
-            )
-            encoded = json.dumps(computed.terms, separators=(",", ":"))
-            self._fresh_terms[f.digest] = encoded
-            if not self.store.enabled:  # else read back from the cache when the index takes them
-                self._encoded[f.digest] = encoded
-            if (
-                len(self._fresh_terms) >= _WRITE_CHUNK
-            ):  # written as they come: a large tree's tables are large
-                self.store.put_many(TERMS_KIND, self._fresh_terms)
-                self._fresh_terms.clear()
+            if self._pool_ready():
+                computed.append(f)
+                self._pending.add(f.digest)
+                if len(computed) >= POOL_BATCH:
+                    self._submit(computed)
+                    computed = []
+                continue
+            self._computed_chars += f.chars
+            result = file_features(f.text)
+            encoded = json.dumps(result.terms, separators=(",", ":"))
+            self._merge(f.digest, result.length, result.definitions, encoded)
+        if computed:
+            self._submit(computed)
         self.elapsed_ms += (time.perf_counter() - started) * 1000.0
+
+    def _pool_ready(self) -> bool:
+        """Whether to hand the next files to worker processes (starting them when it is time)."""
+        if self._pool is not None:
+            return True
+        if self.workers == 0 or self._computed_chars < POOL_MIN_CHARS:
+            return False
+        workers = pool_workers() if self.workers is None else self.workers
+        if workers <= 0:
+            self.workers = 0
+            return False
+        self._pool = fork_pool(workers)
+        self.workers = workers
+        return True
+
+    def _submit(self, files: Sequence[SourceFile]) -> None:
+        while len(self._in_flight) >= _IN_FLIGHT_PER_WORKER * max(1, self.workers or 1):
+            self._merge_oldest()
+        future: Future[_Rows] | None = None
+        if self._pool is not None:
+            try:
+                future = self._pool.submit(_encoded_features, [f.text for f in files])
+            except BrokenExecutor:
+                self._abandon_pool()
+        self._in_flight.append((list(files), future))
+
+    def _merge_oldest(self) -> None:
+        """Take the results of the oldest batch in flight (results are merged in submission order)."""
+        files, future = self._in_flight.popleft()
+        rows: _Rows | None = None
+        if future is not None:
+            try:
+                rows = future.result()
+            except BrokenExecutor:  # a worker died (killed, out of memory): the work is done here
+                self._abandon_pool()
+        if rows is None:
+            rows = _encoded_features([f.text for f in files])
+        for f, (length, definitions, encoded) in zip(files, rows, strict=True):
+            self._pending.discard(f.digest)
+            self._merge(f.digest, length, definitions, encoded)
+
+    def _abandon_pool(self) -> None:
+        log.warning("a feature worker process failed: computing the features in-process")
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self.workers = 0
+
+    def _merge(self, digest: str, length: int, definitions: tuple[str, ...], encoded: str) -> None:
+        """Record one file's computed features, and write the term tables as they come."""
+        self._known[digest] = FileFeatures({}, length, definitions)
+        self._fresh_meta[digest] = json.dumps({"n": length, "d": list(definitions)}, separators=(",", ":"))
+        self._fresh_terms[digest] = encoded
+        if not self.store.enabled:  # else read back from the cache when the index takes them
+            self._encoded[digest] = encoded
+        if len(self._fresh_terms) >= _WRITE_CHUNK:  # written as they come: a large tree's tables are large
+            self.store.put_many(TERMS_KIND, self._fresh_terms)
+            self._fresh_terms.clear()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (what they have not merged is dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._in_flight.clear()
+        self._pending.clear()
 
     def finish(self, files: Sequence[SourceFile]) -> None:
         """The features of every file, in order (those not added yet: cache, else read and computed)."""
         self.files = files
         self.add(files)
         started = time.perf_counter()
+        while self._in_flight:
+            self._merge_oldest()
+        self.close()
         self.store.put_many(TERMS_KIND, self._fresh_terms)
         self.store.put_many(FEATURES_KIND, self._fresh_meta)
         self._fresh_terms.clear()

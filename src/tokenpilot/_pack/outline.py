@@ -183,9 +183,36 @@ def _language(name: str) -> tree_sitter.Language | None:
         return None
 
 
-def parser_for(name: str) -> tree_sitter.Parser | None:
+class TreeParser:
+    """A language's tree-sitter parser that hands back the tree of the source it parsed last.
+
+    The outline and the slices of a file parse the same bytes; examine asks for both in turn, so the
+    second parse is free. One tree is kept per thread (`forget_tree` lets it go).
+    """
+
+    def __init__(self, name: str, parser: tree_sitter.Parser) -> None:
+        self.name = name
+        self._parser = parser
+
+    def parse(self, source: bytes) -> tree_sitter.Tree:
+        last = getattr(_local, "last_tree", None)
+        if last is not None and last[0] == self.name and last[1] == source:
+            tree: tree_sitter.Tree = last[2]
+            return tree
+        tree = self._parser.parse(source)
+        _local.last_tree = (self.name, source, tree)
+        return tree
+
+
+def forget_tree() -> None:
+    """Let go of the tree this thread parsed last."""
+    _local.last_tree = None
+
+
+def parser_for(name: str) -> TreeParser | None:
     """A tree-sitter parser for an outline language (one per thread), or None without its grammar."""
-    return _parser(name)
+    parser = _parser(name)
+    return TreeParser(name, parser) if parser is not None else None
 
 
 def _parser(name: str) -> tree_sitter.Parser | None:
@@ -217,7 +244,7 @@ def outline(path: str, text: str) -> str:
     if document in _DOCUMENT_SUFFIXES:
         return document_outline(text, _DOCUMENT_SUFFIXES[document])
     language = language_of(path)
-    parser = _parser(language) if language else None
+    parser = parser_for(language) if language else None
     if parser is None or language is None:
         return fallback_outline(text)
     source = text.encode("utf-8", "surrogatepass")

@@ -145,14 +145,30 @@ def render(
     omitted: int,
 ) -> str:
     """The whole packed text. `files` in relevance order; the tree is sorted by path."""
+    head, rest = render_parts(fmt, budget=budget, tokens=tokens, task=task, files=files, omitted=omitted)
+    return head + rest
+
+
+def render_parts(
+    fmt: str,
+    *,
+    budget: int,
+    tokens: int,
+    task: str,
+    files: Sequence[ShownFile],
+    omitted: int,
+) -> tuple[str, str]:
+    """`render`'s text as its header and the rest, which does not depend on `tokens`.
+
+    The header ends in a newline and the rest starts with a section's opening (`<task>`, `## Task`,
+    `=== task`), where tiktoken's encodings always start a new piece: the text's count is the
+    header's plus the rest's.
+    """
     counts = {tier: sum(1 for f in files if f.tier == tier) for tier in TIERS}
-    parts = [
-        header(fmt, budget=budget, tokens=tokens, counts=counts, omitted=omitted),
-        task_section(fmt, task),
-    ]
-    parts.append(tree_open(fmt))
+    parts = [task_section(fmt, task), tree_open(fmt)]
     parts.extend(tree_line(f.path) for f in sorted(files, key=lambda f: f.path))
     parts.append(tree_close(fmt, omitted))
     parts.extend(file_block(fmt, f.path, f.tier, f.body) for f in files if f.tier != "path")
     parts.append(closing(fmt))
-    return "".join(parts)
+    head = header(fmt, budget=budget, tokens=tokens, counts=counts, omitted=omitted)
+    return head, "".join(parts)

@@ -94,7 +94,8 @@ _CONFIG_SUFFIXES = frozenset(
 )
 # a few fast passes over the whole text find the lines worth a closer look: a token prefix, a key
 # block, a URL with a password, a keyword being assigned (on the lowercased text), a long quoted
-# string, or a long token mixing letters and digits
+# string, or a long token mixing letters and digits. The patterns define them; `_suspect_lines`
+# finds the same lines faster (tests/test_pack_parallel.py checks it against these patterns)
 _SUSPECT_LITERAL = re.compile(
     r"AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[rs]k_live_|[rs]k_test_"
     r"|AIza|sk-|eyJ|-----BEGIN|://[^\s:/@'\"]+:[^\s@/'\"]{3,}@"
@@ -104,6 +105,29 @@ _SUSPECT_QUOTED = re.compile(r"[\"'][^\"'\s]{16,}[\"']")
 _SUSPECT_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
 _HAS_DIGIT = re.compile(r"\d")
 _HAS_LETTER = re.compile(r"[A-Za-z]")
+# what each of _SUSPECT_LITERAL's and _SUSPECT_KEYWORD's alternatives starts with, and the
+# pattern to confirm at a needle's place (None: the needle alone is a match)
+_LITERAL_NEEDLES: tuple[tuple[str, re.Pattern[str] | None], ...] = (
+    *((prefix, None) for prefix in ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA")),
+    ("gh", re.compile(r"gh[pousr]_")),
+    ("github_pat_", None),
+    ("glpat-", None),
+    ("xox", re.compile(r"xox[abposr]-")),
+    *((prefix, None) for prefix in ("rk_live_", "sk_live_", "rk_test_", "sk_test_", "AIza", "sk-", "eyJ")),
+    ("-----BEGIN", None),
+    ("://", re.compile(r"://[^\s:/@'\"]+:[^\s@/'\"]{3,}@")),
+)
+_KEYWORD_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "client", "auth")
+_KEYWORD_NEEDLES: tuple[tuple[str, re.Pattern[str] | None], ...] = tuple(
+    (needle, _SUSPECT_KEYWORD)
+    for needle in (*_KEYWORD_STARTS, "credential", "session", "signing", "encryption")
+)
+_TOKEN_BYTES = bytes(
+    0x61 if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "+/=_-") else 0x20 for c in range(256)
+)
+_TOKEN_RUN = b"a" * 32  # _SUSPECT_TOKEN's shortest run
+_HAS_DIGIT_BYTES = re.compile(rb"[0-9]")
+_HAS_LETTER_BYTES = re.compile(rb"[A-Za-z]")
 _scanner_lock = threading.Lock()
 
 
@@ -171,15 +195,17 @@ def find_secrets(path: str, text: str, *, use_scanner: bool = True) -> tuple[Fin
 def _suspect_lines(text: str) -> set[int]:
     """Indexes of the lines the fast passes over the whole text find worth a closer look."""
     starts: list[int] = []
-    starts.extend(m.start() for m in _SUSPECT_LITERAL.finditer(text))
-    starts.extend(m.start() for m in _SUSPECT_KEYWORD.finditer(text.lower()))
+    # the literal and keyword passes: no match spans a line (a keyword's may end on the next line,
+    # but only in whitespace and `=`/`:`), so the lines holding a match start are the lines of the
+    # places the pattern matches at; those begin with a needle, which str.find skips to quickly
+    starts.extend(_needle_matches(text, _LITERAL_NEEDLES))
+    starts.extend(_needle_matches(text.lower(), _KEYWORD_NEEDLES))
     # keys mix letters and digits; long quoted words ('extended_nonnegative') are not worth a scan
-    for pattern in (_SUSPECT_QUOTED, _SUSPECT_TOKEN):
-        starts.extend(
-            m.start()
-            for m in pattern.finditer(text)
-            if _HAS_DIGIT.search(m.group(0)) and _HAS_LETTER.search(m.group(0))
-        )
+    starts.extend(
+        m.start()
+        for m in _SUSPECT_QUOTED.finditer(text)
+        if _HAS_DIGIT.search(m.group(0)) and _HAS_LETTER.search(m.group(0))
+    )
     suspects: set[int] = set()
     line = 0
     position = 0
@@ -187,7 +213,46 @@ def _suspect_lines(text: str) -> set[int]:
         line += text.count("\n", position, start)
         position = start
         suspects.add(line)
+    suspects.update(_token_lines(text))
     return suspects
+
+
+def _needle_matches(text: str, needles: Sequence[tuple[str, re.Pattern[str] | None]]) -> list[int]:
+    """Where in `text` one of the needles starts a match of its pattern (None: the needle is one)."""
+    found: list[int] = []
+    for needle, pattern in needles:
+        at = text.find(needle)
+        while at >= 0:
+            if pattern is None or pattern.match(text, at):
+                found.append(at)
+            at = text.find(needle, at + 1)
+    return found
+
+
+def _token_lines(text: str) -> set[int]:
+    """Lines of the runs of 32+ token characters (`_SUSPECT_TOKEN`) that mix letters and digits.
+
+    The runs are found in the text's UTF-8 bytes with every token byte made `a`: `bytes.find` of 32
+    `a`s skips ahead by whole runs (the token characters are ASCII, so the runs and lines are those
+    of the text).
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    marked = data.translate(_TOKEN_BYTES)
+    lines: set[int] = set()
+    line = 0
+    position = 0
+    at = marked.find(_TOKEN_RUN)
+    while at >= 0:
+        end = marked.find(b" ", at)
+        if end < 0:
+            end = len(marked)
+        run = data[at:end]
+        if _HAS_DIGIT_BYTES.search(run) and _HAS_LETTER_BYTES.search(run):
+            line += data.count(b"\n", position, at)
+            position = at
+            lines.add(line)
+        at = marked.find(_TOKEN_RUN, end)
+    return lines
 
 
 def _key_block_end(lines: list[str], begin: int) -> int:
@@ -202,6 +267,15 @@ def _key_block_end(lines: list[str], begin: int) -> int:
             break  # the block ended without an END line: the rest is judged afresh
         last = index
     return last
+
+
+def load_scanner() -> None:
+    """Import detect-secrets now (before forking workers: one import instead of one per worker)."""
+    try:
+        from detect_secrets.core import scan  # noqa: F401
+        from detect_secrets.settings import default_settings  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _scan(path: str, lines: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:

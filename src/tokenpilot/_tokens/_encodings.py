@@ -7,7 +7,7 @@ The data files are tiktoken's own `.tiktoken` files (as cached by tiktoken and r
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 from functools import cache
 from pathlib import Path
@@ -77,12 +77,9 @@ def read_verified(filename: str, expected_sha256: str) -> bytes:
 
 def parse_ranks(data: bytes) -> dict[bytes, int]:
     """tiktoken's `.tiktoken` format: one `base64(token) rank` pair per line."""
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
+    # binascii directly: base64.b64decode is this call behind a per-call type check (~40% of the load)
+    decode = binascii.a2b_base64
+    return {decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
 
 
 @cache
