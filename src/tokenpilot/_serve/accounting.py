@@ -76,6 +76,8 @@ class Accountant:
         self._urgent = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-reserve")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenpilot-settle")
         self._pending: set[Future[Any]] = set()
+        self._queued: list[Callable[[], Any]] = []  # SQLite: settlements for the loop's next turn
+        self._flush_handle: asyncio.Handle | None = None
         self.on_record: list[Callable[[CallFacts, Any], None]] = []
         # The proxy's per-call fields, passed where the ledger's methods take them (computed once).
         self._settle_takes = _parameters(tp.Reservation.settle)
@@ -101,15 +103,58 @@ class Accountant:
                 pass
         return await self.call(self.reserve, scope, **call)
 
-    def later(self, function: Callable[[], Any]) -> None:
-        """Run blocking ledger work on the pool without waiting; shutdown waits for it."""
-        future = self._pool.submit(_logged, function)
+    def later(self, function: Callable[[], Any], *, light: bool = True) -> None:
+        """Ledger work that nothing waits for; shutdown waits for it. SQLite: queued for the loop's
+        next turn, where everything queued by then is settled in one transaction (a `light` work
+        only: one that may count a prompt goes to the pool); PostgreSQL: on the pool."""
+        if not (self.on_loop and light):
+            self._submit(_logged, function)
+            return
+        self._queued.append(function)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _submit(self, function: Callable[..., Any], *args: Any) -> None:
+        future = self._pool.submit(function, *args)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
+    def _flush(self) -> None:
+        """On the loop: settle what is queued in one transaction, or on the pool if another writer
+        holds the file (the loop never waits for it)."""
+        import tokenpilot as tp
+
+        self._flush_handle = None
+        works, self._queued = self._queued, []
+        try:
+            self._settle_all(works, wait=False)
+        except tp.StoreBusy:  # raised before anything was written
+            self._submit(self._settle_all, works)
+
+    def _settle_all(self, works: list[Callable[[], Any]], *, wait: bool = True) -> None:
+        import tokenpilot as tp
+
+        try:
+            with self.ledger.batch(wait=wait):
+                for work in works:
+                    _logged(work)  # one that fails is rolled back alone (its own savepoint)
+        except tp.StoreBusy:
+            raise
+        except Exception:  # the commit failed: the holds expire after their TTL
+            log.exception("could not record %d calls; their holds expire after their TTL", len(works))
+
+    def flush_now(self) -> None:
+        """Hand the queued settlements to the pool at once (shutdown)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        works, self._queued = self._queued, []
+        if works:
+            self._submit(self._settle_all, works)
+
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._queued)
 
     def drain(self) -> None:
         """Wait for every settlement under way, then stop the pools."""
