@@ -129,3 +129,40 @@ def test_a_batch_settles_exactly_what_settling_one_by_one_would(
                 [(u.spent, u.reserved) for u in (acct.usage(s) for s in ("acme", "acme/0", "acme/1"))]
             )
     assert totals[0] == totals[1]
+
+
+def test_a_batch_that_may_not_wait_finds_a_foreign_sqlite_writer_busy(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with tp.open_ledger(str(path), busy_timeout=0.2) as acct:
+        acct.set_budget("acme", tokens=100_000)
+        r = _hold(acct, "acme/a", 1_000)
+        # A writer that takes SQLite's own lock without tokenpilot's lock file (e.g. the sqlite3 shell).
+        foreign = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys\n"
+                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE')\n"
+                "print('held', flush=True)\n"
+                "sys.stdin.readline()\n",
+                str(path),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        entered = False
+        try:
+            assert foreign.stdout is not None and foreign.stdout.readline().strip() == "held"
+            with pytest.raises(tp.StoreBusy), acct.batch(wait=False):
+                entered = True
+            with pytest.raises(tp.StoreError), acct.batch():
+                entered = True
+        finally:
+            foreign.kill()
+            foreign.wait(10)
+        assert not entered and r.active
+        with acct.batch():
+            r.settle(output_tokens=4)
+        assert acct.usage("acme").spent == 1_004 and acct.verify_counters() == []

@@ -471,6 +471,9 @@ class Store:
             try:
                 driver.execute("BEGIN IMMEDIATE")
             except dbapi.Error as raised:
+                # SQLite's own lock is held (a writer that skips the lock file): nothing was written.
+                if not wait:
+                    raise StoreBusy(f"SQLite database {self.display} is being written") from None
                 raise self._error(_wrapped(raised, dbapi)) from None
             self._local.batch = True
             try:
