@@ -30,7 +30,8 @@ def test_a_locked_sqlite_ledger_delays_only_the_calls_that_reserve(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "ledger.db"
-    with tp.open_ledger(str(path)) as ledger:
+    # A loop that waited for the lock would wait this long: far past the bound asserted below.
+    with tp.open_ledger(str(path), busy_timeout=60) as ledger:
         ledger.set_budget("team", tokens=100_000)
         holder = subprocess.Popen(
             [sys.executable, "-c", HOLD_LOCK, f"{path}.lock"],
@@ -41,6 +42,8 @@ def test_a_locked_sqlite_ledger_delays_only_the_calls_that_reserve(
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
             with running_proxy(settings_for(upstream.base_url, mode="enforce"), ledger) as proxy:
+                # The first count loads the model's tokenizer (seconds on a loaded machine): not timed.
+                assert HTTP.post(proxy.base_url + "/v1/messages/count_tokens", json=COUNT).status_code == 200
                 replies: list[httpx.Response] = []
                 call = threading.Thread(
                     target=lambda: replies.append(
@@ -56,7 +59,9 @@ def test_a_locked_sqlite_ledger_delays_only_the_calls_that_reserve(
                 started = time.monotonic()
                 counted = HTTP.post(proxy.base_url + "/v1/messages/count_tokens", json=COUNT)
                 waited = time.monotonic() - started
-                assert counted.status_code == 200 and waited < 1.0  # the loop was free while the call waited
+                # The loop was free while the call waited: answered in far less than the lock's 60 s
+                # (the bound leaves room for a loaded machine; a blocked loop would answer only after).
+                assert counted.status_code == 200 and waited < 5.0
                 assert call.is_alive() and not replies
                 assert holder.stdin is not None
                 holder.stdin.write("\n")
@@ -68,4 +73,52 @@ def test_a_locked_sqlite_ledger_delays_only_the_calls_that_reserve(
             if holder.poll() is None:
                 holder.kill()
         assert [r.status for r in ledger.records()] == ["ok"]
+        assert ledger.active_reservations() == 0 and ledger.verify_counters() == []
+
+
+def test_a_settlement_that_finds_the_file_locked_waits_on_the_pool_while_the_loop_serves(
+    upstream: FakeUpstream,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    with tp.open_ledger(str(path), busy_timeout=60) as ledger:
+        ledger.set_budget("team", tokens=100_000)
+        stream = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+        slow = {"x-tokenpilot-scope": "team/a", "x-fake-chunks": "10", "x-fake-delay": "0.1"}
+        with running_proxy(settings_for(upstream.base_url, mode="enforce"), ledger) as proxy:
+            assert HTTP.post(proxy.base_url + "/v1/messages/count_tokens", json=COUNT).status_code == 200
+            replies: list[httpx.Response] = []
+            call = threading.Thread(
+                target=lambda: replies.append(
+                    HTTP.post(proxy.base_url + "/v1/chat/completions", json=stream, headers=slow)
+                )
+            )
+            call.start()
+            deadline = time.monotonic() + 30
+            while ledger.active_reservations() == 0:  # reserved: now the stream runs for ~1 s
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            holder = subprocess.Popen(
+                [sys.executable, "-c", HOLD_LOCK, f"{path}.lock"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+                call.join(30)
+                assert replies and replies[0].status_code == 200 and b"[DONE]" in replies[0].content
+                time.sleep(0.3)  # the settlement found the file locked and waits on the pool
+                started = time.monotonic()
+                counted = HTTP.post(proxy.base_url + "/v1/messages/count_tokens", json=COUNT)
+                assert counted.status_code == 200 and time.monotonic() - started < 5.0  # the loop serves
+                assert ledger.records() == [] and proxy.proxy.accountant.pending == 1
+                assert holder.stdin is not None
+                holder.stdin.write("\n")
+                holder.stdin.flush()
+                proxy.wait_settled()
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+        assert [(r.status, r.output_tokens) for r in ledger.records()] == [("ok", 10)]
         assert ledger.active_reservations() == 0 and ledger.verify_counters() == []

@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -328,6 +329,17 @@ class Ledger:
         return Reservation(
             self, id=reservation_id, call=call, input_tokens=input_tokens, usd=usd, expires_at=now + hold
         )
+
+    def batch(self, *, wait: bool = True) -> AbstractContextManager[None]:
+        """Settle or record several calls of this thread in one SQLite transaction (each in a savepoint
+        of its own: one that fails is rolled back alone). `wait=False`: `StoreBusy` at once, before
+        anything is written, when another writer holds the file. PostgreSQL: each stays its own.
+
+            with ledger.batch():
+                for reservation, usage in finished:
+                    reservation.settle(**usage)
+        """
+        return self._store.batch(wait=wait)
 
     def _any_expired(self, now: float) -> bool:
         """Whether any hold is past its TTL (a read: no write lock)."""

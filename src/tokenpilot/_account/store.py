@@ -423,6 +423,8 @@ class Store:
         if self.read_only:
             raise StoreError(f"{self.display} was opened read-only; nothing was written")
         dbapi = self.engine.dialect.loaded_dbapi
+        if getattr(self._local, "batch", False):
+            return self._in_savepoint(fn, dbapi)
         for attempt in range(1, attempts + 1):
             try:
                 driver = self._driver_connection()
@@ -450,6 +452,58 @@ class Store:
                     continue
                 raise self._error(exc) from None
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def batch(self, *, wait: bool = True) -> Iterator[None]:
+        """This thread's `transact` calls inside the block share one SQLite write transaction.
+
+        Each runs in a savepoint of its own (one that raises is rolled back alone, the others stay);
+        one BEGIN, lock turn and COMMIT for all. `wait=False` raises `StoreBusy` at once, before
+        anything is written, when another writer holds the lock. On PostgreSQL, or nested, each
+        `transact` stays its own transaction.
+        """
+        if self.dialect != "sqlite" or self.read_only or getattr(self._local, "batch", False):
+            yield
+            return
+        dbapi = self.engine.dialect.loaded_dbapi
+        driver = self._driver_connection()
+        with self._writer_turn(False, wait=wait):
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except dbapi.Error as raised:
+                # SQLite's own lock is held (a writer that skips the lock file): nothing was written.
+                if not wait:
+                    raise StoreBusy(f"SQLite database {self.display} is being written") from None
+                raise self._error(_wrapped(raised, dbapi)) from None
+            self._local.batch = True
+            try:
+                yield
+                driver.commit()
+            except dbapi.Error as raised:
+                with contextlib.suppress(Exception):
+                    driver.rollback()
+                raise self._error(_wrapped(raised, dbapi)) from None
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    driver.rollback()
+                raise
+            finally:
+                self._local.batch = False
+
+    def _in_savepoint(self, fn: Callable[[DriverTransaction], T], dbapi: Any) -> T:
+        driver = self._driver_connection()
+        try:
+            driver.execute("SAVEPOINT tp_batch")
+            try:
+                result = fn(DriverTransaction(self.engine.dialect, driver))
+            except BaseException:
+                driver.execute("ROLLBACK TO tp_batch")
+                driver.execute("RELEASE tp_batch")
+                raise
+            driver.execute("RELEASE tp_batch")
+            return result
+        except dbapi.Error as raised:
+            raise self._error(_wrapped(raised, dbapi)) from None
 
     @contextmanager
     def _writer_turn(self, read_only: bool, *, wait: bool = True) -> Iterator[None]:

@@ -162,6 +162,7 @@ class Proxy:
         if self.client is not None:
             await self.client.close()
         if self.accountant is not None:
+            self.accountant.flush_now()
             await asyncio.to_thread(self.accountant.drain)
         if self._ledger is not None and self._owns_ledger:
             self._ledger.close()
@@ -842,7 +843,8 @@ class _Exchange:
             else:
                 accountant.record(facts)
 
-        accountant.later(work)
+        # Counting a prompt (a stream that reported nothing) may load a tokenizer: never batched on the loop.
+        accountant.later(work, light=not (usage is None and reached and plan.prompt_tokens is None))
 
 
 def _streamed_tokens(tracker: StreamTracker | None) -> int:
