@@ -30,6 +30,7 @@ W_FRAME = 0.8  # a traceback frame of the task is in it
 W_RELATED = 0.25  # it calls, or is called by, one of the RELATED_OF best definitions
 RELATED_OF = 2
 W_CONSTRUCTOR = 0.3  # the `__init__` of a class the task names
+W_LINE = 0.8  # a line the task points at (`file.py:123`, a forge link's `#L123`) is in it
 CLASS_WHOLE_MAX_LINES = 150  # a shorter class is shown whole when chosen
 _K1 = 1.2
 _B = 0.75
@@ -43,6 +44,8 @@ _CODE_CHARS = re.compile(r"[=(\[.]\S")
 _MIN_CODE_LINE = 25
 _IMPORT = re.compile(r"(?:from\s+\S+\s+)?import\s")
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\w+)')
+# `pkg/mod.py:123`, `mod.py line 123`, a forge link `…/pkg/mod.py#L123`
+_LINE_MENTION = re.compile(r"([\w./-]+\.py)(?::|#L|,? line )(\d+)")
 _MESSAGE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+")
 
 
@@ -76,6 +79,7 @@ class TaskClues:
     qualnames: frozenset[str]
     messages: tuple[str, ...]
     frames: tuple[tuple[str, int, str], ...]  # (path as written, line, function)
+    lines: tuple[tuple[str, int], ...] = ()  # (path as written, line) the task points at
 
 
 def task_clues(task: str, identifiers: Sequence[str], dotted: Sequence[str]) -> TaskClues:
@@ -101,7 +105,8 @@ def task_clues(task: str, identifiers: Sequence[str], dotted: Sequence[str]) -> 
     # `xr.where`, `np.testing.assert_allclose`: the last part names a definition, common word or not
     tails = {d.rsplit(".", 1)[-1] for d in dotted}
     names = frozenset(identifiers) | tails | {f for _, _, f in frames if f != "<module>"}
-    return TaskClues(names, qualnames, tuple(dict.fromkeys(messages)), frames)
+    lines = tuple(dict.fromkeys((m.group(1), int(m.group(2))) for m in _LINE_MENTION.finditer(task)))
+    return TaskClues(names, qualnames, tuple(dict.fromkeys(messages)), frames, lines)
 
 
 def definitions(path: str, text: str) -> tuple[Definition, ...]:
@@ -203,6 +208,12 @@ def order_definitions(
         for frame_path, line, function in clues.frames:
             if frame_path.endswith(tail) and d.start <= line <= d.end and function == d.name:
                 value += W_FRAME
+        if W_LINE and any(
+            (path.endswith("/" + mention) or mention.endswith("/" + path) or path == mention)
+            and d.start <= line <= d.end
+            for mention, line in clues.lines
+        ):
+            value += W_LINE
         scores[i] = value
     leaders = sorted(units, key=lambda i: (-scores[i], i))[:RELATED_OF]
     bonus: dict[int, float] = {}
