@@ -94,8 +94,7 @@ def test_task_clues_read_traceback_frames_and_exception_messages() -> None:
 
 def test_task_clues_read_line_references_in_links_and_path_colon_line() -> None:
     task = (
-        "the change at https://github.com/o/r/blob/0123abc/pkg/core.py#L641 broke it;"
-        " see also pkg/util.py:12"
+        "the change at https://github.com/o/r/blob/0123abc/pkg/core.py#L641 broke it; see also pkg/util.py:12"
     )
     clues = task_clues(task, [], [])
     assert ("//github.com/o/r/blob/0123abc/pkg/core.py", 641) in clues.lines

@@ -9,9 +9,10 @@ A slice shows, in line order and with the outline's `123│` gutter:
 
 and `⋮` wherever lines are elided. Which definitions, best first (`order_definitions`): those the
 task names (`Class.method`, `method`, a traceback frame's function), those containing a message the
-task quotes, and those whose text best matches the task (BM25 with idf among the definitions of the
-files sliced); then the direct callees and callers of the best one. Offering the best 1, 2, 3, 5
-and 8 as separate sizes lets the knapsack (`select`) choose how much of a file to show.
+task quotes or a line it points at (`mod.py:123`, a forge link's `#L123`), and those whose text
+best matches the task (BM25 with idf among the definitions of the files sliced); then the direct
+callees and callers of the best one. Offering the best 1, 2, 3, 5 and 8 as separate sizes lets
+the knapsack (`select`) choose how much of a file to show.
 """
 
 from __future__ import annotations
