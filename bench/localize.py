@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
@@ -151,6 +152,15 @@ def baseline_shown(
     return shown, (docs[ranked[0]][0] if ranked else None)
 
 
+def _apply_settings() -> None:
+    """Module settings to try, `TOKENPILOT_BENCH_SET='{"assemble.SLICES_SPAN": 0.5}'` (iteration only)."""
+    import importlib
+
+    for key, value in json.loads(os.environ.get("TOKENPILOT_BENCH_SET") or "{}").items():
+        module, _, name = key.rpartition(".")
+        setattr(importlib.import_module(f"tokenpilot._pack.{module}"), name, value)
+
+
 # --- one instance -------------------------------------------------------------------------------------
 def run_instance(
     row: dict[str, Any], repo_path: str, trees: str, budgets: Sequence[int], cache: str, oracle: bool = False
@@ -170,6 +180,7 @@ def run_instance(
         "pack": {},
         "bm25": {},
     }
+    _apply_settings()
     sites = edit_sites(tree, row["patch"])
     out["edit_sites"] = [{k: v for k, v in s.items() if k != "segment"} for s in sites]
     for budget in budgets:
@@ -200,6 +211,9 @@ def run_instance(
             "site_head_recall": (sum(heads) / len(heads)) if heads else None,
             "tiers": dict(Counter(f.tier for f in result.files)),
         }
+    if os.environ.get("TOKENPILOT_BENCH_NO_BASELINE"):  # iteration only: the tables leave it out
+        del out["bm25"]
+        return out
     shown, first = baseline_shown(tree, task, budgets, tokenizer.count)
     for budget in budgets:
         files = shown[budget]
@@ -338,6 +352,8 @@ def summarise(results: Sequence[dict[str, Any]], budgets: Sequence[int]) -> dict
     for group, keep in GROUPS:
         rows = [r for r in results if keep(len(r["gold"]))]
         for method in ("pack", "bm25"):
+            if any(method not in r for r in results):
+                continue
             for budget in budgets:
                 cells = [r[method][str(budget)] for r in rows]
                 n = len(cells) or 1
@@ -381,6 +397,8 @@ def markdown(
     ]
     for group, _ in GROUPS:
         for method in ("bm25", "pack"):
+            if f"{group}/{method}/{budgets[0]}" not in summary:
+                continue
             cells = [summary[f"{group}/{method}/{b}"] for b in budgets]
 
             def join(values: Sequence[float]) -> str:
@@ -482,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{b // 1000}k:{result['pack'][str(b)]['full_recall']:.1f}"
                 f"/{result['pack'][str(b)]['any_recall']:.1f}"
                 f" site {result['pack'][str(b)]['site_recall']}"
-                f"(bm25 {result['bm25'][str(b)]['full_recall']:.1f})"
+                f"(bm25 {result['bm25'][str(b)]['full_recall'] if 'bm25' in result else '-'})"
                 for b in budgets
             )
             print(f"[{n}/{len(rows)}] {result['instance_id']} {line}", file=sys.stderr, flush=True)

@@ -78,7 +78,6 @@ def run(
             parts_of=table.parts_of,
             messages=clues.messages,
             text_of=lambda i: files[i].text,
-            frames=clues.frames,
             task_text=read.text,
         )
         order = sorted(range(len(files)), key=lambda i: (-scores[i].score, paths[i]))

@@ -92,6 +92,27 @@ def test_task_clues_read_traceback_frames_and_exception_messages() -> None:
     assert "'the step was never registered'" in clues.messages
 
 
+def test_task_clues_read_line_references_in_links_and_path_colon_line() -> None:
+    task = (
+        "the change at https://github.com/o/r/blob/0123abc/pkg/core.py#L641 broke it; see also pkg/util.py:12"
+    )
+    clues = task_clues(task, [], [])
+    assert ("//github.com/o/r/blob/0123abc/pkg/core.py", 641) in clues.lines
+    assert ("pkg/util.py", 12) in clues.lines
+
+
+def test_the_definition_holding_a_line_the_task_links_to_is_sliced_first(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    body = "".join(f"def helper_{n}(x):\n    return x + {n}\n\n" for n in range(150))
+    (tmp_path / "pkg" / "core.py").write_text(body)
+    target = next(n for n, line in enumerate(body.splitlines(), 1) if line == "def helper_97(x):") + 1
+    task = f"values come out wrong since https://github.com/o/r/blob/0123abc/pkg/core.py#L{target}"
+    result = tp.pack(tmp_path, task, 1200, "gpt-4o", cache=False)
+    core = next(f for f in result.files if f.path == "pkg/core.py")
+    assert core.tier == "slices"
+    assert [s.name for s in core.slices][:1] == ["helper_97"]
+
+
 def test_definitions_include_decorators_and_nested_methods() -> None:
     text = "@dataclass\nclass A:\n    @property\n    def f(self):\n        return 1\n"
     defs = definitions("a.py", text)

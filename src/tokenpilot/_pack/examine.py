@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # the top-level ones (see outline.fit_outline). A fixed cap keeps the options independent of the budget.
 OUTLINE_MAX_TOKENS = 250
 SLICE_FILES = 15  # files that may be shown as slices (the best-ranked with definitions)
+SHARE_OF_BEST = 0  # a slice's share is of the best this many definitions' weight (0: of all)
+SHARE_POWER = 2.0  # a definition's part of a file's relevance: its weight to this power
+SHARE_MIN_RATIO = 0.0  # definitions weighing less than this share of the best count for nothing
 # files looked at closely go down the ranking until their outlines would fill this many tokens (or
 # DEEP_BUDGETS budgets, when that is more): the same files for every budget up to ~DEEP_TOKENS / DEEP_BUDGETS
 DEEP_TOKENS = 80_000
@@ -311,8 +314,9 @@ def slice_options(
         ranked = order_definitions(files[n].path, defs, own, terms, query, clues, idf, average)
         if not ranked:
             continue
-        weights = [w * w for _, w in ranked]
-        total = sum(weights) or 1.0
+        top_weight = ranked[0][1]
+        weights = [w**SHARE_POWER if w >= SHARE_MIN_RATIO * top_weight else 0.0 for _, w in ranked]
+        total = sum(weights[:SHARE_OF_BEST] if SHARE_OF_BEST else weights) or 1.0
         options: list[SliceOption] = []
         for size in SIZES:
             if size > len(ranked):

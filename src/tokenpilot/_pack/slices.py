@@ -9,9 +9,10 @@ A slice shows, in line order and with the outline's `123│` gutter:
 
 and `⋮` wherever lines are elided. Which definitions, best first (`order_definitions`): those the
 task names (`Class.method`, `method`, a traceback frame's function), those containing a message the
-task quotes, and those whose text best matches the task (BM25 with idf among the definitions of the
-files sliced); then the direct callees and callers of the best one. Offering the best 1, 2, 3, 5
-and 8 as separate sizes lets the knapsack (`select`) choose how much of a file to show.
+task quotes or a line it points at (`mod.py:123`, a forge link's `#L123`), and those whose text
+best matches the task (BM25 with idf among the definitions of the files sliced); then the direct
+callees and callers of the best one. Offering the best 1, 2, 3, 5 and 8 as separate sizes lets
+the knapsack (`select`) choose how much of a file to show.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ W_FRAME = 0.8  # a traceback frame of the task is in it
 W_RELATED = 0.25  # it calls, or is called by, one of the RELATED_OF best definitions
 RELATED_OF = 2
 W_CONSTRUCTOR = 0.3  # the `__init__` of a class the task names
+W_LINE = 0.8  # a line the task points at (`file.py:123`, a forge link's `#L123`) is in it
 CLASS_WHOLE_MAX_LINES = 150  # a shorter class is shown whole when chosen
 _K1 = 1.2
 _B = 0.75
@@ -43,6 +45,8 @@ _CODE_CHARS = re.compile(r"[=(\[.]\S")
 _MIN_CODE_LINE = 25
 _IMPORT = re.compile(r"(?:from\s+\S+\s+)?import\s")
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\w+)')
+# `pkg/mod.py:123`, `mod.py line 123`, a forge link `…/pkg/mod.py#L123`
+_LINE_MENTION = re.compile(r"([\w./-]+\.py)(?::|#L|,? line )(\d+)")
 _MESSAGE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+")
 
 
@@ -76,6 +80,7 @@ class TaskClues:
     qualnames: frozenset[str]
     messages: tuple[str, ...]
     frames: tuple[tuple[str, int, str], ...]  # (path as written, line, function)
+    lines: tuple[tuple[str, int], ...] = ()  # (path as written, line) the task points at
 
 
 def task_clues(task: str, identifiers: Sequence[str], dotted: Sequence[str]) -> TaskClues:
@@ -101,7 +106,8 @@ def task_clues(task: str, identifiers: Sequence[str], dotted: Sequence[str]) -> 
     # `xr.where`, `np.testing.assert_allclose`: the last part names a definition, common word or not
     tails = {d.rsplit(".", 1)[-1] for d in dotted}
     names = frozenset(identifiers) | tails | {f for _, _, f in frames if f != "<module>"}
-    return TaskClues(names, qualnames, tuple(dict.fromkeys(messages)), frames)
+    lines = tuple(dict.fromkeys((m.group(1), int(m.group(2))) for m in _LINE_MENTION.finditer(task)))
+    return TaskClues(names, qualnames, tuple(dict.fromkeys(messages)), frames, lines)
 
 
 def definitions(path: str, text: str) -> tuple[Definition, ...]:
@@ -203,6 +209,12 @@ def order_definitions(
         for frame_path, line, function in clues.frames:
             if frame_path.endswith(tail) and d.start <= line <= d.end and function == d.name:
                 value += W_FRAME
+        if W_LINE and any(
+            (path.endswith("/" + mention) or mention.endswith("/" + path) or path == mention)
+            and d.start <= line <= d.end
+            for mention, line in clues.lines
+        ):
+            value += W_LINE
         scores[i] = value
     leaders = sorted(units, key=lambda i: (-scores[i], i))[:RELATED_OF]
     bonus: dict[int, float] = {}
