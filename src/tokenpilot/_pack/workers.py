@@ -6,7 +6,11 @@ the result is the one computed in-process. Workers are used only on Linux, only 
 with no other thread (a fork copies no thread, so a lock another thread held would stay held in
 the child), and only while the load average leaves an idle CPU beside this process: on a busy
 machine workers add their overhead and take nothing off the wall time.
-`TOKENPILOT_PACK_WORKERS=N` sets the number (0: never), still only where forking is safe.
+Off unless asked for: `TOKENPILOT_PACK_WORKERS=N` sets the number, `auto` lets the load average
+decide, unset or 0 computes in-process; always only where forking is safe. Not on by default since
+on a quiet 2-CPU machine (1 Dec 2026) the first cold run with workers sometimes took twice as long
+as without (sympy 5.4 s against 2.7–2.8 with and 3.5–4.6 without; the nine benchmark repositories
+24.2 s against 10.3 with and 12.0–12.5 without), a stall not understood yet.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ def pool_workers() -> int:
     """How many worker processes a cold stage may start now (0: compute in-process)."""
     if sys.platform != "linux" or threading.active_count() > 1:
         return 0
-    configured = os.environ.get(WORKERS_ENV, "").strip()
+    configured = os.environ.get(WORKERS_ENV, "").strip().lower()
     if configured.isdigit():
         return min(int(configured), MAX_WORKERS)
+    if configured != "auto":
+        return 0
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
