@@ -15,33 +15,20 @@ stages' median milliseconds. The machine is shared: compare CPU times, and give 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pack_speed import _CHILD, TASK
+from pack_speed import _pack_run
 
 
 def _run(tree: Path, budget: int, cache: Path, env: dict[str, str]) -> dict[str, Any]:
-    started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tree), TASK, str(budget), str(cache)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    result["process_s"] = time.perf_counter() - started
-    return result
+    return _pack_run(tree, budget, cache, env=env)
 
 
 def _env(assignments: list[str], src: Path | None) -> dict[str, str]:

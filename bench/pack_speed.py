@@ -72,9 +72,13 @@ print(json.dumps({"pack_s": t2 - t1, "cpu_s": c2 - c1, "setup_s": t1 - t0, "toke
 """
 
 
-def _pack_run(tree: Path, budget: int, cache: Path, src: Path | None = None) -> dict[str, Any]:
-    """One pack in a fresh process; `src`: another checkout's `src` to run instead (PYTHONPATH)."""
-    env = None if src is None else {**os.environ, "PYTHONPATH": str(src)}
+def _pack_run(
+    tree: Path, budget: int, cache: Path, src: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One pack in a fresh process; `src`: another checkout's `src` to run instead (PYTHONPATH);
+    `env`: the child's whole environment (else this one's)."""
+    if src is not None:
+        env = {**(os.environ if env is None else env), "PYTHONPATH": str(src)}
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(tree), TASK, str(budget), str(cache)],
