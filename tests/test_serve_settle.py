@@ -54,3 +54,29 @@ def test_a_saturated_loop_hands_its_batch_to_the_pool(tmp_path: Path) -> None:
         assert threads[0] != threading.main_thread().name and threads[0].startswith("tokenpilot-settle")
         assert [r.output_tokens for r in ledger.records()] == [7, 7, 7]
         assert ledger.active_reservations() == 0 and ledger.verify_counters() == []
+
+
+def test_a_settlement_being_written_still_counts_as_pending(tmp_path: Path) -> None:
+    # wait_settled (and shutdown) read `pending` from another thread: 0 must mean written.
+    async def run() -> list[int]:
+        ledger = tp.open_ledger(str(tmp_path / "ledger.db"))
+        ledger.set_budget("team", tokens=100_000)
+        accountant = Accountant(ledger)
+        reservation = ledger.reserve("team/a", model="gpt-4o", input_tokens=100, max_output_tokens=50)
+        seen: list[int] = []
+
+        def work() -> None:
+            seen.append(accountant.pending)  # read while this very settlement is being written
+            reservation.settle(output_tokens=7)
+
+        accountant.later(work)
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.to_thread(accountant.drain)
+        seen.append(accountant.pending)
+        ledger.close()
+        return seen
+
+    during, after = asyncio.run(run())
+    assert during >= 1 and after == 0

@@ -90,6 +90,7 @@ class Accountant:
         self._queued: list[Callable[[], Any]] = []  # SQLite: settlements for the loop's next turn
         self._flush_handle: asyncio.Handle | None = None
         self._flush_due = 0.0
+        self._settling = 0  # taken from the queue, not yet written nor handed to the pool
         self._closing = False  # after flush_now: straight to the pool (the loop may not turn again)
         self.on_record: list[Callable[[CallFacts, Any], None]] = []
         # The proxy's per-call fields, passed where the ledger's methods take them (computed once).
@@ -140,14 +141,24 @@ class Accountant:
         import tokenpilot as tp
 
         self._flush_handle = None
-        works, self._queued = self._queued, []
-        if asyncio.get_running_loop().time() - self._flush_due > BUSY_LOOP_LAG:
-            self._submit(self._settle_all, works)
-            return
+        works = self._take_queued()
         try:
-            self._settle_all(works, wait=False)
-        except tp.StoreBusy:  # raised before anything was written
-            self._submit(self._settle_all, works)
+            if asyncio.get_running_loop().time() - self._flush_due > BUSY_LOOP_LAG:
+                self._submit(self._settle_all, works)
+                return
+            try:
+                self._settle_all(works, wait=False)
+            except tp.StoreBusy:  # raised before anything was written
+                self._submit(self._settle_all, works)
+        finally:
+            self._settling -= len(works)
+
+    def _take_queued(self) -> list[Callable[[], Any]]:
+        """The queued settlements, still counted in `pending` (as `_settling`) until the caller has
+        settled them or handed them to the pool: `pending` never reads 0 while one is unwritten."""
+        self._settling += len(self._queued)
+        works, self._queued = self._queued, []
+        return works
 
     def _settle_all(self, works: list[Callable[[], Any]], *, wait: bool = True) -> None:
         import tokenpilot as tp
@@ -167,13 +178,16 @@ class Accountant:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        works, self._queued = self._queued, []
-        if works:
-            self._submit(self._settle_all, works)
+        works = self._take_queued()
+        try:
+            if works:
+                self._submit(self._settle_all, works)
+        finally:
+            self._settling -= len(works)
 
     @property
     def pending(self) -> int:
-        return len(self._pending) + len(self._queued)
+        return len(self._pending) + len(self._queued) + self._settling
 
     def drain(self) -> None:
         """Wait for every settlement under way, then stop the pools."""
