@@ -158,10 +158,8 @@ def test_a_scripted_tool_loop_runs_through_the_proxy_and_every_turn_is_recorded_
     assert all(sent.usage is not None for sent in reported)
     # the ledger's order is the order settlements were written (a batch handed to the pool may land
     # after a later one): each turn's usage must be recorded once, whatever the order
-    key = lambda tokens: sorted(tokens.items())  # noqa: E731
-    assert sorted(map(key, (recorded_tokens(r) for r in records))) == sorted(
-        map(key, (reported_tokens(api, sent.usage) for sent in reported))
-    )
+    recorded = sorted(sorted(recorded_tokens(r).items()) for r in records)
+    assert recorded == sorted(sorted(reported_tokens(api, sent.usage).items()) for sent in reported)
 
 
 def test_a_tool_call_script_set_on_the_fake_answers_requests_that_carry_no_header() -> None:
