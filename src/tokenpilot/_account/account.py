@@ -241,7 +241,7 @@ class Ledger:
         ledger (nothing is held then): for a caller on an event loop, which retries from a thread.
         """
         from tokenpilot._account import reservations
-        from tokenpilot._account.pricing import call_cost
+        from tokenpilot._account.pricing import request_cost
 
         name = normalize_scope(scope)
         _whole("input_tokens", input_tokens)
@@ -250,7 +250,7 @@ class Ledger:
         hold = self.ttl if ttl is None else ttl
         if not hold > 0:
             raise InputError(f"ttl must be positive seconds, got {ttl!r}")
-        usd = call_cost(model, CallUsage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+        usd = request_cost(model, input_tokens, max_output_tokens)
         request = Request(input_tokens, max_output_tokens, usd)
         call = Call(
             scope=name,

@@ -60,6 +60,9 @@ def make_client(timeout: float) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout),
         skip_auto_headers=_NO_AUTO_HEADERS,  # the upstream sees the client's headers, not ours
         trust_env=False,  # an agent's HTTP(S)_PROXY must not loop its own traffic back through here
+        # One session serves every client: a cookie the upstream sets (a CDN's) goes back to the
+        # client that got it, never into the next client's request (and no jar to match per request).
+        cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
     )
 
