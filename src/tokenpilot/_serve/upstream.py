@@ -99,8 +99,12 @@ class UpstreamResponse:
     def headers(self) -> dict[str, str]:
         return dict(self._response.headers)
 
-    def client_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(k.lower(), v) for k, v in self._response.raw_headers if k.lower() not in RESPONSE_DROP]
+    def client_headers(self, date: bytes) -> list[tuple[bytes, bytes]]:
+        """The headers to relay; `date` is added when the upstream sent no Date (RFC 9110 6.6.1)."""
+        head = [(k.lower(), v) for k, v in self._response.raw_headers if k.lower() not in RESPONSE_DROP]
+        if not any(k == b"date" for k, _ in head):
+            head.insert(0, (b"date", date))
+        return head
 
     async def read(self) -> bytes:
         try:
