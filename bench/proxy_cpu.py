@@ -4,7 +4,8 @@
         --scenario chat:whole:2000 messages:stream:2000 --conc 1 8
 
 A quicker companion of proxy_overhead.py for iterating on the proxy's own cost: one fake upstream,
-one `tokenpilot serve` (enforce mode, SQLite ledger with a budget on the scope) per variant, and
+one `tokenpilot serve` (enforce mode, SQLite ledger with a budget on the scope, or none with
+`--no-budget`) per variant, and
 for each scenario and concurrency `--rounds` rotations of one block of `--n` calls per target
 (the direct call included). Per block: the proxy's CPU time (/proc, the whole process, settlements
 included: the block ends when they are done) divided by its calls; per target: the median block,
@@ -81,7 +82,8 @@ def start(args: argparse.Namespace, work: Path, processes: list[subprocess.Popen
         name, _, rest = spec.partition("=")
         source, _, extra = rest.partition(":")
         db = work / f"{name}.db"
-        setup = f"import tokenpilot as tp; tp.open_ledger({str(db)!r}).set_budget('bench', tokens=10**13)"
+        budget = "" if args.no_budget else ".set_budget('bench', tokens=10**13)"
+        setup = f"import tokenpilot as tp; tp.open_ledger({str(db)!r}){budget}"
         subprocess.run([sys.executable, "-c", setup], check=True, env=env)
         serve_env = dict(env, PYTHONPATH=source) if source else env
         port = free_port()
@@ -146,6 +148,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--n", type=int, default=300, help="calls per block")
     parser.add_argument("--mode", default="enforce", choices=["observe", "enforce"])
+    parser.add_argument(
+        "--no-budget", action="store_true", help="no budget on the scope (enforce: nothing to hold)"
+    )
     args = parser.parse_args()
     print("load average at start:", " ".join(f"{v:.1f}" for v in os.getloadavg()), flush=True)
     processes: list[subprocess.Popen[bytes]] = []

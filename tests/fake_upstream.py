@@ -17,6 +17,7 @@ Faults and shapes are chosen per request by headers (they pass through the proxy
     x-fake-reasoning: 7                    reasoning tokens reported (OpenAI)
     x-fake-no-usage: 1                     report no usage at all
     x-fake-output-tokens: 900              output tokens reported, whatever was sent (capped at max_tokens)
+    x-fake-set-cookie: a=1; Path=/         (GET /v1/models) answer with that Set-Cookie
     x-fake-tool-calls: [["finish", {...}]]  a script of tool calls (JSON [name, arguments] pairs): the reply
                                            is call number N, N = the tool results already in the request;
                                            past the script's end, the usual text (FakeUpstream(tool_calls=)
@@ -134,7 +135,9 @@ class FakeUpstream:
             return
         if request.method == "GET" and path == "/v1/models":
             models = {"object": "list", "data": [{"id": "gpt-4o", "object": "model", "owned_by": "fake"}]}
-            await _send(send, 200, json.dumps(models).encode())
+            cookie = request.header("x-fake-set-cookie")  # as a CDN in front of a provider sets one
+            extra = [(b"set-cookie", cookie.encode())] if cookie else []
+            await _send(send, 200, json.dumps(models).encode(), extra=extra)
             return
         if path == "/v1/messages/count_tokens":
             await _send(send, 200, json.dumps({"input_tokens": prompt_tokens_of(request.body)}).encode())

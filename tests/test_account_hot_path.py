@@ -4,6 +4,8 @@ another process adds, replaces or removes are obeyed at once by a process that h
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -141,3 +143,66 @@ def test_on_postgresql_a_prepared_statement_dropped_on_the_server_is_prepared_ag
     _call(agent, "acme/bot", 10)
     assert len(calls) == 2 and transactions == []
     assert agent.usage("acme").spent == 30 and agent.verify_counters() == []
+
+
+def _admin_in_another_process(url: str, code: str) -> None:
+    """Run `code` with `acct` open on `url` in a new Python process (a `tokenpilot budget` command)."""
+    script = f"import tokenpilot as tp\nwith tp.open_ledger({url!r}) as acct:\n    {code}\n"
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def _holds_written(acct: tp.Ledger) -> int:
+    return acct._store.run(
+        lambda conn: conn.exec_driver_sql("SELECT count(*) FROM tp_reservations").scalar(), read_only=True
+    )
+
+
+def test_with_no_budget_over_its_scope_a_reservation_writes_no_hold_and_the_call_is_still_recorded(
+    store_url: str,  # noqa: F811
+) -> None:
+    with tp.open_ledger(store_url) as acct:
+        acct.set_budget("other", tokens=10)  # a budget elsewhere does not enclose acme/bot
+        _call(acct, "acme/bot", 1)  # the first reservation also sweeps expired holds (the general path)
+        with acct.reserve("acme/bot", model="gpt-4o", input_tokens=900, max_output_tokens=100) as r:
+            held = _holds_written(acct)
+            record = r.settle(input_tokens=800, output_tokens=50, finish_reason="stop")
+        assert held == (1 if acct.dialect == "postgresql" else 0)  # PostgreSQL always holds
+        assert (record.reservation_id, record.input_tokens, record.output_tokens) == (r.id, 800, 50)
+        assert [(c.scope, c.input_tokens) for c in acct.records(scope="acme")] == [
+            ("acme/bot", 1),
+            ("acme/bot", 800),
+        ]
+        assert _holds_written(acct) == 0 and acct.verify_counters() == []
+
+
+def test_a_budget_another_process_adds_while_a_call_holds_nothing_counts_that_call_and_refuses_the_next(
+    store_url: str,  # noqa: F811
+) -> None:
+    with tp.open_ledger(store_url) as agent:
+        _call(agent, "acme/bot", 10)  # this process has read that no budget encloses acme/bot
+        in_flight = agent.reserve("acme/bot", model="gpt-4o", input_tokens=30, max_output_tokens=0)
+        _admin_in_another_process(store_url, "acct.set_budget('acme', tokens=100)")
+        in_flight.settle(input_tokens=30)  # spent after the budget was set: counted in it
+        assert agent.usage("acme").spent == 40
+        _call(agent, "acme/bot", 50)
+        with pytest.raises(tp.BudgetExceeded) as refused:
+            _call(agent, "acme/bot", 20)
+        assert (refused.value.spent, refused.value.limit) == (90, 100)
+        _admin_in_another_process(store_url, "acct.remove_budget('acme')")
+        _call(agent, "acme/bot", 500)  # no budget again: goes through, holding nothing
+        assert agent.verify_counters() == []
+        assert sum(r.input_tokens for r in agent.records(scope="acme")) == 590
+
+
+def test_a_budget_set_by_another_ledger_in_this_process_is_obeyed_on_the_next_call(
+    two: tuple[tp.Ledger, tp.Ledger],
+) -> None:
+    agent, admin = two
+    for _ in range(3):
+        _call(agent, "acme/bot", 10)
+    admin.set_budget("acme/bot", tokens=35)
+    with pytest.raises(tp.BudgetExceeded):
+        _call(agent, "acme/bot", 10)
+    agent.set_budget("acme/bot", tokens=1_000)  # the ledger's own change, through its own pool
+    _call(agent, "acme/bot", 10)
+    assert agent.usage("acme/bot").spent == 40 and agent.verify_counters() == []

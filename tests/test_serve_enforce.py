@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -296,3 +298,21 @@ def test_hard_stop_ends_a_stream_that_passes_its_budget_hold_and_says_so(
     [record] = ledger.records()
     assert record.status == "cancelled" and record.output_tokens > 4096  # what upstream made is spent
     assert ledger.active_reservations() == 0
+
+
+def test_a_budget_another_process_sets_while_the_proxy_runs_without_one_refuses_the_next_call(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
+    scope = {"x-tokenpilot-scope": "team/a"}
+    with running_proxy(_enforce(upstream.base_url), ledger) as proxy:
+        for _ in range(3):  # no budget encloses team/a: these hold nothing
+            assert HTTP.post(proxy.base_url + "/v1/chat/completions", json=CHAT, headers=scope).is_success
+        script = f"import tokenpilot as tp; tp.open_ledger({ledger.url!r}).set_budget('team', tokens=100)"
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+        reply = HTTP.post(proxy.base_url + "/v1/chat/completions", json=CHAT, headers=scope)
+        assert reply.status_code == 429 and "'team'" in reply.json()["error"]["message"]
+        _wait(lambda: proxy.proxy.accountant.pending == 0)
+    records = ledger.records(scope="team")
+    assert len(upstream.received) == 3 and len(records) == 3  # a refusal is an alert, not a record
+    assert ledger.usage("team").spent == sum(r.input_tokens + r.output_tokens for r in records)
+    assert ledger.active_reservations() == 0 and ledger.verify_counters() == []

@@ -123,3 +123,19 @@ def test_head_probe_and_other_v1_routes_are_answered_or_forwarded_untouched(
         ("POST", "/v1/embeddings", b"x=1"),
     ]
     assert upstream.received[1].body == b'{"input": "a"}'
+
+
+def test_a_cookie_the_upstream_sets_reaches_its_client_but_never_another_request(
+    upstream: FakeUpstream, ledger: tp.Ledger
+) -> None:
+    # One-shot httpx calls: a client of its own would keep the cookie and send it back itself. The
+    # upstream by host name: aiohttp's cookie jar ignores cookies from an IP address.
+    by_name = upstream.base_url.replace("127.0.0.1", "localhost")
+    with running_proxy(settings_for(by_name), ledger) as proxy:
+        cookie = {"x-fake-set-cookie": "__cf_bm=abc; Path=/"}
+        models = httpx.get(proxy.base_url + "/v1/models", headers=cookie, trust_env=False)
+        assert models.headers["set-cookie"] == "__cf_bm=abc; Path=/"
+        chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(proxy.base_url + "/v1/chat/completions", json=chat, trust_env=False).is_success
+        httpx.get(proxy.base_url + "/v1/models", trust_env=False)
+    assert [r.header("cookie") for r in upstream.received] == [None, None, None]

@@ -196,3 +196,16 @@ def test_sigterm_while_the_workers_start_stops_them_all(upstream: FakeUpstream, 
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_relayed_answer_carries_the_upstreams_date_and_server_once_and_a_local_one_a_date(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    with serve_process(upstream.base_url, str(tmp_path / "ledger.db"), tmp_path) as (base, _):
+        relayed = HTTP.post(base + "/v1/messages", json=MESSAGES)
+        refused = HTTP.post(base + "/v1/messages", content=b"{not json")
+    names = [k for k, _ in relayed.headers.raw]
+    assert relayed.status_code == 200 and names.count(b"date") == 1 and names.count(b"server") == 1
+    assert relayed.headers["server"] == "uvicorn"  # the fake's own, passed on
+    assert refused.status_code == 400 and [k for k, _ in refused.headers.raw].count(b"date") == 1
+    assert b"server" not in [k for k, _ in refused.headers.raw]

@@ -241,7 +241,7 @@ class Ledger:
         ledger (nothing is held then): for a caller on an event loop, which retries from a thread.
         """
         from tokenpilot._account import reservations
-        from tokenpilot._account.pricing import call_cost
+        from tokenpilot._account.pricing import request_cost
 
         name = normalize_scope(scope)
         _whole("input_tokens", input_tokens)
@@ -250,7 +250,7 @@ class Ledger:
         hold = self.ttl if ttl is None else ttl
         if not hold > 0:
             raise InputError(f"ttl must be positive seconds, got {ttl!r}")
-        usd = call_cost(model, CallUsage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+        usd = request_cost(model, input_tokens, max_output_tokens)
         request = Request(input_tokens, max_output_tokens, usd)
         call = Call(
             scope=name,
@@ -271,6 +271,17 @@ class Ledger:
             from tokenpilot._account.counters import Held
             from tokenpilot._account.pricing import to_nano
 
+            if self._hot.unbudgeted(name):
+                # No budget encloses the scope: nothing to hold, so nothing is written until the record.
+                return Reservation(
+                    self,
+                    id=reservation_id,
+                    call=call,
+                    input_tokens=input_tokens,
+                    usd=usd,
+                    expires_at=now + hold,
+                    written=False,
+                )
             row = reservations.reservation_row(reservation_id, call, request, now, hold, self._holder)
             held = Held(input_tokens, max_output_tokens, to_nano(usd), 1)
             fast = self._hot.hold(row, held=held, priced=usd is not None, now=now, wait=wait)
@@ -415,6 +426,10 @@ class Ledger:
         from tokenpilot._account.counters import Held
         from tokenpilot._account.pricing import to_nano
 
+        if not reservation.written:  # nothing was held (no budget enclosed the scope): a plain record
+            return self._write_call(
+                reservation.call, usage, reservation_id=reservation.id, hold_written=False, wait=wait
+            )
         held = Held(reservation.input_tokens, reservation.max_output_tokens, to_nano(reservation.usd), 1)
         return self._write_call(reservation.call, usage, reservation_id=reservation.id, held=held, wait=wait)
 
@@ -427,6 +442,7 @@ class Ledger:
         cost: Any = _UNSET,
         ts: float | None = None,
         held: Held | None = None,
+        hold_written: bool = True,
         wait: bool = True,
     ) -> LedgerRecord:
         from tokenpilot._account import reservations
@@ -436,7 +452,9 @@ class Ledger:
         price = call_cost(call.model, usage) if cost is _UNSET else cost
         provider = model_price(call.model)[1]
         if ts is None:
-            record = self._write_call_fast(call, usage, reservation_id, held, price, provider, now, wait)
+            record = self._write_call_fast(
+                call, usage, reservation_id, held, price, provider, now, wait, hold_written
+            )
             if record is not None:
                 return record
 
@@ -450,6 +468,7 @@ class Ledger:
                 provider=provider,
                 reservation_id=reservation_id,
                 ts=ts,
+                hold_written=hold_written,
             )
             return record, self._insert_alerts(conn, new_alerts, now)
 
@@ -470,6 +489,7 @@ class Ledger:
         provider: str | None,
         now: float,
         wait: bool,
+        hold_written: bool = True,
     ) -> LedgerRecord | None:
         """The record by the hot path, or None when the general transaction must run."""
         from tokenpilot._account.alerts import call_alerts
@@ -481,7 +501,8 @@ class Ledger:
             call, usage, ts=now, cost=price, source="live", reservation_id=reservation_id, provider=provider
         )
         spend = Spend.of_record(values["input_tokens"], values["output_tokens"], values["cost_usd"])
-        fast = self._hot.finish(reservation_id, values, held=held or Held(), spend=spend, now=now, wait=wait)
+        held_id = reservation_id if hold_written else None
+        fast = self._hot.finish(held_id, values, held=held or Held(), spend=spend, now=now, wait=wait)
         if fast is None:
             self._hot.forget()
             return None

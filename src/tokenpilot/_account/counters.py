@@ -146,8 +146,6 @@ def execute(conn: Connection, statement: str, params: dict[str, Any] | Sequence[
     (about 100 µs a statement); psycopg prepares them server-side after a few runs. Driver errors
     are raised as SQLAlchemy's, which `Store.run` maps to one clear `StoreError`.
     """
-    import sqlalchemy.exc
-
     sql = _driver_sql(conn.dialect.name, statement)
     driver = conn.connection.driver_connection
     assert driver is not None
@@ -160,6 +158,8 @@ def execute(conn: Connection, statement: str, params: dict[str, Any] | Sequence[
         rows = cursor.fetchall() if cursor.description is not None else []
         return Rows(rows, cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
+        import sqlalchemy.exc
+
         raise sqlalchemy.exc.DBAPIError.instance(
             sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
         ) from None
@@ -256,7 +256,11 @@ FROM tp_budgets WHERE scope = :scope
 
 def counts_of(row: Sequence[Any]) -> Counts:
     """Counts from a row of (spent × 5, held × 4) as HOLD and UNHOLD_AND_SPEND return them."""
-    return Counts(Spend(*(int(v) for v in row[0:5])), Held(*(int(v) for v in row[5:9])))
+    r = row  # one call per statement of the hot path: no generator
+    return Counts(
+        Spend(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])),
+        Held(int(r[5]), int(r[6]), int(r[7]), int(r[8])),
+    )
 
 
 def hold_params(held: Held, *, priced: bool) -> dict[str, int]:

@@ -22,6 +22,7 @@ matching the cached bucket and `updated_at`. The reservation or record row is wr
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -186,6 +187,10 @@ def array_literal(items: list[str]) -> str:
     return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
 
 
+def _scope_params(scopes: list[str]) -> dict[str, str]:
+    return {f"s{i}": name for i, name in enumerate(scopes)}
+
+
 def _count_budgets(depth: int) -> str:
     marks = ", ".join(f":s{i}" for i in range(depth))
     return f"SELECT count(*) FROM tp_budgets WHERE scope IN ({marks})"
@@ -200,7 +205,7 @@ class _Enclosing:
         self.scopes = scopes
         self.budgets = budgets
         self.updated = updated
-        self.scope_params = {f"s{i}": name for i, name in enumerate(scopes)}
+        self.scope_params = _scope_params(scopes)
         self.count_sql = _count_budgets(len(scopes))
         # PostgreSQL's array parameters as literals, made once: psycopg's list dumper costs more per call.
         self.pg_arrays = (
@@ -233,9 +238,35 @@ class HotPath:
         self._store = store
         self._postgres = store.dialect == "postgresql"
         self._budgets: dict[str, _Enclosing] = {}
+        self._unbudgeted = threading.local()  # per thread: (token, {scope: no budget encloses it})
 
     def forget(self) -> None:
         self._budgets.clear()
+        self._unbudgeted.__dict__.clear()
+
+    def unbudgeted(self, scope: str) -> bool:
+        """SQLite: whether no budget encloses `scope` now, so a hold would hold nothing.
+
+        Read again whenever another connection committed since (`PRAGMA data_version`, checked
+        first, so a budget committed during the read is seen next time): a budget another process
+        or thread adds applies from its next call. This thread's own connection never writes budgets.
+        Always False on PostgreSQL (no such signal: every call holds there).
+        """
+        if self._postgres:
+            return False
+        cached = self._budgets.get(scope)
+        if cached is not None and cached.budgets:
+            return False  # the hold checks in its transaction that they still stand
+        token = self._store.others_committed_token()
+        seen = self._unbudgeted
+        if getattr(seen, "token", None) != token or len(seen.scopes) >= _CACHED_SCOPES:
+            seen.token, seen.scopes = token, {}
+        free = seen.scopes.get(scope)
+        if free is None:
+            scopes = enclosing_scopes(scope)
+            free = not self._store.read_on_driver(_count_budgets(len(scopes)), _scope_params(scopes))[0][0]
+            seen.scopes[scope] = free
+        return bool(free)
 
     def _enclosing(self, scope: str) -> _Enclosing | None:
         found = self._budgets.get(scope)

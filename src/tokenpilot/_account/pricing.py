@@ -64,3 +64,12 @@ def call_cost(model: str, usage: CallUsage) -> float | None:
         cache_write_tokens=usage.cache_write_tokens,
     )
     return cost
+
+
+def request_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
+    """USD for `input_tokens` uncached in and `output_tokens` out (a reservation's request), or None."""
+    info, _ = model_price(model)
+    if info is None:
+        return None
+    cost: float | None = info.cost(input_tokens=input_tokens, output_tokens=output_tokens)
+    return cost

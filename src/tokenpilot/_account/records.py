@@ -119,7 +119,34 @@ class CallUsage:
     optimized_to: int | None = None
     optimize_actions: str | None = None
 
+    def _plainly_valid(self) -> bool:
+        """The usual usage (plain ints and floats, a known status) passes every check below, in one go."""
+        return (
+            type(self.input_tokens) is int
+            and type(self.output_tokens) is int
+            and type(self.cache_read_tokens) is int
+            and type(self.cache_write_tokens) is int
+            and type(self.reasoning_tokens) is int
+            and type(self.usage_estimated) is bool
+            and self.output_tokens >= 0
+            and self.cache_read_tokens >= 0
+            and self.cache_write_tokens >= 0
+            and self.cache_read_tokens + self.cache_write_tokens <= self.input_tokens
+            and self.status in STATUSES
+            and _count_or_none(self.http_status)
+            and _count_or_none(self.max_tokens_requested)
+            and _count_or_none(self.optimized_from)
+            and _count_or_none(self.optimized_to)
+            and _seconds_or_none(self.latency_s)
+            and _seconds_or_none(self.ttft_s)
+        )
+
     def __post_init__(self) -> None:
+        if not self._plainly_valid():
+            self._check()
+
+    def _check(self) -> None:
+        """Raise `InputError` naming the first field out of range."""
         for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -145,6 +172,14 @@ class CallUsage:
                 "cache_read_tokens + cache_write_tokens exceed input_tokens: input_tokens counts every "
                 "prompt token, cached ones included"
             )
+
+
+def _count_or_none(value: object) -> bool:
+    return value is None or (type(value) is int and value >= 0)
+
+
+def _seconds_or_none(value: object) -> bool:
+    return value is None or (type(value) in (float, int) and value >= 0)  # type: ignore[operator]
 
 
 def record_values(

@@ -67,8 +67,10 @@ class Reservation:
         input_tokens: int,
         usd: float | None,
         expires_at: float,
+        written: bool = True,
     ):
         self._owner = owner
+        self.written = written  # False: no budget enclosed the scope, so no hold row was written
         self.id = id
         self.call = call
         self.input_tokens = input_tokens
@@ -362,11 +364,15 @@ def finish(
     reservation_id: str | None = None,
     ts: float | None = None,
     source: str = "live",
+    hold_written: bool = True,
 ) -> tuple[LedgerRecord, list[NewAlert]]:
-    """Drop the call's hold (if any), append its record and count its spend, in one transaction."""
+    """Drop the call's hold (if any), append its record and count its spend, in one transaction.
+
+    `hold_written=False`: the reservation held nothing (no budget enclosed its scope), so there is
+    no row to drop; the record still names it."""
     held = Held()
     error = usage.error
-    if reservation_id is not None:
+    if reservation_id is not None and hold_written:
         row = execute(
             conn,
             "DELETE FROM tp_reservations WHERE id = :id RETURNING input_tokens, output_tokens, usd",

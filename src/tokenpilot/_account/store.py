@@ -118,6 +118,7 @@ class Store:
         self._local = threading.local()
         self._drivers: list[Any] = []  # every thread's driver connection, closed by close()
         self._drivers_lock = threading.Lock()
+        self._connections_made = 0  # driver connections opened, so a new one never reads as the old
         existed = self.dialect == "postgresql" or self._sqlite_file_exists()
         self.engine = self._create_engine()
         try:
@@ -329,7 +330,34 @@ class Store:
         self._local.driver = driver
         with self._drivers_lock:
             self._drivers.append(driver)
+            self._connections_made += 1
+            self._local.made = self._connections_made
         return driver
+
+    def others_committed_token(self) -> tuple[int, int] | None:
+        """SQLite: a token that stays equal while no other connection (another thread's, another
+        process's) commits to the file — `PRAGMA data_version` on this thread's driver connection,
+        with which connection it was. None on PostgreSQL (no such signal).
+        """
+        if self.dialect != "sqlite":
+            return None
+        driver = self._driver_connection()
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            version = driver.execute("PRAGMA data_version").fetchone()[0]
+        except dbapi.Error as exc:
+            raise self._error(_wrapped(exc, dbapi)) from None
+        return self._local.made, int(version)
+
+    def read_on_driver(self, statement: str, params: dict[str, Any]) -> list[Any]:
+        """SQLite: one read on this thread's driver connection (the one `others_committed_token`
+        watches), outside any write lock."""
+        driver = self._driver_connection()
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            return list(driver.execute(statement, params).fetchall())
+        except dbapi.Error as exc:
+            raise self._error(_wrapped(exc, dbapi)) from None
 
     def _drop_driver_connection(self) -> None:
         driver = getattr(self._local, "driver", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tokenpilot._exceptions import InputError
 
 MAX_SCOPE_LENGTH = 400
@@ -15,6 +17,11 @@ def normalize_scope(scope: str) -> str:
     """
     if not isinstance(scope, str):
         raise InputError(f"a scope is a string path like 'acme/project', got {scope!r}")
+    return _normalized(scope)
+
+
+@lru_cache(maxsize=4096)  # a proxy normalises the same few scopes on every call (a per-character scan)
+def _normalized(scope: str) -> str:
     cleaned = scope.strip().strip("/")
     if not cleaned:
         raise InputError("a scope must not be empty (use a path like 'acme/project')")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -87,10 +88,21 @@ async def read_all(receive: Receive) -> bytes:
     return b"".join(parts)
 
 
+_date: list[Any] = [0, b""]  # (second, its HTTP date): the Date of the proxy's own answers
+
+
+def http_date() -> bytes:
+    """Now as an HTTP Date (the server adds none: relayed answers carry the upstream's)."""
+    now = int(time.time())
+    if _date[0] != now:
+        _date[:] = [now, email.utils.formatdate(now, usegmt=True).encode()]
+    return bytes(_date[1])
+
+
 async def reply(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    head = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
+    head = [(b"date", http_date()), (b"content-type", JSON), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
     await send({"type": "http.response.body", "body": body})
 
@@ -204,7 +216,11 @@ class Proxy:
             await reply(send, 404, orjson.dumps({"error": {"message": f"no spilled output {handle!r}"}}))
             return
         data = text.encode()
-        head = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(data)).encode())]
+        head = [
+            (b"date", http_date()),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(data)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": head})
         await send({"type": "http.response.body", "body": data})
 
@@ -256,7 +272,7 @@ class Proxy:
             await reply_error(send, api, errors.unreachable(target.base_url, str(exc)))
             return
         try:
-            head = response.client_headers()
+            head = response.client_headers(http_date())
             await send({"type": "http.response.start", "status": response.status, "headers": head})
             async for chunk in response.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -623,7 +639,7 @@ class _Exchange:
             _drop_advice(self.plan)
             self.finish(None, None, status="cancelled", error="cancelled before the answer was relayed")
             raise
-        head = response.client_headers() + extra
+        head = response.client_headers(http_date()) + extra
         if self.advice is not None:
             head.append((b"x-tokenpilot-advice", self.advice.encode("ascii", "replace")))
         streaming = (response.header("content-type") or "").startswith("text/event-stream")

@@ -43,6 +43,9 @@ def _server(settings: ServeSettings) -> Any:
         lifespan="on",
         access_log=False,  # the proxy logs one [TOKEN_BUDGET] line per call itself
         proxy_headers=False,  # the proxy is the first hop: no X-Forwarded-* rewriting per request
+        # A relayed answer carries the upstream's own Date and Server: uvicorn's would make two of each.
+        server_header=False,
+        date_header=False,
         log_level="warning",
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
         timeout_keep_alive=30,

@@ -60,6 +60,9 @@ def make_client(timeout: float) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout),
         skip_auto_headers=_NO_AUTO_HEADERS,  # the upstream sees the client's headers, not ours
         trust_env=False,  # an agent's HTTP(S)_PROXY must not loop its own traffic back through here
+        # One session serves every client: a cookie the upstream sets (a CDN's) goes back to the
+        # client that got it, never into the next client's request (and no jar to match per request).
+        cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
     )
 
@@ -96,8 +99,12 @@ class UpstreamResponse:
     def headers(self) -> dict[str, str]:
         return dict(self._response.headers)
 
-    def client_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(k.lower(), v) for k, v in self._response.raw_headers if k.lower() not in RESPONSE_DROP]
+    def client_headers(self, date: bytes) -> list[tuple[bytes, bytes]]:
+        """The headers to relay; `date` is added when the upstream sent no Date (RFC 9110 6.6.1)."""
+        head = [(k.lower(), v) for k, v in self._response.raw_headers if k.lower() not in RESPONSE_DROP]
+        if not any(k == b"date" for k, _ in head):
+            head.insert(0, (b"date", date))
+        return head
 
     async def read(self) -> bytes:
         try:
