@@ -151,7 +151,8 @@ def test_two_workers_share_the_port_and_sigterm_settles_every_call(
 
     with serve_process(upstream.base_url, db, tmp_path, "--workers", "2") as (base, process):
         for _ in range(6):  # whole calls first: either worker may take each
-            assert HTTP.post(base + "/v1/messages", json=MESSAGES).status_code == 200
+            answer = HTTP.post(base + "/v1/messages", json=MESSAGES)
+            assert answer.status_code == 200, answer.text
         threads = [threading.Thread(target=stream, args=(base,)) for _ in range(4)]
         for thread in threads:
             thread.start()
