@@ -16,6 +16,7 @@ rule: timestamps are coarser than writes). A text read later is checked against 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import posixpath
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.paths import soft_skip_reason
@@ -117,6 +118,7 @@ _GENERATED_HEAD_CHARS = 600
 _MINIFIED_MIN_BYTES = 2_000
 _MINIFIED_MEAN_LINE = 300
 STAT_KIND = "stat:1"  # a file's stat -> its digest, length, decoding note and content skip (or binary)
+STAT_TREE_KIND = "stat-tree:1"  # a root -> the STAT_KIND entries of its files (one row for a warm run)
 RACY_NS = 3_000_000_000
 _READ_BATCH = 256  # files changed this shortly before a run are read, not known by their stat
 READ_AHEAD = 32  # files announced to the kernel before they are read (a cold page cache)
@@ -319,12 +321,15 @@ def discover(
                 else:
                     stat = stat_tuple(st)
         found.append((relative, key, stat))
+    trusted = [k for e in found if not isinstance(e, Exclusion) and (k := e[1]) and not k.startswith("racy:")]
     known: dict[str, str] = {}
+    # every record of this root in one entry (one row to read), the per-file entries for the rest
+    together: dict[str, str] = {}
     if use_stat and trust_stat and store is not None:
-        known = store.get_many(
-            STAT_KIND,
-            [k for e in found if not isinstance(e, Exclusion) and (k := e[1]) and not k.startswith("racy:")],
-        )
+        together = load_together(store, STAT_TREE_KIND, absolute_prefix)
+        known = {k: kept for k in trusted if (kept := together.get(k)) is not None}
+        if len(known) < len(trusted):
+            known.update(store.get_many(STAT_KIND, [k for k in trusted if k not in known]))
     files: list[SourceFile] = []
     excluded: list[Exclusion] = []
     fresh: dict[str, str] = {}
@@ -371,7 +376,23 @@ def discover(
     hand_over()
     if store is not None:
         store.put_many(STAT_KIND, fresh)
+        if use_stat:
+            current = {k: kept for k in trusted if (kept := fresh.get(k) or known.get(k)) is not None}
+            if current != together:
+                store.put_many(STAT_TREE_KIND, {absolute_prefix: json.dumps(current, separators=(",", ":"))})
     return Discovery(tuple(files), tuple(excluded), len(paths))
+
+
+def load_together(store: PackCache, kind: str, key: str) -> dict[str, Any]:
+    """The entries of a tree kept in one cache entry (`kind`, `key`): a JSON object, else empty."""
+    raw = store.get_many(kind, [key]).get(key)
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class _ReadAhead:
