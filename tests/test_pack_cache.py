@@ -290,3 +290,25 @@ def test_a_changed_file_changes_a_warm_pack_exactly_as_a_cold_pack_of_the_new_tr
         os.utime(root / name, ns=(old - 1, old - 1))  # a new mtime, older than any other
         for task in tasks:
             assert _pack_outputs(root, task, cache) == _pack_outputs(root, task, False)
+
+
+def test_a_cache_of_the_first_schema_is_moved_to_a_rowid_table_keeping_its_entries(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+            " PRIMARY KEY (kind, key)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO entries VALUES ('terms:1', 'abc', '{\"x\":1}')")
+        db.execute("PRAGMA user_version = 1")
+    store = PackCache(path)
+    assert store.get_many("terms:1", ["abc", "missing"]) == {"abc": '{"x":1}'}
+    store.put_many("terms:1", {"abc": '{"x":2}'})
+    assert store.get_many("terms:1", ["abc"]) == {"abc": '{"x":2}'}
+    store.close()
+    with sqlite3.connect(path) as db:
+        (schema,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
+        assert "WITHOUT ROWID" not in schema
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
