@@ -162,9 +162,14 @@ def definitions(path: str, text: str) -> tuple[Definition, ...]:
 def own_texts(lines: Sequence[str], defs: Sequence[Definition]) -> dict[int, str]:
     """The text each ranked definition is matched on: a function whole, a class without its methods."""
     own: dict[int, str] = {}
+    # a definition with no ranked definition nested in it is matched on all its lines: one slice
+    holding_units = {c.parent for c in defs if c.unit and c.parent is not None}
     for i, d in enumerate(defs):
         if d.unit:
-            own[i] = "\n".join(lines[n - 1] for n in _own_lines(defs, i, len(lines)))
+            if i in holding_units:
+                own[i] = "\n".join(lines[n - 1] for n in _own_lines(defs, i, len(lines)))
+            else:
+                own[i] = "\n".join(lines[d.start - 1 : min(d.end, len(lines))])
     return own
 
 
