@@ -7,7 +7,10 @@
 
 Each run is a fresh process (bench/pack_speed.py's child: `pack()` timed after import and tokenizer
 load), A and B alternating (A B, B A, A B, …) so that a change in the machine's load falls on both.
-Cold runs use a new cache each; warm runs share one per side, filled by a discarded first run.
+Cold runs use a new cache each; warm runs share one per side, filled by a discarded first run;
+warm-new runs each start from a copy of a cache filled by a pack of another task (a new task on a
+tree packed before). `--evict` drops the tree's files from the page cache before each run (a first
+pack after the tree's pages went cold: it is reading from the disk that then dominates).
 Prints medians of wall time, CPU time (+ child processes), peak memory and the load seen, and the
 stages' median milliseconds. The machine is shared: compare CPU times, and give the load with them.
 """
@@ -24,11 +27,29 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pack_speed import _pack_run
+from pack_speed import OTHER_TASK, _pack_run, copy_cache
 
 
-def _run(tree: Path, budget: int, cache: Path, env: dict[str, str]) -> dict[str, Any]:
+def _run(
+    tree: Path, budget: int, cache: Path, env: dict[str, str], task: str | None = None
+) -> dict[str, Any]:
+    if task is not None:
+        return _pack_run(tree, budget, cache, env=env, task=task)
     return _pack_run(tree, budget, cache, env=env)
+
+
+def evict(tree: Path) -> None:
+    """Drop the tree's files from the page cache (posix_fadvise DONTNEED: no root needed)."""
+    for folder, _, names in os.walk(tree):
+        for name in names:
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
 
 def _env(assignments: list[str], src: Path | None) -> dict[str, str]:
@@ -46,7 +67,10 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tree", type=Path, required=True)
-    parser.add_argument("--mode", choices=("cold", "warm"), default="warm")
+    parser.add_argument("--mode", choices=("cold", "warm", "warm-new"), default="warm")
+    parser.add_argument(
+        "--evict", action="store_true", help="drop the tree from the page cache before each run"
+    )
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--budget", type=int, default=27000)
     parser.add_argument("--before", type=Path, help="B: another checkout's src/ (A: this checkout)")
@@ -56,12 +80,20 @@ def main() -> int:
     sides = {"A": _env(args.env_a, None), "B": _env(args.env_b, args.before)}
     work = Path(tempfile.mkdtemp(prefix="tokenpilot-ab-"))
     rows: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
-    if args.mode == "warm":
+    if args.mode != "cold":
         for side, env in sides.items():
-            _run(args.tree, args.budget, work / f"{side}.sqlite3", env)
+            task = OTHER_TASK if args.mode == "warm-new" else None
+            _run(args.tree, args.budget, work / f"{side}.sqlite3", env, task)
     for n in range(args.pairs):
         for side in ("A", "B") if n % 2 == 0 else ("B", "A"):
-            cache = work / (f"{side}.sqlite3" if args.mode == "warm" else f"{side}-{n}.sqlite3")
+            if args.mode == "warm":
+                cache = work / f"{side}.sqlite3"
+            elif args.mode == "warm-new":  # a copy of the cache another task filled: this task's first run
+                cache = copy_cache(work / f"{side}.sqlite3", work / f"{side}-{n}.sqlite3")
+            else:
+                cache = work / f"{side}-{n}.sqlite3"
+            if args.evict:
+                evict(args.tree)
             rows[side].append(_run(args.tree, args.budget, cache, sides[side]))
     for side, runs in rows.items():
         label = f"B ({args.before or ' '.join(args.env_b) or 'this checkout'})" if side == "B" else "A"

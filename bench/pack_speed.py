@@ -8,9 +8,11 @@
 Each run is a fresh process (`python -c` calling `tp.pack`), so nothing is warm but the disk cache
 (and the OS page cache). Two times per run: the `pack()` call itself (after import and tokenizer
 load), and the whole process. Cold runs use a new, empty cache file each time; warm runs share one
-filled by a first, discarded run. Repomix runs as `npx -y repomix --compress` on the same tree (a
-first, discarded run fetches it). Each run also reports its peak memory (the child's own high-water
-mark, VmHWM; ru_maxrss where /proc is missing).
+filled by a first, discarded run; "warm, new task" runs each start from a copy of a cache filled by
+a pack of another task (OTHER_TASK), the realistic case of a new task on a tree packed before.
+Repomix runs as `npx -y repomix --compress` on the same tree (a first, discarded run fetches it).
+Each run also reports its peak memory (the child's own high-water mark, VmHWM; ru_maxrss where
+/proc is missing).
 `--scale MAP.json` (owner/name -> clone, as bench/localize.py) adds a small tree (psf/requests), the
 main tree, and all nine benchmark repositories in one tree, each at its clone's HEAD: seconds and
 milliseconds per MB of source, peak memory and its ratio to the tree's size.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +42,8 @@ TASK = (
     "Rational coefficients are lost by Expr.as_coefficient in sympy.core.expr when the expression "
     "is a Mul with a Pow; as_coeff_Mul returns the wrong pair."
 )
+# "warm, new task": the cache filled by packs of this other task, then TASK packed for the first time
+OTHER_TASK = "LatexPrinter._print_Pow drops parentheses around negative exponents in sympy/printing/latex.py"
 _CHILD = """
 import json, os, resource, sys, time
 def peak_mb():
@@ -73,7 +78,12 @@ print(json.dumps({"pack_s": t2 - t1, "cpu_s": c2 - c1, "setup_s": t1 - t0, "toke
 
 
 def _pack_run(
-    tree: Path, budget: int, cache: Path, src: Path | None = None, env: dict[str, str] | None = None
+    tree: Path,
+    budget: int,
+    cache: Path,
+    src: Path | None = None,
+    env: dict[str, str] | None = None,
+    task: str = TASK,
 ) -> dict[str, Any]:
     """One pack in a fresh process; `src`: another checkout's `src` to run instead (PYTHONPATH);
     `env`: the child's whole environment (else this one's)."""
@@ -81,7 +91,7 @@ def _pack_run(
         env = {**(os.environ if env is None else env), "PYTHONPATH": str(src)}
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tree), TASK, str(budget), str(cache)],
+        [sys.executable, "-c", _CHILD, str(tree), task, str(budget), str(cache)],
         capture_output=True,
         text=True,
         check=True,
@@ -101,6 +111,14 @@ def _repomix_run(tree: Path, output: Path) -> float:
         cwd=tree,
     )
     return time.perf_counter() - started
+
+
+def copy_cache(filled: Path, to: Path) -> Path:
+    """A copy of a filled cache (the SQLite file and its BM25 indexes), so a run starts from it."""
+    shutil.copyfile(filled, to)
+    if filled.with_name(filled.name + ".bm25").is_dir():
+        shutil.copytree(filled.with_name(filled.name + ".bm25"), to.with_name(to.name + ".bm25"))
+    return to
 
 
 def _tree_size(tree: Path) -> tuple[int, int]:
@@ -151,7 +169,8 @@ def _measure(
 ) -> dict[str, Any]:
     """Cold and warm medians; with `before` (another checkout's src) that code too, interleaved."""
     variants: list[tuple[str, Path | None]] = [("after", None)] + ([("before", before)] if before else [])
-    rows: dict[str, dict[str, list[dict[str, Any]]]] = {v: {"cold": [], "warm": []} for v, _ in variants}
+    modes = ("cold", "warm", "warm_new")
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {v: {m: [] for m in modes} for v, _ in variants}
     for n in range(runs):
         for name, src in variants if n % 2 == 0 else variants[::-1]:
             rows[name]["cold"].append(_pack_run(tree, budget, work / f"{label}-{name}-cold-{n}.sqlite3", src))
@@ -160,6 +179,15 @@ def _measure(
     for n in range(runs):
         for name, src in variants if n % 2 == 0 else variants[::-1]:
             rows[name]["warm"].append(_pack_run(tree, budget, work / f"{label}-{name}-warm.sqlite3", src))
+    # warm, new task: from a copy of a cache that packs of another task filled (its first run each)
+    for name, src in variants:
+        _pack_run(tree, budget, work / f"{label}-{name}-other.sqlite3", src, task=OTHER_TASK)
+    for n in range(runs):
+        for name, src in variants if n % 2 == 0 else variants[::-1]:
+            cache = copy_cache(
+                work / f"{label}-{name}-other.sqlite3", work / f"{label}-{name}-new-{n}.sqlite3"
+            )
+            rows[name]["warm_new"].append(_pack_run(tree, budget, cache, src))
 
     def median(runs_of: list[dict[str, Any]], key: str) -> float:
         return round(statistics.median(r[key] for r in runs_of), 3)
@@ -171,7 +199,7 @@ def _measure(
                 for k in ("pack_s", "cpu_s", "children_cpu_s", "process_s", "peak_mb", "children_peak_mb")
             }
             | {"runs": rows[name][mode]}
-            for mode in ("cold", "warm")
+            for mode in modes
         }
 
     n_files, n_bytes = _tree_size(tree)
@@ -235,6 +263,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "cold": main_run["cold"],
         "warm": main_run["warm"],
+        "warm_new": main_run["warm_new"],
         "repomix_compress": {
             "process_s": round(statistics.median(repomix), 3) if repomix else None,
             "runs": repomix,
@@ -253,10 +282,11 @@ def main() -> int:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for label, measured in [("", main_run)] + ([(" (before)", main_run["before"])] if args.before else []):
-        for mode in ("cold", "warm"):
+        for mode in ("cold", "warm", "warm_new"):
             m = measured[mode]
+            what = {"cold": "cold cache", "warm": "warm cache", "warm_new": "warm cache, new task"}[mode]
             rows.append(
-                f"| tokenpilot pack{label}, {mode} cache | {m['pack_s']} | {m['cpu_s']} "
+                f"| tokenpilot pack{label}, {what} | {m['pack_s']} | {m['cpu_s']} "
                 f"(+ {m['children_cpu_s']}) | {m['process_s']} | {m['peak_mb']:.0f} "
                 f"({m['children_peak_mb']:.0f}) | {m['runs'][0]['tokens']:,} |"
             )
@@ -287,20 +317,29 @@ def main() -> int:
             f"Scaling (budget {args.budget:,}; cold medians of {args.runs}, the nine-repository tree of "
             f"{max(1, args.runs // 2)}):",
             "",
-            "| tree | files | MB | cold s | ms per MB | warm s | peak MB (cold) | peak / tree size |"
-            + (" cold s before | warm s before | peak MB before |" if args.before else ""),
-            "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.before else ""),
+            "| tree | files | MB | cold s | ms per MB | warm s | warm new task s | peak MB (cold) "
+            "| peak / tree size |"
+            + (
+                " cold s before | warm s before | warm new task s before | peak MB before |"
+                if args.before
+                else ""
+            ),
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if args.before else ""),
         ]
         for run in scaled:
             mb = run["bytes"] / 1e6
             row = (
                 f"| {Path(run['tree']).name} | {run['files']:,} | {mb:.1f} | {run['cold']['pack_s']} | "
                 f"{1000 * run['cold']['pack_s'] / mb:.0f} | {run['warm']['pack_s']} | "
+                f"{run['warm_new']['pack_s']} | "
                 f"{run['cold']['peak_mb']:.0f} | {run['cold']['peak_mb'] / mb:.2f} |"
             )
             if args.before:
                 b = run["before"]
-                row += f" {b['cold']['pack_s']} | {b['warm']['pack_s']} | {b['cold']['peak_mb']:.0f} |"
+                row += (
+                    f" {b['cold']['pack_s']} | {b['warm']['pack_s']} | {b['warm_new']['pack_s']} | "
+                    f"{b['cold']['peak_mb']:.0f} |"
+                )
             rows.append(row)
     # the machine is shared: say how busy it was (1, 5 and 15-minute load averages)
     report["load_average"] = {"start": load_before, "end": os.getloadavg()}

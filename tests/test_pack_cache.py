@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tokenpilot as tp
 from tokenpilot._pack.cache import PackCache, default_cache_path
@@ -131,7 +135,14 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(path.name)
         return real(path, max_bytes=max_bytes)
 
+    real_unchanged = discovery._read_unchanged
+
+    def counting_unchanged(source: str, expected: tuple[int, int, int, int, int]) -> str | None:
+        seen.append(Path(source).name)
+        return real_unchanged(source, expected)
+
     monkeypatch.setattr(discovery, "read_text", counting)
+    monkeypatch.setattr(discovery, "_read_unchanged", counting_unchanged)
     return seen
 
 
@@ -215,3 +226,89 @@ def test_a_file_whose_text_no_longer_has_its_digest_raises_file_changed(
     with pytest.raises(FileChanged):
         _ = files["m2.py"].text
     store.close()
+
+
+def test_a_file_rewritten_after_discovery_with_its_size_and_mtime_is_still_caught(
+    tmp_path: Path, no_racy_window: None
+) -> None:
+    root = _tree(tmp_path / "repo")
+    store = PackCache(tmp_path / "cache.sqlite3")
+    discover(root, store=store)
+    files = {f.path: f for f in discover(root, store=store).files}
+    target = root / "m2.py"
+    before = target.stat()
+    text = target.read_text()
+    target.write_text(text.replace("Doc", "Dog"))  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # the mtime put back: the ctime moved
+    with pytest.raises(FileChanged):
+        _ = files["m2.py"].text
+    store.close()
+
+
+_WORDS = ["parse", "render", "retry", "token", "budget", "cache", "widget", "frame", "error", "value"]
+_FILE = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4).map(
+    lambda names: (
+        "".join(
+            f"def {name}_{k}(x):\n    '''{name} the {names[0]}.'''\n    return {name}(x) + {k}\n"
+            for k, name in enumerate(names)
+        )
+        + "class Thing:\n    def method(self):\n        return 'cannot parse the token value'\n"
+    )
+)
+
+
+def _pack_outputs(root: Path, task: str, cache: Path | bool) -> tuple[str, str]:
+    result = tp.pack(root, task, 900, "gpt-4", cache=cache)
+    report = result.report()
+    report.pop("timing_ms")
+    return result.text, repr(report)
+
+
+@given(
+    files=st.dictionaries(st.sampled_from([f"pkg/m{i}.py" for i in range(8)]), _FILE, min_size=2, max_size=6),
+    changed=st.integers(0, 10),
+    new_text=_FILE,
+    tasks=st.lists(st.sampled_from(["parse the token", "retry budget", "render widget frame"]), min_size=2),
+)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_changed_file_changes_a_warm_pack_exactly_as_a_cold_pack_of_the_new_tree(
+    files: dict[str, str], changed: int, new_text: str, tasks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every file known by its stat (written with distinct old mtimes), so the stat cache is used
+    monkeypatch.setattr("tokenpilot._pack.discover.RACY_NS", 0)
+    with tempfile.TemporaryDirectory() as work:
+        root, cache = Path(work) / "repo", Path(work) / "cache.sqlite3"
+        old = time.time_ns() - 10**11
+        for n, (name, text) in enumerate(sorted(files.items())):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+            os.utime(root / name, ns=(old + n, old + n))
+        for task in tasks:  # the cache filled by packs of the old tree, for every task
+            _pack_outputs(root, task, cache)
+        name = sorted(files)[changed % len(files)]
+        (root / name).write_text(new_text)
+        os.utime(root / name, ns=(old - 1, old - 1))  # a new mtime, older than any other
+        for task in tasks:
+            assert _pack_outputs(root, task, cache) == _pack_outputs(root, task, False)
+
+
+def test_a_cache_of_the_first_schema_is_moved_to_a_rowid_table_keeping_its_entries(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+            " PRIMARY KEY (kind, key)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO entries VALUES ('terms:1', 'abc', '{\"x\":1}')")
+        db.execute("PRAGMA user_version = 1")
+    store = PackCache(path)
+    assert store.get_many("terms:1", ["abc", "missing"]) == {"abc": '{"x":1}'}
+    store.put_many("terms:1", {"abc": '{"x":2}'})
+    assert store.get_many("terms:1", ["abc"]) == {"abc": '{"x":2}'}
+    store.close()
+    with sqlite3.connect(path) as db:
+        (schema,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
+        assert "WITHOUT ROWID" not in schema
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -48,6 +48,9 @@ def _git_files(root: Path) -> list[str] | None:
         return None
     files = []
     extra_ignores = _load_spec(root, ".tokenpilotignore")
+    # os.path.join(root, name) for a relative name, as one concatenation (joining costs more than the lstat)
+    text_root = os.fspath(root)
+    prefix = text_root if text_root.endswith(os.sep) else text_root + os.sep
     for name in sorted(set(listed.stdout.decode("utf-8", "surrogateescape").split("\0"))):
         if not name:
             continue
@@ -57,12 +60,13 @@ def _git_files(root: Path) -> list[str] | None:
         # Git never lists a path beyond a symlinked directory, so only a symlink itself can lead
         # out of the root: resolving every path (slow on large trees) is not needed. One lstat
         # tells a regular file from a symlink (is_file + is_symlink would be two).
+        joined = prefix + name
         try:
-            mode = os.lstat(os.path.join(root, name)).st_mode
+            mode = os.lstat(joined).st_mode
         except (OSError, ValueError):
             continue
         if stat.S_ISREG(mode):
-            files.append(os.path.join(root, name))
+            files.append(joined)
         elif stat.S_ISLNK(mode):
             path = root / name
             if path.is_file() and _inside(path, root):

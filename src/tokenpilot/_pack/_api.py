@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -189,7 +190,7 @@ def _run(
     trust_stat: bool,
 ) -> tuple[Discovery, list[SourceFile], list[FileScore], Assembled]:
     """The stages, in order (the module docstring), timed by `lap`."""
-    table = FeatureTable(None, store)
+    table = FeatureTable(None, store, tree=os.path.abspath(base))
     # the features of each file read are taken while its text is in memory, then the text is let
     # go; when packing again after a file changed, every text is kept (nothing is read twice)
     try:

@@ -16,6 +16,7 @@ rule: timestamps are coarser than writes). A text read later is checked against 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import posixpath
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tokenpilot._pack.cache import PackCache
 from tokenpilot._pack.paths import soft_skip_reason
@@ -117,8 +118,10 @@ _GENERATED_HEAD_CHARS = 600
 _MINIFIED_MIN_BYTES = 2_000
 _MINIFIED_MEAN_LINE = 300
 STAT_KIND = "stat:1"  # a file's stat -> its digest, length, decoding note and content skip (or binary)
+STAT_TREE_KIND = "stat-tree:1"  # a root -> the STAT_KIND entries of its files (one row for a warm run)
 RACY_NS = 3_000_000_000
 _READ_BATCH = 256  # files changed this shortly before a run are read, not known by their stat
+READ_AHEAD = 32  # files announced to the kernel before they are read (a cold page cache)
 
 
 class FileChanged(Exception):
@@ -131,10 +134,12 @@ class SourceFile:
     The text is given, or read on first use from `source` when discovery knew the digest from the
     stat cache without reading the file; such a read checks the content against the digest and
     raises FileChanged when it differs, so nothing is ever computed from one content and kept
-    under another's digest. `chars` is the text's length in characters.
+    under another's digest. When discovery trusted the file's stat (`stat`: device, inode, size,
+    mtime and ctime in nanoseconds), the open file's stat after the read standing as it was is
+    that check, at the trust discovery gave it (no second hash). `chars` is the text's length.
     """
 
-    __slots__ = ("_source", "_text", "chars", "digest", "note", "path")
+    __slots__ = ("_source", "_stat", "_text", "chars", "digest", "note", "path")
 
     def __init__(
         self,
@@ -145,6 +150,7 @@ class SourceFile:
         *,
         chars: int | None = None,
         source: str | None = None,
+        stat: tuple[int, int, int, int, int] | None = None,
     ) -> None:
         if text is None and (source is None or chars is None):
             raise ValueError("a file without its text needs its source and length")
@@ -154,6 +160,7 @@ class SourceFile:
         self.chars = len(text) if text is not None else int(chars or 0)
         self._text = text
         self._source = source
+        self._stat = stat
 
     def release(self) -> None:
         """Let the text go when it can be read again (on first use)."""
@@ -164,14 +171,41 @@ class SourceFile:
     def text(self) -> str:
         if self._text is None:
             assert self._source is not None
-            read = read_text(Path(self._source))
-            if read.text is None or content_digest(read.text) != self.digest:
-                raise FileChanged(self.path)
-            self._text = read.text
+            text = _read_unchanged(self._source, self._stat) if self._stat is not None else None
+            if text is None:
+                read = read_text(Path(self._source))
+                if read.text is None or content_digest(read.text) != self.digest:
+                    raise FileChanged(self.path)
+                text = read.text
+            self._text = text
         return self._text
 
     def __repr__(self) -> str:
         return f"SourceFile({self.path!r}, digest={self.digest!r}, chars={self.chars})"
+
+
+def stat_tuple(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What a stat key holds: device, inode, size, mtime and ctime (nanoseconds)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read_unchanged(source: str, expected: tuple[int, int, int, int, int]) -> str | None:
+    """The file's text when its stat after reading is still `expected` (else None: check the digest).
+
+    Any write moves the ctime (never set back), so bytes read before a stat that stands as
+    discovery trusted it are the bytes it knew; decoded as `read_text` decodes them.
+    """
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read()
+            if stat_tuple(os.fstat(handle.fileno())) != expected:
+                return None
+    except OSError:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +285,8 @@ def discover(
     base_prefix = str(base).rstrip(os.sep) + os.sep
     absolute_prefix = os.path.abspath(base).rstrip(os.sep) + os.sep  # stat keys name files absolutely
     use_stat = store is not None and store.enabled
-    # per path, in order: the exclusion, or (relative path, stat key or None) of a file to look at
-    found: list[Exclusion | tuple[str, str | None]] = []
+    # per path, in order: the exclusion, or (relative path, stat key or None, stat) of a file to look at
+    found: list[Exclusion | tuple[str, str | None, tuple[int, int, int, int, int] | None]] = []
     for index, path in enumerate(paths):
         if progress is not None:
             progress(index, len(paths))
@@ -266,6 +300,7 @@ def discover(
             found.append(Exclusion(relative, reason))
             continue
         key = None
+        stat: tuple[int, int, int, int, int] | None = None
         if use_stat:
             try:
                 st = os.stat(path)
@@ -283,17 +318,27 @@ def discover(
                 # timestamps): only older files are remembered by their stat (racy git's rule)
                 if max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - RACY_NS:
                     key = "racy:" + key
-        found.append((relative, key))
+                else:
+                    stat = stat_tuple(st)
+        found.append((relative, key, stat))
+    trusted = [k for e in found if not isinstance(e, Exclusion) and (k := e[1]) and not k.startswith("racy:")]
     known: dict[str, str] = {}
+    # every record of this root in one entry (one row to read), the per-file entries for the rest
+    together: dict[str, str] = {}
     if use_stat and trust_stat and store is not None:
-        known = store.get_many(
-            STAT_KIND,
-            [k for e in found if isinstance(e, tuple) and (k := e[1]) and not k.startswith("racy:")],
-        )
+        together = load_together(store, STAT_TREE_KIND, absolute_prefix)
+        known = {k: kept for k in trusted if (kept := together.get(k)) is not None}
+        if len(known) < len(trusted):
+            known.update(store.get_many(STAT_KIND, [k for k in trusted if k not in known]))
     files: list[SourceFile] = []
     excluded: list[Exclusion] = []
     fresh: dict[str, str] = {}
     batch: list[SourceFile] = []
+    # the files to read, announced to the kernel a few ahead: it reads them from the disk while
+    # this process computes (a tree not in the page cache is mostly waiting on the disk otherwise)
+    ahead = _ReadAhead(
+        [p for e, p in zip(found, paths, strict=True) if not isinstance(e, Exclusion) and e[1] not in known]
+    )
 
     def hand_over() -> None:
         if on_read is not None and batch:
@@ -306,15 +351,16 @@ def discover(
         if isinstance(entry, Exclusion):
             excluded.append(entry)
             continue
-        relative, key = entry
+        relative, key, stat = entry
         record = _StatRecord.decode(known.get(key)) if key is not None else None
         was_read = record is None
         if record is None:
+            ahead.advance()
             outcome, record = _read(path, relative, max_bytes)
             if key is not None and record is not None and not key.startswith("racy:"):
                 fresh[key] = record.encode()
         else:
-            outcome = _from_record(path, relative, record)
+            outcome = _from_record(path, relative, record, stat)
         if isinstance(outcome, Exclusion):
             excluded.append(outcome)
             continue
@@ -330,7 +376,50 @@ def discover(
     hand_over()
     if store is not None:
         store.put_many(STAT_KIND, fresh)
+        if use_stat:
+            current = {k: kept for k in trusted if (kept := fresh.get(k) or known.get(k)) is not None}
+            if current != together:
+                store.put_many(STAT_TREE_KIND, {absolute_prefix: json.dumps(current, separators=(",", ":"))})
     return Discovery(tuple(files), tuple(excluded), len(paths))
+
+
+def load_together(store: PackCache, kind: str, key: str) -> dict[str, Any]:
+    """The entries of a tree kept in one cache entry (`kind`, `key`): a JSON object, else empty."""
+    raw = store.get_many(kind, [key]).get(key)
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class _ReadAhead:
+    """Tells the kernel which files will be read next (`posix_fadvise` WILLNEED), READ_AHEAD ahead."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self._paths = paths if hasattr(os, "posix_fadvise") else ()
+        self._read = 0
+        self._advised = 0
+
+    def advance(self) -> None:
+        """One more file is about to be read: announce the ones up to READ_AHEAD after it."""
+        self._read += 1
+        target = min(len(self._paths), self._read + READ_AHEAD)
+        while self._advised < target:
+            path = self._paths[self._advised]
+            self._advised += 1
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,11 +463,13 @@ def _read(path: str, relative: str, max_bytes: int) -> tuple[SourceFile | Exclus
     return SourceFile(relative, read.text, digest, read.problem, source=path), record
 
 
-def _from_record(path: str, relative: str, record: _StatRecord) -> SourceFile | Exclusion:
+def _from_record(
+    path: str, relative: str, record: _StatRecord, stat: tuple[int, int, int, int, int] | None
+) -> SourceFile | Exclusion:
     """The file as its stat record tells it, without reading it."""
     if record.binary:
         return Exclusion(relative, "binary")
-    return SourceFile(relative, None, record.digest, record.note, chars=record.chars, source=path)
+    return SourceFile(relative, None, record.digest, record.note, chars=record.chars, source=path, stat=stat)
 
 
 def _exclusion_before_reading(

@@ -53,6 +53,7 @@ _CHARS_PER_TOKEN_ESTIMATE = 3.5
 SECRETS_KIND = "secrets:1"
 OUTLINE_KIND = "outline:2"
 OUTLINE_COUNTS_KIND = "outline-counts:1"
+FITTED_KIND = "outline-fitted:1"  # an outline cut to its cap, by the task's names it holds
 DEFINITIONS_KIND = "definitions:2"
 UNIT_TERMS_KIND = "unit-terms:2"
 
@@ -123,8 +124,19 @@ def examine(
     secrets_cached = store.get_many(SECRETS_KIND, digests)
     outline_keys = [f"{f.digest}:{_suffix(f.path)}" for f in files]
     outlines_cached = store.get_many(OUTLINE_KIND, outline_keys)
-    # token counts of each outline's lines: fitting an outline to its cap counts them all
-    counts_cached = store.get_many(OUTLINE_COUNTS_KIND, [f"{tokenizer_name}:{key}" for key in outline_keys])
+    # an outline fitted to its cap depends on the task only through the names it mentions that the
+    # outline holds: kept under those; the others need the token counts of each outline's lines
+    fitted_keys = {
+        okey: _fitted_key(tokenizer_name, okey, text, names)
+        for okey in outline_keys
+        if (text := outlines_cached.get(okey)) is not None
+    }
+    fitted_cached = store.get_many(FITTED_KIND, list(fitted_keys.values()))
+    counts_cached = store.get_many(
+        OUTLINE_COUNTS_KIND,
+        [f"{tokenizer_name}:{key}" for key in outline_keys if fitted_keys.get(key) not in fitted_cached],
+    )
+    new_fitted: dict[str, str] = {}
     new_counts: dict[str, str] = {}
     new_secrets: dict[str, str] = {}
     new_outlines: dict[str, str] = {}
@@ -188,6 +200,8 @@ def examine(
                     new_outlines,
                     new_counts,
                     early_definitions,
+                    fitted_cached,
+                    new_fitted,
                 )
             if on_examined is not None:
                 on_examined(n, out[f.digest])
@@ -198,7 +212,18 @@ def examine(
     store.put_many(SECRETS_KIND, new_secrets)
     store.put_many(OUTLINE_KIND, new_outlines)
     store.put_many(OUTLINE_COUNTS_KIND, new_counts)
+    store.put_many(FITTED_KIND, new_fitted)
     return out
+
+
+def _fitted_key(tokenizer_name: str, okey: str, outline_text: str, names: Sequence[str]) -> str:
+    """The key of an outline fitted to its cap: the outline, and the task's names it holds.
+
+    `fit_outline` puts first the lines naming a name of 3+ characters; a name on such a line is in
+    the outline's text, so names the text does not hold change nothing.
+    """
+    held = sorted({name for name in names if len(name) >= 3 and name in outline_text})
+    return f"{tokenizer_name}:{OUTLINE_MAX_TOKENS}:{okey}:" + "\0".join(held)
 
 
 def _set_worker_count(count: Counter) -> None:
@@ -240,6 +265,8 @@ def _examine_here(
     new_outlines: dict[str, str],
     new_counts: dict[str, str],
     early_definitions: dict[str, tuple[Definition, ...]] | None,
+    fitted_cached: Mapping[str, str] | None = None,
+    new_fitted: dict[str, str] | None = None,
 ) -> Examined:
     """One file examined in this process, from the cache where it knows the file."""
     raw = secrets_cached.get(f.digest)
@@ -262,11 +289,17 @@ def _examine_here(
         new_outlines[okey] = outline_text
         if early_definitions is not None and n < SLICE_FILES and full is f.text:
             early_definitions[okey] = definitions(f.path, f.text)  # the tree just parsed
+    fkey = _fitted_key(tokenizer_name, okey, outline_text, names)
+    fitted_text = fitted_cached.get(fkey) if fitted_cached is not None else None
+    if fitted_text is not None:
+        return Examined(findings, full, fitted_text)
     ckey = f"{tokenizer_name}:{okey}"
     memo = _CountMemo(count, _json_counts(counts_cached.get(ckey)))
     fitted = fit_outline(outline_text, OUTLINE_MAX_TOKENS, memo, names)
     if memo.fresh:
         new_counts[ckey] = json.dumps(memo.known, separators=(",", ":"), ensure_ascii=False)
+    if new_fitted is not None:
+        new_fitted[fkey] = fitted
     return Examined(findings, full, fitted)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tokenpilot._pack.cache import PackCache
-from tokenpilot._pack.discover import SourceFile
+from tokenpilot._pack.discover import SourceFile, load_together
 from tokenpilot._pack.terms import forget_words, identifier_terms, text_terms
 from tokenpilot._pack.workers import fork_pool, pool_workers
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FEATURES_KIND = "features:2"  # length and definitions
+FEATURES_TREE_KIND = "features-tree:1"  # a root -> the FEATURES_KIND entries of its files, in one
 TERMS_KIND = "terms:1"
 PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
 _WRITE_CHUNK = 500
@@ -134,9 +135,18 @@ class FeatureTable:
     """
 
     def __init__(
-        self, files: Sequence[SourceFile] | None, store: PackCache, *, workers: int | None = None
+        self,
+        files: Sequence[SourceFile] | None,
+        store: PackCache,
+        *,
+        workers: int | None = None,
+        tree: str | None = None,
     ) -> None:
         self.store = store
+        # `tree` (the root's absolute path): the lengths and definitions of all its files are also
+        # kept in one cache entry under it, so a warm run reads one row, not one per file
+        self._tree = tree
+        self._together: dict[str, Any] | None = None
         # None: pool_workers() once the scan is large enough; 0: always in-process
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -154,6 +164,7 @@ class FeatureTable:
         self._fresh_meta: dict[str, str] = {}
         self._fresh_terms: dict[str, str] = {}
         self.elapsed_ms = 0.0  # time spent in `add` and `finish`
+        self._damaged = False  # a cached entry was damaged: the one entry of the tree is written again
         if files is not None:
             self.finish(files)
 
@@ -161,7 +172,15 @@ class FeatureTable:
         """The features of these files: from the cache, else computed from their text."""
         started = time.perf_counter()
         wanted = [f for f in files if f.digest not in self._known and f.digest not in self._pending]
-        cached = _decoded(self.store.get_many(FEATURES_KIND, [f.digest for f in wanted]))
+        if self._together is None:
+            self._together = load_together(self.store, FEATURES_TREE_KIND, self._tree) if self._tree else {}
+        together = self._together
+        cached: dict[str, Any] = {
+            f.digest: entry for f in wanted if (entry := together.get(f.digest)) is not None
+        }
+        if len(cached) < len(wanted):
+            missing = [f.digest for f in wanted if f.digest not in cached]
+            cached.update(_decoded(self.store.get_many(FEATURES_KIND, missing)))
         computed: list[SourceFile] = []
         for f in wanted:
             if f.digest in self._known or f.digest in self._pending:  # the same content twice
@@ -173,6 +192,7 @@ class FeatureTable:
                     continue
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignoring a damaged cache entry", extra={"path": f.path})
+                    self._damaged = True
             if self._pool_ready():
                 computed.append(f)
                 self._pending.add(f.digest)
@@ -267,6 +287,14 @@ class FeatureTable:
         self._fresh_terms.clear()
         self._fresh_meta.clear()
         self.features = [self._known[f.digest] for f in files]
+        if self._tree and self.store.enabled:
+            together = self._together or {}
+            digests = {f.digest for f in files}
+            if digests != together.keys() or self._damaged:
+                known = self._known
+                current = {d: {"n": known[d].length, "d": list(known[d].definitions)} for d in digests}
+                encoded = json.dumps(current, separators=(",", ":"))
+                self.store.put_many(FEATURES_TREE_KIND, {self._tree: encoded})
         forget_words()  # the scan is over: its word cache would only hold memory
         self.elapsed_ms += (time.perf_counter() - started) * 1000.0
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 K1 = 1.2
 B = 0.75
 PATH_TERM_WEIGHT = 5
-INDEX_VERSION = f"lucene-csc:2:{sys.byteorder}"  # the arrays are saved in this machine's byte order
+INDEX_VERSION = f"lucene-csc:3:{sys.byteorder}"  # the arrays are saved in this machine's byte order
 KEEP_INDEXES = 16  # most recently used indexes (two per tree: text, names) kept on disk; older removed
 
 
@@ -65,6 +65,51 @@ def _norm(length: int, average: float) -> float:
     return K1 * ((1 - B) + B * length / average)
 
 
+class SortedVocabulary:
+    """Term → id of a saved index, looked up by binary search in the saved text (no dict is built).
+
+    A query has a few dozen terms while a large tree's vocabulary has 10⁵: making the dict of a
+    loaded index took most of reading it back. `text` is the terms one a line in id order,
+    `offsets[i]` where term i starts in it (one past the end last), `order` the ids sorted by term.
+
+    >>> v = SortedVocabulary.of(["parse", "alpha", "zeta"])
+    >>> v.get("zeta"), v.get("parse"), v.get("beta")
+    (2, 0, None)
+    """
+
+    def __init__(self, text: str, offsets: array[int], order: array[int]) -> None:
+        self._text = text
+        self._offsets = offsets
+        self._order = order
+
+    @classmethod
+    def of(cls, terms: Sequence[str]) -> SortedVocabulary:
+        """The vocabulary of these terms (in id order), as `save` writes it."""
+        offsets = array("q", [0])
+        for term in terms:
+            offsets.append(offsets[-1] + len(term) + 1)
+        order = array("i", sorted(range(len(terms)), key=terms.__getitem__))
+        return cls("\n".join(terms), offsets, order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def term(self, token: int) -> str:
+        return self._text[self._offsets[token] : self._offsets[token + 1] - 1]
+
+    def get(self, term: str) -> int | None:
+        order, low, high = self._order, 0, len(self._order)
+        while low < high:
+            middle = (low + high) // 2
+            if self.term(order[middle]) < term:
+                low = middle + 1
+            else:
+                high = middle
+        if low < len(order) and self.term(order[low]) == term:
+            return order[low]
+        return None
+
+
 class LexicalIndex:
     """A BM25 index over a repository's files (same order as the paths it was built from).
 
@@ -80,7 +125,7 @@ class LexicalIndex:
 
     def __init__(
         self,
-        vocab: Mapping[str, int],
+        vocab: Mapping[str, int] | SortedVocabulary,
         data: array[float],
         indices: array[int],
         indptr: array[int],
@@ -162,8 +207,16 @@ class LexicalIndex:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
         try:
-            # one term a line, in id order (terms never hold a newline): read back faster than JSON
-            (staging / "vocab.txt").write_text("\n".join(self._vocab), encoding="utf-8")
+            # one term a line, in id order (terms never hold a newline), with where each starts and
+            # the ids in term order: read back without building a dict of every term
+            vocab = (
+                self._vocab
+                if isinstance(self._vocab, SortedVocabulary)
+                else SortedVocabulary.of(list(self._vocab))
+            )
+            (staging / "vocab.txt").write_text(vocab._text, encoding="utf-8")
+            (staging / "offsets.i64").write_bytes(vocab._offsets.tobytes())
+            (staging / "order.i32").write_bytes(vocab._order.tobytes())
             (staging / "data.f32").write_bytes(self._data.tobytes())
             (staging / "indices.i32").write_bytes(self._indices.tobytes())
             (staging / "indptr.i64").write_bytes(self._indptr.tobytes())
@@ -178,17 +231,22 @@ class LexicalIndex:
         """Read an index `save` wrote."""
         n_docs = int((directory / "n_docs").read_text())
         listed = (directory / "vocab.txt").read_text(encoding="utf-8")
-        terms = listed.split("\n") if listed else []
-        vocab = dict(zip(terms, range(len(terms)), strict=True))
-        if len(vocab) != len(terms):
-            raise ValueError("the vocabulary repeats a term")
-        data, indices, indptr = array("f"), array("i"), array("q")
+        data, indices, indptr, offsets, order = array("f"), array("i"), array("q"), array("q"), array("i")
         data.frombytes((directory / "data.f32").read_bytes())
         indices.frombytes((directory / "indices.i32").read_bytes())
         indptr.frombytes((directory / "indptr.i64").read_bytes())
-        if len(indptr) != len(vocab) + 1 or len(data) != len(indices) or indptr[-1] != len(data):
+        offsets.frombytes((directory / "offsets.i64").read_bytes())
+        order.frombytes((directory / "order.i32").read_bytes())
+        n_vocab = len(order)
+        if (
+            len(indptr) != n_vocab + 1
+            or len(offsets) != n_vocab + 1
+            or offsets[-1] != (len(listed) + 1 if n_vocab else 0)
+            or len(data) != len(indices)
+            or indptr[-1] != len(data)
+        ):
             raise ValueError("the index files do not fit together")
-        return cls(vocab, data, indices, indptr, n_docs)
+        return cls(SortedVocabulary(listed, offsets, order), data, indices, indptr, n_docs)
 
 
 def lexical_index(

@@ -456,12 +456,14 @@ def personalised_pagerank(
         frontier = reached
     restart_vector = {i: v / total for i, v in restart.items()}
     rank_vector: dict[int, float] = dict(restart_vector)
+    no_links: dict[int, float] = {}
+    weights = {source: sum(links.values()) for source, links in edges.items()}  # the same every round
     for _ in range(iterations):
         nxt: dict[int, float] = {}
         dangling = 0.0
         for source, mass in rank_vector.items():
-            links = edges.get(source) or {}
-            weight = sum(links.values())
+            links = edges.get(source) or no_links
+            weight = weights.get(source, 0)
             if not weight:
                 dangling += mass
                 continue

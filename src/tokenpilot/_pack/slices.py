@@ -162,9 +162,14 @@ def definitions(path: str, text: str) -> tuple[Definition, ...]:
 def own_texts(lines: Sequence[str], defs: Sequence[Definition]) -> dict[int, str]:
     """The text each ranked definition is matched on: a function whole, a class without its methods."""
     own: dict[int, str] = {}
+    # a definition with no ranked definition nested in it is matched on all its lines: one slice
+    holding_units = {c.parent for c in defs if c.unit and c.parent is not None}
     for i, d in enumerate(defs):
         if d.unit:
-            own[i] = "\n".join(lines[n - 1] for n in _own_lines(defs, i, len(lines)))
+            if i in holding_units:
+                own[i] = "\n".join(lines[n - 1] for n in _own_lines(defs, i, len(lines)))
+            else:
+                own[i] = "\n".join(lines[d.start - 1 : min(d.end, len(lines))])
     return own
 
 
@@ -197,6 +202,7 @@ def order_definitions(
         scores[i] = bm25(terms[i], query, idf, average_length)
     top = max(scores.values(), default=0.0) or 1.0
     tail = path.rsplit("/", 1)[-1]
+    quoted = _messages_in("\n".join(own[i] for i in units), clues.messages) if clues.messages else {}
     for i in units:
         d = defs[i]
         value = scores[i] / top
@@ -204,7 +210,7 @@ def order_definitions(
             value += W_NAMED
         elif d.name == "__init__" and d.parent is not None and defs[d.parent].name in clues.names:
             value += W_CONSTRUCTOR
-        if clues.messages and any(_contains_message(own[i], m) for m in clues.messages):
+        if quoted and any(_contains_message(own[i], m, quoted[m]) for m in quoted):
             value += W_QUOTED
         for frame_path, line, function in clues.frames:
             if frame_path.endswith(tail) and d.start <= line <= d.end and function == d.name:
@@ -225,7 +231,7 @@ def order_definitions(
         for i in units:
             if i in leaders or len(defs[i].name) < 3:
                 continue
-            if defs[i].name in callees or (defs[best].name in own[i] and defs[best].name in _called(own[i])):
+            if defs[i].name in callees or (defs[best].name in own[i] and _calls(own[i], defs[best].name)):
                 bonus[i] = max(bonus.get(i, 0.0), W_RELATED * scores[best])
     for i, extra in bonus.items():
         scores[i] += extra
@@ -258,18 +264,36 @@ def corpus_statistics(
     return idf, average
 
 
-def _contains_message(text: str, message: str) -> bool:
-    if message in text:
-        return True
-    # messages are often formatted: look for a run of its literal words
+def _message_windows(message: str) -> list[str]:
+    """The runs of _MESSAGE_WINDOW literal words of a message (a formatted one is found by them)."""
     words = _MESSAGE_WORD.findall(message)
     if len(words) < _MESSAGE_WINDOW:
-        return False
-    for k in range(len(words) - _MESSAGE_WINDOW + 1):
-        window = " ".join(words[k : k + _MESSAGE_WINDOW])
-        if len(window) >= _MIN_MESSAGE and window in text:
-            return True
-    return False
+        return []
+    windows = (" ".join(words[k : k + _MESSAGE_WINDOW]) for k in range(len(words) - _MESSAGE_WINDOW + 1))
+    return [w for w in windows if len(w) >= _MIN_MESSAGE]
+
+
+def _messages_in(text: str, messages: Sequence[str]) -> dict[str, tuple[bool, list[str]]]:
+    """Per message found in `text`: whether it is there whole, and which of its windows are there.
+
+    Neither a message nor a window holds a newline, so one found in a line of a definition is found
+    in the text of all of a file's definitions joined by newlines: what is not there is in none.
+    """
+    found: dict[str, tuple[bool, list[str]]] = {}
+    for message in messages:
+        whole = message in text
+        windows = [w for w in _message_windows(message) if w in text]
+        if whole or windows:
+            found[message] = (whole, windows)
+    return found
+
+
+def _contains_message(text: str, message: str, where: tuple[bool, list[str]] | None = None) -> bool:
+    """Whether `text` holds the message, or a run of its literal words (`where`: `_messages_in`'s)."""
+    whole, windows = where if where is not None else (True, _message_windows(message))
+    if whole and message in text:
+        return True
+    return any(window in text for window in windows)
 
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
@@ -278,6 +302,20 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 def _called(text: str) -> set[str]:
     """The names called in a text (`name(`)."""
     return set(_CALL.findall(text))
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def _calls(text: str, name: str) -> bool:
+    """Whether `name` is in `_called(text)`, by one search for it (not every call of the text).
+
+    `_CALL` matches whole words (a boundary before, `(` after), so a call of `name` is a match of
+    the same pattern with the name in place of the word.
+    """
+    if not _IDENTIFIER.fullmatch(name):
+        return name in _called(text)
+    return re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
 
 
 def chosen_lines(lines: Sequence[str], defs: Sequence[Definition], chosen: Sequence[int]) -> dict[int, None]:

@@ -7,10 +7,12 @@ with no other thread (a fork copies no thread, so a lock another thread held wou
 the child), and only while the load average leaves an idle CPU beside this process: on a busy
 machine workers add their overhead and take nothing off the wall time.
 Off unless asked for: `TOKENPILOT_PACK_WORKERS=N` sets the number, `auto` lets the load average
-decide, unset or 0 computes in-process; always only where forking is safe. Not on by default since
-on a quiet 2-CPU machine (1 Dec 2026) the first cold run with workers sometimes took twice as long
-as without (sympy 5.4 s against 2.7–2.8 with and 3.5–4.6 without; the nine benchmark repositories
-24.2 s against 10.3 with and 12.0–12.5 without), a stall not understood yet.
+decide, unset or 0 computes in-process; always only where forking is safe. The "first run with
+workers took twice as long" of 1 Dec 2026 was the page cache, not the workers: the tree's pages had
+gone cold (this VM reclaims idle page cache), so the first run of an A/B — the workers' side each
+time — read the tree from the disk (discovery 7.2 s for the nine repositories with the pages
+dropped, workers or not; 1.2–1.8 s with them cached). Still off by default: that workers never lose
+has not been shown on a quiet machine yet (docs/pack.md).
 """
 
 from __future__ import annotations
