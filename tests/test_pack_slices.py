@@ -241,11 +241,13 @@ def test_a_budget_over_the_models_window_warns_with_the_window(printer_repo: Pat
 
 
 # --- brief outlines: breadth for a fraction of an outline's cost ------------------------------------------
-def _handlers_module(k: int) -> str:
+def _handlers_module(k: int, body_lines: int = 1) -> str:
     """A module of many small handlers, one of which (`parse_widget`) the task names."""
     parts = [f'"""Handlers, part {k}."""\n\n']
     parts.extend(f"def handler_{k}_{j}(event, context):\n    return event\n\n\n" for j in range(60))
-    parts.append("def parse_widget(text):\n    return text.split()\n")
+    parts.append("def parse_widget(text):\n")
+    parts.extend(f"    text = text.replace('<{n}>', ' {n} ')\n" for n in range(body_lines - 1))
+    parts.append("    return text.split()\n")
     return "".join(parts)
 
 
@@ -287,3 +289,17 @@ def test_a_file_shown_as_a_brief_outline_only_grows_with_the_budget(tmp_path: Pa
     assert any(levels[p][-1][0] > TIER_ORDER.index("outline") for p in briefs)  # shown richer later
     for path, seen in levels.items():
         assert seen == sorted(seen), f"{path}: (tier, tokens) {seen} as the budget grows"
+
+
+def test_a_file_with_slices_goes_from_its_brief_outline_to_slices_or_whole_never_the_outline(
+    tmp_path: Path,
+) -> None:
+    for k in range(6):  # a long named definition: its slice costs far more than the outline
+        (tmp_path / f"handlers_{k}.py").write_text(_handlers_module(k, body_lines=80))
+    task = "parse_widget fails on empty widget text in the handlers"
+    seen: list[tuple[str, int]] = []
+    for budget in range(400, 4000, 150):
+        result = tp.pack(tmp_path, task, budget, "gpt-4o", cache=False)
+        seen.extend((f.tier, f.tokens) for f in result.files if f.path == "handlers_0.py")
+    assert {"outline", "full"} <= {tier for tier, _ in seen}, seen
+    assert all(tokens <= BRIEF_MAX_TOKENS + 40 for tier, tokens in seen if tier == "outline"), seen

@@ -43,6 +43,7 @@ TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
 BRIEF_MAX_TOKENS = 80
 BRIEF_UTILITY = 0.3
 SLICES_BASE = 0.45
+OUTLINE_WHEN_SLICED = False  # False: a file with slices offers no outline (its slices hold the outline)
 SLICES_SPAN = 0.35
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
@@ -246,9 +247,9 @@ class Assembler:
             value += 1e-9 * (len(order) - position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in kept_set:
-                options.append(
-                    Option("outline", path_costs[i] + costs[(i, "outline")], value * TIER_UTILITY["outline"])
-                )
+                if OUTLINE_WHEN_SLICED or not slices_of.get(i):
+                    outline_cost = path_costs[i] + costs[(i, "outline")]
+                    options.append(Option("outline", outline_cost, value * TIER_UTILITY["outline"]))
                 if (i, "brief") in costs:
                     brief_cost = path_costs[i] + costs[(i, "brief")]
                     options.append(Option("brief", brief_cost, value * BRIEF_UTILITY))
