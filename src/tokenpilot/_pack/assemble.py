@@ -41,7 +41,7 @@ TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
 # a brief outline (the outline cut to BRIEF_MAX_TOKENS: the definitions the task names, then
 # top-level ones) is worth BRIEF_UTILITY: breadth for a fraction of an outline's cost
 BRIEF_MAX_TOKENS = 80
-BRIEF_UTILITY = 0.3
+BRIEF_UTILITY = 0.35
 SLICES_BASE = 0.45
 OUTLINE_WHEN_SLICED = False  # False: a file with slices offers no outline (its slices hold the outline)
 SLICES_SPAN = 0.35
