@@ -43,8 +43,8 @@ TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
 BRIEF_MAX_TOKENS = 80
 BRIEF_UTILITY = 0.35
 SLICES_BASE = 0.45
-OUTLINE_WHEN_SLICED = False  # False: a file with slices offers no outline (its slices hold the outline)
 SLICES_SPAN = 0.35
+OUTLINE_WHEN_SLICED = False  # False: a file with slices offers no outline (its slices hold the outline)
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
 RELEVANCE_SHARPNESS = 3.0
