@@ -44,7 +44,7 @@ BRIEF_MAX_TOKENS = 80
 BRIEF_UTILITY = 0.35
 SLICES_BASE = 0.45
 SLICES_SPAN = 0.35
-OUTLINE_WHEN_SLICED = False  # False: a file with slices offers no outline (its slices hold the outline)
+OUTLINE_WHEN_SLICED = False  # False: a file with slices offers its brief outline, not the outline
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
 RELEVANCE_SHARPNESS = 3.0
@@ -247,7 +247,8 @@ class Assembler:
             value += 1e-9 * (len(order) - position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in kept_set:
-                if OUTLINE_WHEN_SLICED or not slices_of.get(i):
+                # an outline no longer than a brief one stays, so a sliced file still has a small tier
+                if OUTLINE_WHEN_SLICED or not slices_of.get(i) or i not in briefs:
                     outline_cost = path_costs[i] + costs[(i, "outline")]
                     options.append(Option("outline", outline_cost, value * TIER_UTILITY["outline"]))
                 if (i, "brief") in costs:
