@@ -99,3 +99,16 @@ def test_fit_outline_keeps_definitions_the_task_names_when_cut() -> None:
     assert "150│    def method_150(self):" in cut
     assert cut.endswith("more definitions not shown)")
     assert sum(len(line) // 4 + 1 for line in cut.split("\n")) <= 80
+
+
+def test_an_outline_cut_again_counts_every_definition_left_out_of_the_first_cut() -> None:
+    text = "\n".join(f"{n}│def f{n}(x):\n⋮" for n in range(1, 40))
+
+    def count(lines: list[str]) -> list[int]:
+        return [len(line) // 4 + 1 for line in lines]
+
+    once = fit_outline(text, 60, count)
+    twice = fit_outline(once, 30, count)
+    shown = sum(1 for line in twice.split("\n") if "│def " in line)
+    assert 0 < shown < sum(1 for line in once.split("\n") if "│def " in line)
+    assert twice.endswith(f"⋮ ({39 - shown} more definitions not shown)")

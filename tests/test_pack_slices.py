@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenpilot as tp
+from tokenpilot._pack.assemble import BRIEF_MAX_TOKENS
 from tokenpilot._pack.result import TIER_ORDER
 from tokenpilot._pack.slices import definitions, task_clues
 
@@ -161,9 +162,10 @@ _TREE = st.dictionaries(
 )
 
 
-def _shown(result: tp.PackResult) -> dict[str, tuple[int, frozenset[str], str]]:
+def _shown(result: tp.PackResult) -> dict[str, tuple[int, frozenset[str], str, int]]:
     return {
-        f.path: (TIER_ORDER.index(f.tier), frozenset(s.name for s in f.slices), f.tier) for f in result.files
+        f.path: (TIER_ORDER.index(f.tier), frozenset(s.name for s in f.slices), f.tier, f.tokens)
+        for f in result.files
     }
 
 
@@ -194,11 +196,15 @@ def test_a_larger_budget_never_shows_a_file_at_a_lower_tier_or_fewer_definitions
         return
     after = tp.pack(root, task, larger, "gpt-4o", format=fmt, cache=False)
     grown = _shown(after)
-    for path, (tier, names, label) in _shown(before).items():
+    for path, (tier, names, label, cost) in _shown(before).items():
         assert path in grown, f"{path} shown at {small} but not at {larger}"
         assert grown[path][0] >= tier, f"{path}: {label} at {small}, {grown[path][2]} at {larger}"
         if grown[path][2] == "slices" and label == "slices":
             assert names <= grown[path][1]
+        if grown[path][2] == "outline" and label == "outline":  # a brief outline, then the outline
+            assert grown[path][3] >= cost, (
+                f"{path}: outline of {cost} tokens at {small}, {grown[path][3]} at {larger}"
+            )
 
 
 # --- a huge budget, a small window ---------------------------------------------------------------------
@@ -232,3 +238,68 @@ def test_a_budget_over_the_models_window_warns_with_the_window(printer_repo: Pat
     assert run.returncode == 0, run.stderr
     assert len(re.findall(r"warning: .*context window of 8,192", run.stderr)) == 1, run.stderr
     assert run.stderr.count("context window") == 1, run.stderr
+
+
+# --- brief outlines: breadth for a fraction of an outline's cost ------------------------------------------
+def _handlers_module(k: int, body_lines: int = 1) -> str:
+    """A module of many small handlers, one of which (`parse_widget`) the task names."""
+    parts = [f'"""Handlers, part {k}."""\n\n']
+    parts.extend(f"def handler_{k}_{j}(event, context):\n    return event\n\n\n" for j in range(60))
+    parts.append("def parse_widget(text):\n")
+    parts.extend(f"    text = text.replace('<{n}>', ' {n} ')\n" for n in range(body_lines - 1))
+    parts.append("    return text.split()\n")
+    return "".join(parts)
+
+
+def test_files_past_the_outlines_that_fit_show_a_brief_outline_with_the_named_definition(
+    tmp_path: Path,
+) -> None:
+    for k in range(12):
+        (tmp_path / f"handlers_{k}.py").write_text(_handlers_module(k))
+    task = "parse_widget fails on empty widget text in the handlers"
+    result = tp.pack(tmp_path, task, 2500, "gpt-4o", cache=False)
+    outlined = [f for f in result.files if f.tier == "outline"]
+    brief = [f for f in outlined if f.tokens <= BRIEF_MAX_TOKENS + 40]
+    assert brief, [(f.path, f.tokens) for f in outlined]
+    # without brief outlines the same budget shows 7 files beyond a path (slices, then paths)
+    assert len([f for f in result.files if f.tier != "path"]) >= 10
+    for f in brief:
+        block = result.text.split(f'<file path="{f.path}" tier="outline">', 1)[1].split("</file>", 1)[0]
+        assert "def parse_widget(text):" in block
+        assert block.count("def handler_") < 60
+
+
+def test_a_file_shown_as_a_brief_outline_only_grows_with_the_budget(tmp_path: Path) -> None:
+    for k in range(12):
+        (tmp_path / f"handlers_{k}.py").write_text(_handlers_module(k))
+    task = "parse_widget fails on empty widget text in the handlers"
+    levels: dict[str, list[tuple[int, int]]] = {}
+    for budget in (1200, 2500, 4000, 8000, 30000):
+        result = tp.pack(tmp_path, task, budget, "gpt-4o", cache=False)
+        for f in result.files:
+            levels.setdefault(f.path, []).append((TIER_ORDER.index(f.tier), f.tokens))
+    briefs = {
+        p
+        for p, seen in levels.items()
+        if any(
+            tier == TIER_ORDER.index("outline") and tokens <= BRIEF_MAX_TOKENS + 40 for tier, tokens in seen
+        )
+    }
+    assert briefs
+    assert any(levels[p][-1][0] > TIER_ORDER.index("outline") for p in briefs)  # shown richer later
+    for path, seen in levels.items():
+        assert seen == sorted(seen), f"{path}: (tier, tokens) {seen} as the budget grows"
+
+
+def test_a_file_with_slices_goes_from_its_brief_outline_to_slices_or_whole_never_the_outline(
+    tmp_path: Path,
+) -> None:
+    for k in range(6):  # a long named definition: its slice costs far more than the outline
+        (tmp_path / f"handlers_{k}.py").write_text(_handlers_module(k, body_lines=80))
+    task = "parse_widget fails on empty widget text in the handlers"
+    seen: list[tuple[str, int]] = []
+    for budget in range(400, 4000, 150):
+        result = tp.pack(tmp_path, task, budget, "gpt-4o", cache=False)
+        seen.extend((f.tier, f.tokens) for f in result.files if f.path == "handlers_0.py")
+    assert {"outline", "full"} <= {tier for tier, _ in seen}, seen
+    assert all(tokens <= BRIEF_MAX_TOKENS + 40 for tier, tokens in seen if tier == "outline"), seen

@@ -1,7 +1,8 @@
 """From a ranking to the packed text: options per file, the knapsack, rendering, the exact check.
 
-Each file offers `path`; the files looked at closely (`examine`) also `outline` and `full`, and
-the best of those with definitions `slices` of several sizes. Value = (score / best score)³ × the
+Each file offers `path`; the files looked at closely (`examine`) also `outline` (and a brief
+outline, the outline cut to BRIEF_MAX_TOKENS, when it is longer) and `full`, and the best of those
+with definitions `slices` of several sizes. Value = (score / best score)³ × the
 tier's utility; cost = the block's exact token count plus the file's tree line. `select` chooses
 (monotone in the budget), `render` writes the text, and the text is counted exactly: while it is
 over (tokens can merge across block boundaries) the least efficient choices are stepped down.
@@ -27,6 +28,7 @@ from tokenpilot._pack.examine import (
     examine,
     slice_options,
 )
+from tokenpilot._pack.outline import fit_outline
 from tokenpilot._pack.result import PackedFile, Redaction
 from tokenpilot._pack.select import Choice, Option, select
 from tokenpilot._pack.slices import Definition, Slice, TaskClues
@@ -36,8 +38,13 @@ from tokenpilot._tokens._tokenizer import TiktokenTokenizer
 # value of showing a file at a tier, as a share of the value of its full text; slices are worth
 # SLICES_BASE + SLICES_SPAN × the share of the file's (squared) definition relevance they show
 TIER_UTILITY: dict[str, float] = {"full": 1.0, "outline": 0.45, "path": 0.02}
+# a brief outline (the outline cut to BRIEF_MAX_TOKENS: the definitions the task names, then
+# top-level ones) is worth BRIEF_UTILITY: breadth for a fraction of an outline's cost
+BRIEF_MAX_TOKENS = 80
+BRIEF_UTILITY = 0.35
 SLICES_BASE = 0.45
 SLICES_SPAN = 0.35
+OUTLINE_WHEN_SLICED = False  # False: a file with slices offers its brief outline, not the outline
 # relevance is sharpened before it becomes value, so the best files win their full text over
 # outlines of many middling ones: value = (score / best score) ** RELEVANCE_SHARPNESS
 RELEVANCE_SHARPNESS = 3.0
@@ -196,6 +203,13 @@ class Assembler:
                 dropped[paths[i]] = f"secrets found ({len(e.findings)} lines): dropped"
                 continue
             kept.append(i)
+        briefs: dict[int, str] = {}
+        if BRIEF_MAX_TOKENS:
+            for i in kept:
+                outline = examined[self.files[i].digest].outline
+                brief = fit_outline(outline, BRIEF_MAX_TOKENS, self.count_many, self.names)
+                if brief != outline:
+                    briefs[i] = brief
         sliced = kept[:SLICE_FILES]
         by_slice = slice_options(
             [self.files[i] for i in sliced], examined, self.store, query, clues, early_definitions
@@ -208,6 +222,9 @@ class Assembler:
             shown_as[(i, "outline")] = _Shown("outline", e.outline)
             shown_as[(i, "full")] = _Shown("full", e.full)
             blocks.append((i, "outline", rendering.file_block(self.fmt, paths[i], "outline", e.outline)))
+            if i in briefs:
+                shown_as[(i, "brief")] = _Shown("outline", briefs[i])
+                blocks.append((i, "brief", rendering.file_block(self.fmt, paths[i], "outline", briefs[i])))
             for size, option in enumerate(slices_of.get(i, []), start=1):
                 name = f"slices:{size}"
                 shown_as[(i, name)] = _Shown("slices", option.body, option.slices)
@@ -230,9 +247,13 @@ class Assembler:
             value += 1e-9 * (len(order) - position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in kept_set:
-                options.append(
-                    Option("outline", path_costs[i] + costs[(i, "outline")], value * TIER_UTILITY["outline"])
-                )
+                # an outline no longer than a brief one stays, so a sliced file still has a small tier
+                if OUTLINE_WHEN_SLICED or not slices_of.get(i) or i not in briefs:
+                    outline_cost = path_costs[i] + costs[(i, "outline")]
+                    options.append(Option("outline", outline_cost, value * TIER_UTILITY["outline"]))
+                if (i, "brief") in costs:
+                    brief_cost = path_costs[i] + costs[(i, "brief")]
+                    options.append(Option("brief", brief_cost, value * BRIEF_UTILITY))
                 for size, option in enumerate(slices_of.get(i, []), start=1):
                     utility = SLICES_BASE + SLICES_SPAN * option.share
                     options.append(

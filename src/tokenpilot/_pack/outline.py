@@ -454,6 +454,7 @@ def document_outline(text: str, kind: str) -> str:
 
 
 _ENTRY = re.compile(r"^(\d+)│(.*)$")
+_LEFT_OUT = re.compile(r"^⋮ \((\d+) more definitions not shown\)$")
 _DOC_QUOTES = ('"', "'", 'r"', "r'", 'u"', "u'")
 
 
@@ -472,6 +473,10 @@ def fit_outline(
     if count_lines([text])[0] <= max_tokens:
         return text
     lines = text.split("\n")
+    # an outline fitted before (a brief one is cut from the fitted outline) keeps its count of the left out
+    earlier = _LEFT_OUT.match(lines[-1])
+    if earlier:
+        lines.pop()
     entries = [(n, m) for n, line in enumerate(lines) if (m := _ENTRY.match(line))]
     if not entries:
         return text
@@ -507,7 +512,7 @@ def fit_outline(
             out.append(line)
         elif not out or out[-1] != ELISION:
             out.append(ELISION)
-    left_out = len(groups) - kept_groups
+    left_out = len(groups) - kept_groups + (int(earlier.group(1)) if earlier else 0)
     if left_out:
         if out and out[-1] == ELISION:
             out.pop()
