@@ -271,8 +271,16 @@ class Ledger:
             from tokenpilot._account.counters import Held
             from tokenpilot._account.pricing import to_nano
 
-            if self._hot.unbudgeted(name):
-                # No budget encloses the scope: nothing to hold, so nothing is written until the record.
+            # No budget encloses the scope: nothing to hold, so nothing is written until the record.
+            unbudgeted = self._hot.unbudgeted(name)
+            fast = None
+            if not unbudgeted:
+                row = reservations.reservation_row(reservation_id, call, request, now, hold, self._holder)
+                held = Held(input_tokens, max_output_tokens, to_nano(usd), 1)
+                fast = self._hot.hold(row, held=held, priced=usd is not None, now=now, wait=wait)
+                if fast is not None:
+                    self._store_alerts([a for b, c in fast for a in reservations.held_alerts(b, c, now)], now)
+            if unbudgeted or fast is not None:
                 return Reservation(
                     self,
                     id=reservation_id,
@@ -280,20 +288,7 @@ class Ledger:
                     input_tokens=input_tokens,
                     usd=usd,
                     expires_at=now + hold,
-                    written=False,
-                )
-            row = reservations.reservation_row(reservation_id, call, request, now, hold, self._holder)
-            held = Held(input_tokens, max_output_tokens, to_nano(usd), 1)
-            fast = self._hot.hold(row, held=held, priced=usd is not None, now=now, wait=wait)
-            if fast is not None:
-                self._store_alerts([a for b, c in fast for a in reservations.held_alerts(b, c, now)], now)
-                return Reservation(
-                    self,
-                    id=reservation_id,
-                    call=call,
-                    input_tokens=input_tokens,
-                    usd=usd,
-                    expires_at=now + hold,
+                    written=not unbudgeted,
                 )
             # Refused, rolled over or the budgets changed: the general transaction decides (a new id,
             # in case the failed call's commit did land).
