@@ -6,15 +6,13 @@ the result is the one computed in-process. Workers are used only on Linux, only 
 with no other thread (a fork copies no thread, so a lock another thread held would stay held in
 the child), and only while the load average leaves an idle CPU beside this process: on a busy
 machine workers add their overhead and take nothing off the wall time.
-By default (`auto`) the load average decides; `TOKENPILOT_PACK_WORKERS=N` forces N, `0` computes
-in-process; always only where forking is safe. On since 2 Dec 2026: in-process, a cold sympy pack is
-~3.3 s of CPU that is all Python or tree-sitter holding the GIL (the term scan ~1.0 s, BM25 ~0.5,
-parsing ~0.3, secrets ~0.3), so only processes take it under 2.5 s; on a busy machine `auto` keeps
-them off (forced workers there neither won nor lost: docs/pack.md). The "first run with workers took
-twice as long" of 1 Dec 2026 was the page cache, not the workers: the tree's pages had gone cold
-(this VM reclaims idle page cache), so the first run of an A/B — the workers' side each time — read
-the tree from the disk (discovery 7.2 s for the nine repositories with the pages dropped, workers or
-not; 1.2–1.8 s with them cached).
+Off unless asked for: `TOKENPILOT_PACK_WORKERS=N` sets the number, `auto` lets the load average
+decide, unset or 0 computes in-process; always only where forking is safe. The "first run with
+workers took twice as long" of 1 Dec 2026 was the page cache, not the workers: the tree's pages had
+gone cold (this VM reclaims idle page cache), so the first run of an A/B — the workers' side each
+time — read the tree from the disk (discovery 7.2 s for the nine repositories with the pages
+dropped, workers or not; 1.2–1.8 s with them cached). Still off by default: that workers never lose
+has not been shown on a quiet machine yet (docs/pack.md).
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ def pool_workers() -> int:
     """How many worker processes a cold stage may start now (0: compute in-process)."""
     if sys.platform != "linux" or threading.active_count() > 1:
         return 0
-    configured = os.environ.get(WORKERS_ENV, "").strip().lower() or "auto"
+    configured = os.environ.get(WORKERS_ENV, "").strip().lower()
     if configured.isdigit():
         return min(int(configured), MAX_WORKERS)
     if configured != "auto":
