@@ -456,7 +456,6 @@ def document_outline(text: str, kind: str) -> str:
 _ENTRY = re.compile(r"^(\d+)│(.*)$")
 _LEFT_OUT = re.compile(r"^⋮ \((\d+) more definitions not shown\)$")
 _DOC_QUOTES = ('"', "'", 'r"', "r'", 'u"', "u'")
-_COUNT_AHEAD = 24  # groups whose lines fit_outline counts in one call (a call costs more than a line)
 
 
 def fit_outline(
@@ -481,7 +480,7 @@ def fit_outline(
     entries = [(n, m) for n, line in enumerate(lines) if (m := _ENTRY.match(line))]
     if not entries:
         return text
-    costs: dict[int, int] = {}  # a line's tokens (with its newline), counted only when it may fit
+    costs = count_lines([line + "\n" for line in lines])
     wanted = [name for name in names if len(name) >= 3]
     # a docstring head belongs to the definition above it: both are kept or neither
     groups: list[tuple[str, list[int]]] = []
@@ -500,21 +499,7 @@ def fit_outline(
     kept: set[int] = set()
     kept_groups = 0
     used = 0
-    ordered = sorted(groups, key=lambda g: (priority(g), g[1][0]))
-    for position, group in enumerate(ordered):
-        # a line is at least one token: a group that cannot fit by that bound is not counted
-        if used + 2 * len(group[1]) + 1 > max_tokens:
-            continue
-        if group[1][0] not in costs:
-            # this group's lines and the next ones that may still fit, counted in one call
-            batch = [
-                index
-                for later in ordered[position : position + _COUNT_AHEAD]
-                if used + 2 * len(later[1]) + 1 <= max_tokens
-                for index in later[1]
-                if index not in costs
-            ]
-            costs.update(zip(batch, count_lines([lines[index] + "\n" for index in batch]), strict=True))
+    for group in sorted(groups, key=lambda g: (priority(g), g[1][0])):
         cost = sum(costs[index] + 1 for index in group[1])  # each with its share of elision marks
         if used + cost + 1 > max_tokens:
             continue
