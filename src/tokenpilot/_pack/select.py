@@ -30,6 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SIZE_SCALE = 10_000.0  # tokens: an upgrade this big counts half its value per token in the order
+# an upgrade bigger than DEFER_RATIO × (the tokens before it + DEFER_FLOOR) waits until they are
+DEFER_RATIO = 0.5
+DEFER_FLOOR = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,52 @@ def _sequence(choices: Sequence[Choice]) -> tuple[list[tuple[int, int, int]], di
                     break
             previous_cost, previous_value, previous_priority = option.cost, option.value, priority
     steps.sort()
-    return [(key, stop, extra) for _, key, _, stop, extra in steps], stops_of
+    return _defer_big([(key, stop, extra) for _, key, _, stop, extra in steps]), stops_of
+
+
+def _defer_big(steps: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The sequence with each step bigger than DEFER_RATIO × (tokens before it + DEFER_FLOOR) moved later.
+
+    A moved step (and every later step of its file) comes back, in the order it had, as soon as the
+    steps before it cost enough: the room a prefix leaves is then at most DEFER_RATIO × what it
+    holds (+ the floor). The order depends on the steps only, never on the budget.
+    """
+    if DEFER_RATIO <= 0:
+        return list(steps)
+    out: list[tuple[int, int, int]] = []
+    waiting: dict[int, list[tuple[int, tuple[int, int, int]]]] = {}  # key -> (position, step), in order
+    used = 0
+
+    def fits(extra: int) -> bool:
+        return extra <= DEFER_RATIO * (used + DEFER_FLOOR)
+
+    def release() -> None:
+        nonlocal used
+        while True:
+            ready = [key for key, queue in waiting.items() if fits(queue[0][1][2])]
+            if not ready:
+                return
+            key = min(ready, key=lambda k: waiting[k][0][0])
+            queue = waiting[key]
+            while queue and fits(queue[0][1][2]):
+                _, step = queue.pop(0)
+                out.append(step)
+                used += step[2]
+            if not queue:
+                del waiting[key]
+
+    for position, step in enumerate(steps):
+        key, _, extra = step
+        if key in waiting or not fits(extra):
+            waiting.setdefault(key, []).append((position, step))
+            continue
+        out.append(step)
+        used += extra
+        release()
+    while waiting:  # nothing small is left: the big steps in their order
+        key = min(waiting, key=lambda k: waiting[k][0][0])
+        out.extend(step for _, step in waiting.pop(key))
+    return out
 
 
 def select(choices: Sequence[Choice], capacity: int) -> dict[int, Option]:
