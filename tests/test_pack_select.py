@@ -65,7 +65,8 @@ def test_selection_with_no_room_chooses_nothing() -> None:
 # --- the room a big upgrade leaves: its stops on the way, and big upgrades later --------------------
 def _climb(path: int, outline: int, slices: list[int], full: int) -> tuple[Option, ...]:
     """A file's options in climbing order; slices' values rise slowly, so the hull skips most."""
-    costs = [path, path + outline, *(path + outline + s for s in accumulate(slices)), path + outline + sum(slices) + full]
+    sliced = [path + outline + s for s in accumulate(slices)]
+    costs = [path, path + outline, *sliced, path + outline + sum(slices) + full]
     values = [0.02, 0.45, *(0.5 + 0.02 * n for n in range(len(slices))), 1.0]
     tiers = ["path", "outline", *(f"slices:{n + 1}" for n in range(len(slices))), "full"]
     return tuple(Option(t, c, v) for t, c, v in zip(tiers, costs, values, strict=True))

@@ -90,7 +90,9 @@ def _stops(options: Sequence[Option], hull: Sequence[Option]) -> list[Option]:
         low = position[id(previous)] if previous is not None else -1
         for option in options[low + 1 : position[id(point)]]:
             last = out[-1] if out else None
-            if option.cost <= 0 or option.value <= 0 or option.cost >= point.cost or option.value >= point.value:
+            if option.cost <= 0 or option.value <= 0:
+                continue
+            if option.cost >= point.cost or option.value >= point.value:
                 continue
             if last is not None and (option.cost <= last.cost or option.value <= last.value):
                 continue
