@@ -239,6 +239,20 @@ def test_a_huge_budget_fills_files_with_no_match_in_rank_order(printer_repo: Pat
     assert not [e for e in result.excluded if e.reason.startswith("left out")]
 
 
+def test_a_huge_budget_shows_many_files_with_no_match_whole_not_as_paths(tmp_path: Path) -> None:
+    # more files with no match than pack looks at closely by default (50): all fit whole
+    for n in range(80):
+        (tmp_path / f"doc{n:02d}.md").write_text(f"# Doc {n}\n\nSome text about topic {n}.\n")
+    (tmp_path / "latex.py").write_text("def print_pow(x):\n    return x\n")
+    result = tp.pack(tmp_path, "print_pow is wrong", "100k", "gpt-4o", cache=False)
+    assert {f.tier for f in result.files} == {"full"} and len(result.files) == 81
+    smaller = tp.pack(tmp_path, "print_pow is wrong", 900, "gpt-4o", cache=False)
+    shown = [f.path for f in smaller.files if f.path.startswith("doc")]
+    assert shown == sorted(shown) and 0 < len(shown) < 80  # in rank order (ties: by path)
+    reasons = {e.reason for e in smaller.excluded}
+    assert reasons == {"left out: budget (no match with the task)"}
+
+
 def test_files_with_no_match_left_out_say_so(printer_repo: Path) -> None:
     result = tp.pack(printer_repo, "LatexPrinter._print_Pow is wrong", 400, "gpt-4o", cache=False)
     reasons = {e.path: e.reason for e in result.excluded}
