@@ -33,7 +33,6 @@ SIZE_SCALE = 10_000.0  # tokens: an upgrade this big counts half its value per t
 # an upgrade bigger than DEFER_RATIO × (the tokens before it + DEFER_FLOOR) waits until they are
 DEFER_RATIO = 0.5
 DEFER_FLOOR = 10_000
-HULL_DISCOUNTED = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,26 +77,6 @@ def _hull(options: Sequence[Option]) -> list[Option]:
     return hull
 
 
-def _discounted_hull(options: Sequence[Option]) -> list[Option]:
-    """From (0, 0), each next point the one of best value per token ÷ (1 + tokens / SIZE_SCALE)."""
-    points: list[Option] = []
-    cost, value = 0, 0.0
-    while True:
-        best: Option | None = None
-        best_priority = 0.0
-        for option in options:
-            if option.cost <= cost or option.value <= value:
-                continue
-            extra = option.cost - cost
-            priority = (option.value - value) / extra / (1.0 + extra / SIZE_SCALE)
-            if priority > best_priority:
-                best, best_priority = option, priority
-        if best is None:
-            return points
-        points.append(best)
-        cost, value = best.cost, best.value
-
-
 def _stops(options: Sequence[Option], hull: Sequence[Option]) -> list[Option]:
     """The hull with, before each of its points, the skipped options on the way there (climbing order).
 
@@ -131,7 +110,7 @@ def _sequence(choices: Sequence[Choice]) -> tuple[list[tuple[int, int, int]], di
     stops_of: dict[int, list[Option]] = {}
     steps: list[tuple[float, int, int, int, int]] = []
     for choice in choices:
-        hull = _discounted_hull(choice.options) if HULL_DISCOUNTED else _hull(choice.options)
+        hull = _hull(choice.options)
         stops = _stops(choice.options, hull)
         stops_of[choice.key] = stops
         previous_cost, previous_value = 0, 0.0
