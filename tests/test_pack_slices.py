@@ -207,6 +207,29 @@ def test_a_larger_budget_never_shows_a_file_at_a_lower_tier_or_fewer_definitions
             )
 
 
+def _widgets_module(functions: int = 40, lines: int = 25) -> str:
+    """A module of many similar parsers the task matches, too long to show whole in the budget."""
+    parts = ['"""Widget parsing."""\n\nimport re\n\n\n']
+    for n in range(functions):
+        parts.append(f'def parse_widget_{n}(text):\n    """Parse widget part {n}."""\n')
+        parts.extend(f"    text = text.replace('<w{n}:{k}>', ' widget {k} ')\n" for k in range(lines))
+        parts.append("    return text.split()\n\n\n")
+    return "".join(parts)
+
+
+def test_budget_a_whole_file_cannot_use_goes_to_more_of_its_definitions(tmp_path: Path) -> None:
+    (tmp_path / "widgets.py").write_text(_widgets_module())
+    task = "parse_widget fails on empty widget text: the widget parser drops widget parts"
+    budget = 3000
+    assert tp.count_tokens(_widgets_module(), model="gpt-4o") > budget  # the whole file cannot fit
+    result = tp.pack(tmp_path, task, budget, "gpt-4o", cache=False)
+    widgets = next(f for f in result.files if f.path == "widgets.py")
+    assert widgets.tier == "slices" and len(widgets.slices) >= 3
+    # what is left is less than the next size's three more functions
+    one = tp.count_tokens("\n".join(_widgets_module().splitlines()[5:33]), model="gpt-4o")
+    assert result.tokens > budget - 3 * one, (result.tokens, one)
+
+
 # --- a huge budget, a small window ---------------------------------------------------------------------
 def test_a_huge_budget_fills_files_with_no_match_in_rank_order(printer_repo: Path) -> None:
     (printer_repo / "LICENSE").write_text("MIT License\n")
@@ -214,6 +237,20 @@ def test_a_huge_budget_fills_files_with_no_match_in_rank_order(printer_repo: Pat
     tiers = {f.path: f.tier for f in result.files}
     assert tiers["README.md"] == "full" and tiers["LICENSE"] == "full"
     assert not [e for e in result.excluded if e.reason.startswith("left out")]
+
+
+def test_a_huge_budget_shows_many_files_with_no_match_whole_not_as_paths(tmp_path: Path) -> None:
+    # more files with no match than pack looks at closely by default (50): all fit whole
+    for n in range(80):
+        (tmp_path / f"doc{n:02d}.md").write_text(f"# Doc {n}\n\nSome text about topic {n}.\n")
+    (tmp_path / "latex.py").write_text("def print_pow(x):\n    return x\n")
+    result = tp.pack(tmp_path, "print_pow is wrong", "100k", "gpt-4o", cache=False)
+    assert {f.tier for f in result.files} == {"full"} and len(result.files) == 81
+    smaller = tp.pack(tmp_path, "print_pow is wrong", 900, "gpt-4o", cache=False)
+    shown = [f.path for f in smaller.files if f.path.startswith("doc")]
+    assert shown == sorted(shown) and 0 < len(shown) < 80  # in rank order (ties: by path)
+    reasons = {e.reason for e in smaller.excluded}
+    assert reasons == {"left out: budget (no match with the task)"}
 
 
 def test_files_with_no_match_left_out_say_so(printer_repo: Path) -> None:

@@ -247,13 +247,14 @@ class Assembler:
             value += 1e-9 * (len(order) - position)
             options = [Option("path", path_costs[i], value * TIER_UTILITY["path"])]
             if i in kept_set:
+                # in the order the file climbs: the brief outline is a cut of the outline
+                if (i, "brief") in costs:
+                    brief_cost = path_costs[i] + costs[(i, "brief")]
+                    options.append(Option("brief", brief_cost, value * BRIEF_UTILITY))
                 # an outline no longer than a brief one stays, so a sliced file still has a small tier
                 if OUTLINE_WHEN_SLICED or not slices_of.get(i) or i not in briefs:
                     outline_cost = path_costs[i] + costs[(i, "outline")]
                     options.append(Option("outline", outline_cost, value * TIER_UTILITY["outline"]))
-                if (i, "brief") in costs:
-                    brief_cost = path_costs[i] + costs[(i, "brief")]
-                    options.append(Option("brief", brief_cost, value * BRIEF_UTILITY))
                 for size, option in enumerate(slices_of.get(i, []), start=1):
                     utility = SLICES_BASE + SLICES_SPAN * option.share
                     options.append(

@@ -94,13 +94,15 @@ def deep_candidates(
     quota = max(DEEP_TOKENS, DEEP_BUDGETS * budget)
     deep: list[int] = []
     estimated = 0.0
+    whole = 0.0  # the files so far, whole: files with no match come while they would all fit
     for i in order:
         if len(deep) >= DEEP_MAX_FILES:
             break
-        if len(deep) >= DEEP_MIN_FILES and (estimated > quota or scores[i] <= 0):
+        if len(deep) >= DEEP_MIN_FILES and (estimated > quota or (scores[i] <= 0 and whole > budget)):
             break
         deep.append(i)
         estimated += files[i].chars / _CHARS_PER_TOKEN_ESTIMATE * _OUTLINE_SHARE_ESTIMATE
+        whole += files[i].chars / _CHARS_PER_TOKEN_ESTIMATE
     return deep
 
 

@@ -11,7 +11,7 @@ and `⋮` wherever lines are elided. Which definitions, best first (`order_defin
 task names (`Class.method`, `method`, a traceback frame's function), those containing a message the
 task quotes or a line it points at (`mod.py:123`, a forge link's `#L123`), and those whose text
 best matches the task (BM25 with idf among the definitions of the files sliced); then the direct
-callees and callers of the best one. Offering the best 1, 2, 3, 5 and 8 as separate sizes lets
+callees and callers of the best one. Offering the best 1, 2, 3, 5, 8 and 13 as separate sizes lets
 the knapsack (`select`) choose how much of a file to show.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tokenpilot._pack.outline import ELISION, GRAMMARS, language_of, parser_for
 
-SIZES = (1, 2, 3, 5, 8)
+SIZES = (1, 2, 3, 5, 8, 13)
 W_NAMED = 1.0  # the task names the definition
 W_QUOTED = 1.0  # it contains a message the task quotes
 W_FRAME = 0.8  # a traceback frame of the task is in it
