@@ -248,3 +248,15 @@ def test_one_hop_lifts_what_the_best_files_import_in_proportion_to_both_scores()
     assert gain["pkg/other.py"] == W_HOP * 1.0 * 0.25
     assert gain.get("pkg/unrelated.py", 0.0) == 0.0  # imported, but the task says nothing of it
     assert "pkg/alone.py" not in gain  # as relevant, but nothing among the best imports it
+
+
+def test_a_path_mention_that_names_many_files_lifts_none_of_them_out_of_the_tests() -> None:
+    files = {f"tests/roots/case{k}/index.rst": "toctree genindex search\n" for k in range(6)}
+    files["pkg/toctree.py"] = "def resolve_toctree(entries):\n    return [e for e in entries if e]\n"
+    files["pkg/other.py"] = "def unrelated():\n    return 1\n"
+    task = "toctree contains reference to nonexisting document 'genindex' in .../index.rst:30"
+    assert "index.rst" in task_mentions(task).paths
+    order = _rank(files, task)
+    assert order[0] == "pkg/toctree.py"  # six test files share the mention: none of them is named
+    only = {"tests/roots/case0/index.rst": files["tests/roots/case0/index.rst"], **{p: files[p] for p in ("pkg/toctree.py", "pkg/other.py")}}
+    assert _rank(only, task)[0] == "tests/roots/case0/index.rst"  # one file matches: it is named

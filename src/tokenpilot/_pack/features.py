@@ -114,6 +114,16 @@ def name_terms(definitions: Sequence[str]) -> dict[str, int]:
     return counts
 
 
+def part_texts(text: str) -> list[str]:
+    """A text's parts: the stretches between the starts of its definitions (`file_parts`' texts).
+
+    >>> part_texts("import os\\ndef parse_it():\\n    pass\\n")
+    ['import os\\n', 'def parse_it():\\n    pass\\n']
+    """
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer("\n" + text)), len(text)})
+    return [text[begin:end] for begin, end in itertools.pairwise(bounds)]
+
+
 def file_parts(text: str) -> list[dict[str, int]]:
     """Term tables of a text's parts: the stretches between the starts of its definitions.
 

@@ -306,6 +306,32 @@ def _prune(cache_dir: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def part_scores(tables: Sequence[Mapping[str, int]], query: Mapping[str, float]) -> list[float]:
+    """BM25 of the query against each of these term tables, the tables as the corpus.
+
+    >>> [round(x, 3) for x in part_scores([{"value": 1}, {"parse": 2}], {"parse": 1.0})]
+    [0.0, 0.396]
+    """
+    total = [0.0] * len(tables)
+    live = [d for d, t in enumerate(tables) if t]
+    if not live or not query:
+        return total
+    n_docs = len(live)
+    lengths = [sum(tables[d].values()) for d in live]
+    average = sum(lengths) / n_docs
+    norms = [_norm(length, average) for length in lengths]
+    for term in sorted(query):  # the order LexicalIndex.scores sums in
+        hits = [(k, tables[d][term]) for k, d in enumerate(live) if tables[d].get(term)]
+        if not hits:
+            continue
+        (idf,) = array("f", [_idf(len(hits), n_docs)])
+        scored = array("f", [idf * (tf / (norms[k] + tf)) for k, tf in hits])
+        weight = query[term]
+        for (k, _), score in zip(hits, scored, strict=True):
+            total[live[k]] += weight * score
+    return total
+
+
 def best_part_scores(parts: Sequence[Sequence[Mapping[str, int]]], query: Mapping[str, float]) -> list[float]:
     """For each file, the best BM25 of the query against one of its parts (the parts as documents).
 
