@@ -317,18 +317,20 @@ def part_scores(tables: Sequence[Mapping[str, int]], query: Mapping[str, float])
     if not live or not query:
         return total
     n_docs = len(live)
-    lengths = [sum(tables[d].values()) for d in live]
-    average = sum(lengths) / n_docs
-    norms = [_norm(length, average) for length in lengths]
-    for term in sorted(query):  # the order LexicalIndex.scores sums in
-        hits = [(k, tables[d][term]) for k, d in enumerate(live) if tables[d].get(term)]
-        if not hits:
-            continue
-        (idf,) = array("f", [_idf(len(hits), n_docs)])
-        scored = array("f", [idf * (tf / (norms[k] + tf)) for k, tf in hits])
-        weight = query[term]
-        for (k, _), score in zip(hits, scored, strict=True):
-            total[live[k]] += weight * score
+    average = sum(sum(tables[d].values()) for d in live) / n_docs
+    wanted = query.keys()
+    # one pass over the tables (a set intersection each), not one per query term
+    held = [(d, tables[d].keys() & wanted) for d in live]
+    df: dict[str, int] = {}
+    for _, terms in held:
+        for term in terms:
+            df[term] = df.get(term, 0) + 1
+    idf = {term: _idf(k, n_docs) for term, k in df.items()}
+    for d, terms in held:
+        if terms:
+            table = tables[d]
+            norm = _norm(sum(table.values()), average)
+            total[d] = sum(query[t] * idf[t] * table[t] / (norm + table[t]) for t in terms)
     return total
 
 

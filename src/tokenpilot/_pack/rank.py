@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot._pack.features import FileFeatures, name_terms, part_texts
+from tokenpilot._pack.features import FileFeatures, file_parts, name_terms, part_texts
 from tokenpilot._pack.lexical import LexicalIndex, best_part_scores, part_scores
 from tokenpilot._pack.paths import is_code_path, is_docs_path, is_meta_path, is_test_path
 from tokenpilot._pack.terms import Mentions, read_task, text_terms, without_urls
@@ -162,7 +162,11 @@ def _named_paths(paths: Sequence[str], mentions: Mentions) -> dict[int, float]:
         if found is None:
             parts = mention.split("/")
             longer = next(
-                (by_path["/".join(parts[k:])] for k in range(1, len(parts)) if "/".join(parts[k:]) in by_path),
+                (
+                    by_path["/".join(parts[k:])]
+                    for k in range(1, len(parts))
+                    if "/".join(parts[k:]) in by_path
+                ),
                 None,
             )
             if longer is not None and "/" in paths[longer]:
@@ -273,9 +277,17 @@ def rank(
             base[index] += W_EVIDENCE
     if (W_HOP or W_CALL_HOP) and text_of is not None:
         by_module = modules_by_name(paths)
-        hop = one_hop(paths, base, text_of, by_module) if W_HOP else {}
+        known: dict[int, dict[str, int]] = {}
+
+        def imports_of(i: int) -> dict[str, int]:  # both hops read the same few files' imports once
+            if i not in known:
+                known[i] = imported_names(paths[i], text_of(i), by_module)
+            return known[i]
+
+        hop = one_hop(paths, base, text_of, by_module, imports_of) if W_HOP else {}
         if W_CALL_HOP:
-            for index, value in call_hop(paths, base, text_of, query, by_module).items():
+            loader = parts_of or (lambda indices: [file_parts(text_of(i)) for i in indices])
+            for index, value in call_hop(paths, base, text_of, query, loader, by_module, imports_of).items():
                 hop[index] = hop.get(index, 0.0) + value
         for index, value in hop.items():
             base[index] += value
@@ -342,6 +354,12 @@ _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.M)
 _IMPORT_AS = re.compile(r"^[ \t]*import[ \t]+([\w.]+)[ \t]+as[ \t]+(\w+)", re.M)
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_LEADING_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")  # a name not after a dot: `ast` in `ast.parse(x)`
+
+
+def _uses_dotted(text: str, name: str) -> bool:
+    """Whether `text` uses the dotted module name `name` (`a.b` in `a.b.f()`), not a longer name."""
+    return re.search(r"(?<![\w.])" + re.escape(name) + r"\b", text) is not None
 
 
 def imported_names(path: str, text: str, by_module: Mapping[str, int]) -> dict[str, int]:
@@ -440,7 +458,9 @@ def call_hop(
     base: Sequence[float],
     text_of: Callable[[int], str],
     query: Mapping[str, float],
+    parts_of: PartsLoader,
     by_module: Mapping[str, int] | None = None,
+    imports_of: Callable[[int], Mapping[str, int]] | None = None,
 ) -> dict[int, float]:
     """What the files the best part of a HOP_TOP best file uses gain: W_CALL_HOP × its share × the gap.
 
@@ -455,25 +475,27 @@ def call_hop(
         by_module = modules_by_name(paths)
     top = [t for t in sorted(range(len(paths)), key=lambda i: -base[i])[:HOP_TOP] if module_names(paths[t])]
     best = max((base[i] for i in top), default=0.0) or 1.0
-    texts = {t: text_of(t) for t in top}
-    stretches = {t: [s for s in part_texts(texts[t]) if s.strip()] for t in top}
-    owners = [t for t in top for _ in stretches[t]]
-    tables = [text_terms(s) for t in top for s in stretches[t]]
-    totals = part_scores(tables, query)
+    tables = parts_of(top)
+    totals = part_scores([table for file_tables in tables for table in file_tables], query)
     best_part: dict[int, tuple[float, int]] = {}
-    k_of_owner: dict[int, int] = {}
-    for owner, total in zip(owners, totals, strict=True):
-        k = k_of_owner.get(owner, 0)
-        k_of_owner[owner] = k + 1
-        if total > best_part.get(owner, (0.0, -1))[0]:
-            best_part[owner] = (total, k)
+    at = 0
+    for t, file_tables in zip(top, tables, strict=True):
+        scored = totals[at : at + len(file_tables)]
+        at += len(file_tables)
+        if scored and max(scored) > 0:
+            best_part[t] = (max(scored), scored.index(max(scored)))
+    texts = {t: text_of(t) for t in best_part}
     out: dict[int, float] = {}
     for t, (_, k) in best_part.items():
-        imports = imported_names(paths[t], texts[t], by_module)
+        imports = imports_of(t) if imports_of else imported_names(paths[t], texts[t], by_module)
         if not imports:
             continue
-        part = stretches[t][k]
-        used = {name for name in imports if name in part and re.search(r"(?<![\w.])" + re.escape(name) + r"\b", part)}
+        stretches = part_texts(texts[t])
+        if k >= len(stretches):  # parts from another version of the text: say nothing
+            continue
+        part = stretches[k]
+        words = set(_LEADING_NAME.findall(part))
+        used = {name for name in imports if name in words or ("." in name and _uses_dotted(part, name))}
         targets = {imports[name] for name in used} - {t}
         if not targets:
             continue
@@ -490,6 +512,7 @@ def one_hop(
     base: Sequence[float],
     text_of: Callable[[int], str],
     by_module: Mapping[str, int] | None = None,
+    imports_of: Callable[[int], Mapping[str, int]] | None = None,
 ) -> dict[int, float]:
     """What the files the HOP_TOP best import gain: W_HOP × the importer's share × their own.
 
@@ -505,7 +528,10 @@ def one_hop(
     for t in top:
         if not module_names(paths[t]):
             continue
-        for target in imported_files(paths[t], text_of(t), by_module) - {t}:
+        imported = (
+            set(imports_of(t).values()) if imports_of else imported_files(paths[t], text_of(t), by_module)
+        )
+        for target in imported - {t}:
             value = W_HOP * (base[t] / best) * (base[target] / best)
             if value > out.get(target, 0.0):
                 out[target] = value
