@@ -275,6 +275,8 @@ def rank(
         telling = {i for found in holders.values() if 0 < len(found) <= EVIDENCE_MAX_FILES for i in found}
         for index in telling:
             base[index] += W_EVIDENCE
+    if parts_of is not None:
+        parts_of = _remembered(parts_of)  # the call hop and the second stage read mostly the same files
     if (W_HOP or W_CALL_HOP) and text_of is not None:
         by_module = modules_by_name(paths)
         known: dict[int, dict[str, int]] = {}
@@ -313,6 +315,19 @@ def rank(
     if parts_of is not None:
         scores = rerank_by_parts(scores, query, parts_of)
     return scores
+
+
+def _remembered(parts_of: PartsLoader) -> PartsLoader:
+    """`parts_of` reading each file's parts once (they are decoded from the cache on every call)."""
+    known: dict[int, Sequence[Mapping[str, int]]] = {}
+
+    def load(indices: Sequence[int]) -> Sequence[Sequence[Mapping[str, int]]]:
+        missing = [i for i in indices if i not in known]
+        if missing:
+            known.update(zip(missing, parts_of(missing), strict=True))
+        return [known[i] for i in indices]
+
+    return load
 
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[ \t]*$", re.M | re.S)
