@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.write_text(json.dumps([r for _, r in results], indent=1))
     print(
         f"{'variant':<16} {'half':<5} {'n':>4} {'first':>6} {'all@5':>6} {'all@10':>6}"
-        f" {'mrr':>6} {'2+ all@10':>9}"
+        f" {'all@20':>6} {'all@30':>6} {'mrr':>6} {'2+ all@10':>9} {'2+ all@30':>9}"
     )
     for name in variants:
         for half, keep in (
@@ -127,21 +127,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             chosen = [r for n, r in results if keep(n)]
             if not chosen:
                 continue
-            first = all5 = all10 = mrr = 0.0
+            first = all5 = all10 = all20 = all30 = mrr = 0.0
             multi = [r for r in chosen if len(r["gold"]) > 1]
-            m10 = 0.0
+            m10 = m30 = 0.0
             for r in chosen:
                 pos = [x if x is not None else 10**6 for x in r[name].values()]
                 first += min(pos) == 0
                 all5 += max(pos) < 5
                 all10 += max(pos) < 10
+                all20 += max(pos) < 20
+                all30 += max(pos) < 30
                 mrr += sum(1 / (x + 1) for x in pos) / len(pos)
                 if len(r["gold"]) > 1:
                     m10 += max(pos) < 10
+                    m30 += max(pos) < 30
             k = len(chosen)
             print(
                 f"{name:<16} {half:<5} {k:>4} {100 * first / k:6.1f} {100 * all5 / k:6.1f}"
-                f" {100 * all10 / k:6.1f} {mrr / k:6.3f} {100 * m10 / max(1, len(multi)):9.1f}"
+                f" {100 * all10 / k:6.1f} {100 * all20 / k:6.1f} {100 * all30 / k:6.1f} {mrr / k:6.3f}"
+                f" {100 * m10 / max(1, len(multi)):9.1f} {100 * m30 / max(1, len(multi)):9.1f}"
             )
     return 0
 

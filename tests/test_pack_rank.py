@@ -248,3 +248,78 @@ def test_one_hop_lifts_what_the_best_files_import_in_proportion_to_both_scores()
     assert gain["pkg/other.py"] == W_HOP * 1.0 * 0.25
     assert gain.get("pkg/unrelated.py", 0.0) == 0.0  # imported, but the task says nothing of it
     assert "pkg/alone.py" not in gain  # as relevant, but nothing among the best imports it
+
+
+def test_a_path_mention_that_names_many_files_lifts_none_of_them_out_of_the_tests() -> None:
+    files = {f"tests/roots/case{k}/index.rst": "toctree genindex search\n" for k in range(6)}
+    files["pkg/toctree.py"] = "def resolve_toctree(entries):\n    return [e for e in entries if e]\n"
+    files["pkg/other.py"] = "def unrelated():\n    return 1\n"
+    task = "toctree contains reference to nonexisting document 'genindex' in .../index.rst:30"
+    assert "index.rst" in task_mentions(task).paths
+    order = _rank(files, task)
+    assert order[0] == "pkg/toctree.py"  # six test files share the mention: none of them is named
+    only = {
+        "tests/roots/case0/index.rst": files["tests/roots/case0/index.rst"],
+        **{p: files[p] for p in ("pkg/toctree.py", "pkg/other.py")},
+    }
+    assert _rank(only, task)[0] == "tests/roots/case0/index.rst"  # one file matches: it is named
+
+
+def test_call_hop_lifts_the_files_the_best_part_of_a_best_file_uses_by_an_imported_name() -> None:
+    from tokenpilot._pack.features import file_parts
+    from tokenpilot._pack.rank import W_CALL_HOP, call_hop
+
+    texts = {
+        "pkg/printer.py": (
+            "from pkg.fmt import render_tuple\nfrom pkg import other\nimport pkg.strong as strong\n\n"
+            "def unrelated_thing():\n    return other.value()\n\n"
+            "def print_tuple(node):\n    # tuple elements printed without the trailing comma\n"
+            "    return render_tuple(node.elements) + strong.mark()\n"
+        ),
+        "pkg/fmt.py": "def render_tuple(items):\n    return ', '.join(items)\n",
+        "pkg/other.py": "def value():\n    return 1\n",
+        "pkg/strong.py": "def mark():\n    return '!'\n",
+    }
+    paths = sorted(texts)
+    base = {"pkg/printer.py": 2.0, "pkg/fmt.py": 0.0, "pkg/other.py": 0.0, "pkg/strong.py": 2.0}
+    scores = [base[p] for p in paths]
+    query = {"tuple": 2.0, "comma": 1.0, "elements": 1.0}
+    gain = {
+        paths[i]: g
+        for i, g in call_hop(
+            paths,
+            scores,
+            lambda i: texts[paths[i]],
+            query,
+            lambda ix: [file_parts(texts[paths[i]]) for i in ix],
+        ).items()
+    }
+    assert gain["pkg/fmt.py"] == W_CALL_HOP  # used in the best part, and no word of the task in it
+    assert "pkg/other.py" not in gain  # imported, but used only in a part the task is not about
+    assert gain.get("pkg/strong.py", 0.0) == 0.0  # used there, but already as good as the best
+
+
+def test_call_hop_brings_the_second_file_of_a_fix_into_the_best_files() -> None:
+    import tokenpilot._pack.rank as ranking
+
+    files = {
+        "pkg/printer.py": (
+            "from pkg.fmt import render_items\n\n"
+            "def print_tuple(node):\n    # one element tuple loses its trailing comma when printed\n"
+            "    return render_items(node.elements)\n"
+        ),
+        "pkg/fmt.py": "def render_items(items):\n    return ', '.join(items)\n",
+        **{f"pkg/noise{k}.py": f"def noise{k}():\n    return 'printed element tuple'\n" for k in range(4)},
+    }
+    task = "one element tuple printed without its trailing comma"
+    texts = lambda i: files[sorted(files)[i]]  # noqa: E731
+    with_hop = _rank(files, task, text_of=texts)
+    saved = ranking.W_CALL_HOP
+    try:
+        ranking.W_CALL_HOP = 0.0
+        without = _rank(files, task, text_of=texts)
+    finally:
+        ranking.W_CALL_HOP = saved
+    assert with_hop[0] == "pkg/printer.py"
+    assert with_hop.index("pkg/fmt.py") < without.index("pkg/fmt.py")
+    assert with_hop.index("pkg/fmt.py") == 1

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 FEATURES_KIND = "features:2"  # length and definitions
 FEATURES_TREE_KIND = "features-tree:1"  # a root -> the FEATURES_KIND entries of its files, in one
 TERMS_KIND = "terms:1"
-PARTS_KIND = "parts:1"  # term tables of the stretches between definitions
+PARTS_KIND = "parts:2"  # term tables of the stretches between definitions (empty ones kept: `part_texts`)
 _WRITE_CHUNK = 500
 # a cold scan computes the features in worker processes once this much text was computed here
 # (a small tree is done before a pool would start); batches of POOL_BATCH files, at most
@@ -114,14 +114,26 @@ def name_terms(definitions: Sequence[str]) -> dict[str, int]:
     return counts
 
 
+def part_texts(text: str) -> list[str]:
+    """A text's parts: the stretches between the starts of its definitions (`file_parts`' texts).
+
+    >>> part_texts("import os\\ndef parse_it():\\n    pass\\n")
+    ['import os\\n', 'def parse_it():\\n    pass\\n']
+    """
+    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer("\n" + text)), len(text)})
+    return [text[begin:end] for begin, end in itertools.pairwise(bounds)]
+
+
 def file_parts(text: str) -> list[dict[str, int]]:
     """Term tables of a text's parts: the stretches between the starts of its definitions.
+
+    One per `part_texts` stretch, in order (a stretch without terms has an empty table), so a
+    part's table and its text are found by the same index.
 
     >>> [sorted(p) for p in file_parts("import os\\ndef parse_it():\\n    pass\\n")]
     [['os'], ['parse', 'parse_it']]
     """
-    bounds = sorted({0, *(m.start() for m in _DEFINITION.finditer("\n" + text)), len(text)})
-    return [terms for begin, end in itertools.pairwise(bounds) if (terms := text_terms(text[begin:end]))]
+    return [text_terms(part) for part in part_texts(text)]
 
 
 class FeatureTable:

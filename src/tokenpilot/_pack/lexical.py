@@ -306,6 +306,34 @@ def _prune(cache_dir: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def part_scores(tables: Sequence[Mapping[str, int]], query: Mapping[str, float]) -> list[float]:
+    """BM25 of the query against each of these term tables, the tables as the corpus.
+
+    >>> [round(x, 3) for x in part_scores([{"value": 1}, {"parse": 2}], {"parse": 1.0})]
+    [0.0, 0.396]
+    """
+    total = [0.0] * len(tables)
+    live = [d for d, t in enumerate(tables) if t]
+    if not live or not query:
+        return total
+    n_docs = len(live)
+    average = sum(sum(tables[d].values()) for d in live) / n_docs
+    wanted = query.keys()
+    # one pass over the tables (a set intersection each), not one per query term
+    held = [(d, tables[d].keys() & wanted) for d in live]
+    df: dict[str, int] = {}
+    for _, terms in held:
+        for term in terms:
+            df[term] = df.get(term, 0) + 1
+    idf = {term: _idf(k, n_docs) for term, k in df.items()}
+    for d, terms in held:
+        if terms:
+            table = tables[d]
+            norm = _norm(sum(table.values()), average)
+            total[d] = sum(query[t] * idf[t] * table[t] / (norm + table[t]) for t in terms)
+    return total
+
+
 def best_part_scores(parts: Sequence[Sequence[Mapping[str, int]]], query: Mapping[str, float]) -> list[float]:
     """For each file, the best BM25 of the query against one of its parts (the parts as documents).
 

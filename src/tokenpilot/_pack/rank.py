@@ -3,13 +3,17 @@
     score = (  W_BM25    * bm25 / max bm25            lexical match, code-aware terms
              + W_NAMES_FIELD * names / max names      the same query against the names the file
                                                        defines (their terms), a field of its own
-             + W_PATH    * [task names this file's path]
+             + W_PATH    * share of [task names this file's path]
+                                                       (1/n when the mention names n files: `index.rst`)
              + W_MODULE  * [task names this file's module, longest match]
              + W_DEFINES * min(1, Σ 1/n(x))           x: identifiers the task names that this file
                                                        defines (n(x): files defining x)
              + W_STEM    * [file stem is a name the task mentions]
              + W_HOP * s(t)/s(1) * s(f)/s(1)           one hop: f is imported by t, one of the HOP_TOP
                                                        best (s: the sum so far, s(1) the best's)
+             + W_CALL_HOP * s(t)/s(1) * (1 - s(f)/s(1))
+                                                       f is used, by a name t imports, in t's best
+                                                       part (`call_hop`)
              + W_GRAPH   * pagerank / max pagerank )  definition/reference graph, personalised on
                                                        the files the signals above point at
             × (META_FACTOR | TEST_FACTOR | DOCS_FACTOR | 1)
@@ -17,7 +21,8 @@
                                                        are written from the templates); tests; docs,
                                                        examples and files that are not source code
                                                        (translations, changelogs, data); unless the
-                                                       task names the file
+                                                       task names the file (a mention naming at most
+                                                       2 files: NAMED_MIN_SHARE)
             × FOCUS_FACTOR if a --focus glob matches
           + INCLUDE_BONUS if an --include glob matches (must-include files come first)
 
@@ -44,8 +49,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tokenpilot._pack.features import FileFeatures, name_terms
-from tokenpilot._pack.lexical import LexicalIndex, best_part_scores
+from tokenpilot._pack.features import FileFeatures, file_parts, name_terms, part_texts
+from tokenpilot._pack.lexical import LexicalIndex, best_part_scores, part_scores
 from tokenpilot._pack.paths import is_code_path, is_docs_path, is_meta_path, is_test_path
 from tokenpilot._pack.terms import Mentions, read_task, text_terms, without_urls
 
@@ -68,9 +73,11 @@ EVIDENCE_MAX_FILES = 2
 W_PARTS = 1.0
 W_HOP = 0.3  # imported by one of the best HOP_TOP files
 HOP_TOP = 10
+W_CALL_HOP = 0.3  # used by the best part of one of the HOP_TOP best files, by a name it imports
 TITLE_BOOST = 2.0  # query terms of the task's first line
 CODE_ONLY_TERM = 0.5  # query terms seen only in the task's code blocks and pastes
 CODE_ONLY_NAME = 0.5  # names (for W_DEFINES) seen only in code blocks and pastes
+NAMED_MIN_SHARE = 0.5  # a file named by a mention of at most 2 files counts as named by the task
 W_NAMES_FIELD = 0.5  # BM25 of the query against the names a file defines (their parts)
 _GRAPH_MAX_DEFINERS = 4  # a name defined in more files than this says little about who uses whom
 _GRAPH_SEEDS = 20
@@ -136,30 +143,42 @@ def module_names(path: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _named_paths(paths: Sequence[str], mentions: Mentions) -> set[int]:
-    """Files the task names: a repository path ending a mentioned path, or ending with one.
+def _named_paths(paths: Sequence[str], mentions: Mentions) -> dict[int, float]:
+    """Files the task names, each with its share: 1 / how many files the mention names.
 
     A mention longer than any repository path (an absolute path in a traceback, a link to the
     file on a forge) names the longest repository path it ends with; a shorter mention (`mod.py`,
-    `pkg/mod.py`) names every file whose path ends with it.
+    `pkg/mod.py`) names every file whose path ends with it, so `index.rst` in a docs report names
+    each of a project's dozens of `index.rst` a little, not any of them as the file.
+
+    >>> from tokenpilot._pack.terms import task_mentions
+    >>> _named_paths(["a/conf.py", "b/conf.py", "pkg/mod.py"], task_mentions("see pkg/mod.py and conf.py"))
+    {2: 1.0, 0: 0.5, 1: 0.5}
     """
     by_path = {path: index for index, path in enumerate(paths)}
-    hits: set[int] = set()
+    hits: dict[int, float] = {}
     for mention in mentions.paths:
         found = by_path.get(mention)
+        if found is None:
+            parts = mention.split("/")
+            longer = next(
+                (
+                    by_path["/".join(parts[k:])]
+                    for k in range(1, len(parts))
+                    if "/".join(parts[k:]) in by_path
+                ),
+                None,
+            )
+            if longer is not None and "/" in paths[longer]:
+                found = longer
         if found is not None:
-            hits.add(found)
-            continue
-        parts = mention.split("/")
-        longer = next(
-            (by_path["/".join(parts[k:])] for k in range(1, len(parts)) if "/".join(parts[k:]) in by_path),
-            None,
-        )
-        if longer is not None and "/" in paths[longer]:
-            hits.add(longer)
+            hits[found] = 1.0
             continue
         suffix = "/" + mention
-        hits.update(index for index, path in enumerate(paths) if path.endswith(suffix))
+        matched = [index for index, path in enumerate(paths) if path.endswith(suffix)]
+        share = 1.0 / max(1, len(matched))
+        for index in matched:
+            hits[index] = max(hits.get(index, 0.0), share)
     return hits
 
 
@@ -242,7 +261,7 @@ def rank(
         stem = PurePosixPath(path).stem.lower()
         value = (
             W_BM25 * bm25[index] / top
-            + W_PATH * (index in path_hits)
+            + W_PATH * path_hits.get(index, 0.0)
             + W_MODULE * (index in module_hits)
             + W_DEFINES * min(1.0, defines[index])
             + W_STEM * (stem in mentioned_lower and len(stem) >= 3)
@@ -256,15 +275,30 @@ def rank(
         telling = {i for found in holders.values() if 0 < len(found) <= EVIDENCE_MAX_FILES for i in found}
         for index in telling:
             base[index] += W_EVIDENCE
-    if W_HOP and text_of is not None:
-        hop = one_hop(paths, base, text_of)
+    if parts_of is not None:
+        parts_of = _remembered(parts_of)  # the call hop and the second stage read mostly the same files
+    if (W_HOP or W_CALL_HOP) and text_of is not None:
+        by_module = modules_by_name(paths)
+        known: dict[int, dict[str, int]] = {}
+
+        def imports_of(i: int) -> dict[str, int]:  # both hops read the same few files' imports once
+            if i not in known:
+                known[i] = imported_names(paths[i], text_of(i), by_module)
+            return known[i]
+
+        hop = one_hop(paths, base, text_of, by_module, imports_of) if W_HOP else {}
+        if W_CALL_HOP:
+            loader = parts_of or (lambda indices: [file_parts(text_of(i)) for i in indices])
+            for index, value in call_hop(paths, base, text_of, query, loader, by_module, imports_of).items():
+                hop[index] = hop.get(index, 0.0) + value
         for index, value in hop.items():
             base[index] += value
     graph = personalised_pagerank(features, base, terms_of=terms_of)
     top_graph = max(graph, default=0.0) or 1.0
     scores: list[FileScore] = []
     for index, path in enumerate(paths):
-        named = index in path_hits or index in module_hits
+        # a mention that names many files (`conf.py`, `index.rst`) does not lift them out of tests/docs
+        named = (index in path_hits and path_hits[index] >= NAMED_MIN_SHARE) or index in module_hits
         value = base[index] + W_GRAPH * graph[index] / top_graph
         if not named:
             if is_meta_path(path):
@@ -281,6 +315,19 @@ def rank(
     if parts_of is not None:
         scores = rerank_by_parts(scores, query, parts_of)
     return scores
+
+
+def _remembered(parts_of: PartsLoader) -> PartsLoader:
+    """`parts_of` reading each file's parts once (they are decoded from the cache on every call)."""
+    known: dict[int, Sequence[Mapping[str, int]]] = {}
+
+    def load(indices: Sequence[int]) -> Sequence[Sequence[Mapping[str, int]]]:
+        missing = [i for i in indices if i not in known]
+        if missing:
+            known.update(zip(missing, parts_of(missing), strict=True))
+        return [known[i] for i in indices]
+
+    return load
 
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[ \t]*$", re.M | re.S)
@@ -320,7 +367,60 @@ def weigh_by_field(query: Mapping[str, float], task_text: str) -> tuple[dict[str
 
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.M)
+_IMPORT_AS = re.compile(r"^[ \t]*import[ \t]+([\w.]+)[ \t]+as[ \t]+(\w+)", re.M)
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_LEADING_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")  # a name not after a dot: `ast` in `ast.parse(x)`
+
+
+def _uses_dotted(text: str, name: str) -> bool:
+    """Whether `text` uses the dotted module name `name` (`a.b` in `a.b.f()`), not a longer name."""
+    return re.search(r"(?<![\w.])" + re.escape(name) + r"\b", text) is not None
+
+
+def imported_names(path: str, text: str, by_module: Mapping[str, int]) -> dict[str, int]:
+    """The names a Python file binds by importing a repository file: local name → that file's index.
+
+    `from a.b import c` binds `c` to a/b/c.py when that is a module, else to a/b.py (or
+    a/b/__init__.py); `import a.b as m` binds `m`; `import a.b` binds `a.b` (used as `a.b.x`);
+    relative imports are resolved against the file's package (`by_module`: module name → index).
+
+    >>> by_module = {"pkg.core": 0, "pkg.util": 1, "pkg.io.read": 2}
+    >>> imported_names("pkg/io/__init__.py", "from ..core import x as y\\nfrom . import read", by_module)
+    {'y': 0, 'read': 2}
+    """
+    out: dict[str, int] = {}
+    own = module_names(path)
+    package = own[-1].split(".") if own else []
+    if not path.endswith("__init__.py"):
+        package = package[:-1]
+    for match in _FROM_IMPORT.finditer(text):
+        module, names = match.group(1), match.group(2)
+        dots = len(module) - len(module.lstrip("."))
+        if dots:
+            anchor = package[: len(package) - dots + 1]
+            module = ".".join([*anchor, module.lstrip(".")]).strip(".")
+        target = by_module.get(module)
+        for clause in names.split("#")[0].strip("()").split(","):
+            words = _NAME.findall(clause)
+            if not words:
+                continue
+            name, local = words[0], words[-1]
+            sub = by_module.get(f"{module}.{name}")
+            if sub is not None:
+                out[local] = sub
+            elif target is not None:
+                out[local] = target
+    for match in _IMPORT.finditer(text):
+        for clause in match.group(1).split(","):
+            module = clause.strip()
+            target = by_module.get(module)
+            if target is not None:
+                out[module] = target
+    for match in _IMPORT_AS.finditer(text):
+        target = by_module.get(match.group(1))
+        if target is not None:
+            out[match.group(2)] = target
+    return out
 
 
 def imported_files(path: str, text: str, by_module: Mapping[str, int]) -> set[int]:
@@ -359,24 +459,94 @@ def imported_files(path: str, text: str, by_module: Mapping[str, int]) -> set[in
     return out
 
 
-def one_hop(paths: Sequence[str], base: Sequence[float], text_of: Callable[[int], str]) -> dict[int, float]:
+def modules_by_name(paths: Sequence[str]) -> dict[str, int]:
+    """Module name → the index of the file it is (the first of several, as imports resolve)."""
+    by_module: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        for name in module_names(path):
+            by_module.setdefault(name, index)
+    return by_module
+
+
+def call_hop(
+    paths: Sequence[str],
+    base: Sequence[float],
+    text_of: Callable[[int], str],
+    query: Mapping[str, float],
+    parts_of: PartsLoader,
+    by_module: Mapping[str, int] | None = None,
+    imports_of: Callable[[int], Mapping[str, int]] | None = None,
+) -> dict[int, float]:
+    """What the files the best part of a HOP_TOP best file uses gain: W_CALL_HOP × its share × the gap.
+
+    The best part (the stretch between two definitions that best matches the task, BM25 among
+    the parts of those files) is where the task's code is; a repository file it uses by a name
+    it imports (`ast.parse(…)` after `from sphinx.pycode import ast`) is where that code goes
+    next — the second file of a fix, whatever words it has. The gain is × (1 − the used file's
+    own share of the best score): a file the task's words already rank high keeps its place, so the
+    hop lifts files from far down without reordering the best few.
+    """
+    if by_module is None:
+        by_module = modules_by_name(paths)
+    top = [t for t in sorted(range(len(paths)), key=lambda i: -base[i])[:HOP_TOP] if module_names(paths[t])]
+    best = max((base[i] for i in top), default=0.0) or 1.0
+    tables = parts_of(top)
+    totals = part_scores([table for file_tables in tables for table in file_tables], query)
+    best_part: dict[int, tuple[float, int]] = {}
+    at = 0
+    for t, file_tables in zip(top, tables, strict=True):
+        scored = totals[at : at + len(file_tables)]
+        at += len(file_tables)
+        if scored and max(scored) > 0:
+            best_part[t] = (max(scored), scored.index(max(scored)))
+    texts = {t: text_of(t) for t in best_part}
+    out: dict[int, float] = {}
+    for t, (_, k) in best_part.items():
+        imports = imports_of(t) if imports_of else imported_names(paths[t], texts[t], by_module)
+        if not imports:
+            continue
+        stretches = part_texts(texts[t])
+        if k >= len(stretches):  # parts from another version of the text: say nothing
+            continue
+        part = stretches[k]
+        words = set(_LEADING_NAME.findall(part))
+        used = {name for name in imports if name in words or ("." in name and _uses_dotted(part, name))}
+        targets = {imports[name] for name in used} - {t}
+        if not targets:
+            continue
+        for target in targets:
+            # the hop is for files the task's words do not reach: one they reach keeps its place
+            gain = W_CALL_HOP * (base[t] / best) * max(0.0, 1.0 - base[target] / best)
+            if gain > out.get(target, 0.0):
+                out[target] = gain
+    return out
+
+
+def one_hop(
+    paths: Sequence[str],
+    base: Sequence[float],
+    text_of: Callable[[int], str],
+    by_module: Mapping[str, int] | None = None,
+    imports_of: Callable[[int], Mapping[str, int]] | None = None,
+) -> dict[int, float]:
     """What the files the HOP_TOP best import gain: W_HOP × the importer's share × their own.
 
     A bug's second file is often one the first imports; a file imported by a top file gains in
     proportion to both that file's score and its own (how much the task points at it), so an
     imported module the task says nothing about gains nothing.
     """
-    by_module: dict[str, int] = {}
-    for index, path in enumerate(paths):
-        for name in module_names(path):
-            by_module.setdefault(name, index)
+    if by_module is None:
+        by_module = modules_by_name(paths)
     top = sorted(range(len(paths)), key=lambda i: -base[i])[:HOP_TOP]
     best = max((base[i] for i in top), default=0.0) or 1.0
     out: dict[int, float] = {}
     for t in top:
         if not module_names(paths[t]):
             continue
-        for target in imported_files(paths[t], text_of(t), by_module) - {t}:
+        imported = (
+            set(imports_of(t).values()) if imports_of else imported_files(paths[t], text_of(t), by_module)
+        )
+        for target in imported - {t}:
             value = W_HOP * (base[t] / best) * (base[target] / best)
             if value > out.get(target, 0.0):
                 out[target] = value
