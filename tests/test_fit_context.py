@@ -167,3 +167,23 @@ def test_cli_errors_are_one_line(args: list[str], content: str | None, message: 
     assert done.returncode != 0
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_required_keys_are_counted_in_the_order_they_come_out_in() -> None:
+    # hypothesis found it: these two keys need 180 tokens in the input's order, 181 the other way round
+    data = {
+        "": {"}Wò": 548397, "#n\U0007f6fc\tº¬": 321709557726261.0},
+        "êËóÝà": {
+            "\x9f\U000ad558\U00078a1bl": None,
+            "g\x01jJ,\U000a53d1a6": None,
+            "Ñ\x9aµ^®«\x06«": None,
+            ".svn": None,
+            "": "0:0\x1f0:0\x81\x950:0\U000127c2𐀀\U000dbbc8",
+            "0:": "",
+            ":\x81\x95": "\x07:0:0:0:0:0Û𐀀𐀀𐀀",
+            "0:\x810𐀀\U00011b00\x1f": "\r0:0𐀀",
+        },
+    }
+    whole = TOKENIZER.count(compact(data))
+    result = tp.fit_context(data, whole, required=["êËóÝà", ""])
+    assert result.context == data

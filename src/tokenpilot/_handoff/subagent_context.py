@@ -316,7 +316,8 @@ def fit_context(
     fitter = _Fitter(tokenizer)
     tokens_before = tokenizer.count(original)
     data = json.loads(original)  # plain JSON values from here on (tuples are lists, and so on)
-    needed = fitter.tokens({key: data[key] for key in required})
+    # counted in the order they come out in (the input's), as `mapping` counts them
+    needed = fitter.tokens({key: data[key] for key in data if key in required})
     if needed > allowed:
         raise BudgetError(
             f"the required keys ({', '.join(required)}) alone need {needed:,} tokens, "
