@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -377,6 +377,21 @@ def _uses_dotted(text: str, name: str) -> bool:
     return re.search(r"(?<![\w.])" + re.escape(name) + r"\b", text) is not None
 
 
+def _from_imports(path: str, text: str) -> Iterator[tuple[str, str]]:
+    """Each `from M import names` of a file, as (M with a relative M resolved against its package, names)."""
+    own = module_names(path)
+    package = own[-1].split(".") if own else []
+    if not path.endswith("__init__.py"):
+        package = package[:-1]
+    for match in _FROM_IMPORT.finditer(text):
+        module, names = match.group(1), match.group(2)
+        dots = len(module) - len(module.lstrip("."))
+        if dots:
+            anchor = package[: len(package) - dots + 1]
+            module = ".".join([*anchor, module.lstrip(".")]).strip(".")
+        yield module, names
+
+
 def imported_names(path: str, text: str, by_module: Mapping[str, int]) -> dict[str, int]:
     """The names a Python file binds by importing a repository file: local name → that file's index.
 
@@ -389,16 +404,7 @@ def imported_names(path: str, text: str, by_module: Mapping[str, int]) -> dict[s
     {'y': 0, 'read': 2}
     """
     out: dict[str, int] = {}
-    own = module_names(path)
-    package = own[-1].split(".") if own else []
-    if not path.endswith("__init__.py"):
-        package = package[:-1]
-    for match in _FROM_IMPORT.finditer(text):
-        module, names = match.group(1), match.group(2)
-        dots = len(module) - len(module.lstrip("."))
-        if dots:
-            anchor = package[: len(package) - dots + 1]
-            module = ".".join([*anchor, module.lstrip(".")]).strip(".")
+    for module, names in _from_imports(path, text):
         target = by_module.get(module)
         for clause in names.split("#")[0].strip("()").split(","):
             words = _NAME.findall(clause)
@@ -434,16 +440,7 @@ def imported_files(path: str, text: str, by_module: Mapping[str, int]) -> set[in
     [0, 2]
     """
     out: set[int] = set()
-    own = module_names(path)
-    package = own[-1].split(".") if own else []
-    if not path.endswith("__init__.py"):
-        package = package[:-1]
-    for match in _FROM_IMPORT.finditer(text):
-        module, names = match.group(1), match.group(2)
-        dots = len(module) - len(module.lstrip("."))
-        if dots:
-            anchor = package[: len(package) - dots + 1]
-            module = ".".join([*anchor, module.lstrip(".")]).strip(".")
+    for module, names in _from_imports(path, text):
         target = by_module.get(module)
         for name in _NAME.findall(names.split("#")[0]):
             sub = by_module.get(f"{module}.{name}")
