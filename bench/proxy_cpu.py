@@ -4,8 +4,8 @@
         --scenario chat:whole:2000 messages:stream:2000 --conc 1 8
 
 A quicker companion of proxy_overhead.py for iterating on the proxy's own cost: one fake upstream,
-one `tokenpilot serve` (enforce mode, SQLite ledger with a budget on the scope, or none with
-`--no-budget`) per variant, and
+one `tokenpilot serve` (enforce mode, SQLite ledger, or PostgreSQL with `--db URL`, with a budget
+on the scope, or none with `--no-budget`) per variant, and
 for each scenario and concurrency `--rounds` rotations of one block of `--n` calls per target
 (the direct call included). Per block: the proxy's CPU time (/proc, the whole process, settlements
 included: the block ends when they are done) divided by its calls; per target: the median block,
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,32 @@ async def settled_cpu(pid: int) -> float:
         before = now
 
 
-def start(args: argparse.Namespace, work: Path, processes: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+def pg_schema(base: str, name: str, schemas: list[str]) -> str:
+    """A new schema for variant `name` in the PostgreSQL database at `base`, as a URL that uses it."""
+    import sqlalchemy
+
+    schema = f"bench_{name}_{uuid.uuid4().hex[:8]}".lower()
+    engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    schemas.append(schema)
+    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+
+
+def drop_schemas(base: str, schemas: list[str]) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        for schema in schemas:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
+
+
+def start(
+    args: argparse.Namespace, work: Path, processes: list[subprocess.Popen[bytes]], schemas: list[str]
+) -> dict[str, Any]:
     port = free_port()
     fake_url = f"http://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -81,15 +107,15 @@ def start(args: argparse.Namespace, work: Path, processes: list[subprocess.Popen
     for spec in args.variant:
         name, _, rest = spec.partition("=")
         source, _, extra = rest.partition(":")
-        db = work / f"{name}.db"
+        db = pg_schema(args.db, name, schemas) if args.db else str(work / f"{name}.db")
         budget = "" if args.no_budget else ".set_budget('bench', tokens=10**13)"
-        setup = f"import tokenpilot as tp; tp.open_ledger({str(db)!r}){budget}"
+        setup = f"import tokenpilot as tp; tp.open_ledger({db!r}){budget}"
         subprocess.run([sys.executable, "-c", setup], check=True, env=env)
         serve_env = dict(env, PYTHONPATH=source) if source else env
         port = free_port()
         log = open(work / f"{name}.log", "wb")  # noqa: SIM115
         command = [sys.executable, "-m", "tokenpilot", "serve", "--port", str(port), "--mode", args.mode]
-        command += ["--db", str(db), "--openai-base", fake_url, "--anthropic-base", fake_url, *extra.split()]
+        command += ["--db", db, "--openai-base", fake_url, "--anthropic-base", fake_url, *extra.split()]
         processes.append(subprocess.Popen(command, stdout=log, stderr=log, env=serve_env))
         wait_ready(f"http://127.0.0.1:{port}/", processes[-1], name)
         targets[name] = (f"http://127.0.0.1:{port}", processes[-1].pid)
@@ -151,17 +177,26 @@ def main() -> None:
     parser.add_argument(
         "--no-budget", action="store_true", help="no budget on the scope (enforce: nothing to hold)"
     )
+    parser.add_argument(
+        "--db",
+        metavar="POSTGRESQL_URL",
+        help="ledgers on this PostgreSQL database (a new schema per variant, dropped at the end), "
+        "not SQLite files",
+    )
     args = parser.parse_args()
     print("load average at start:", " ".join(f"{v:.1f}" for v in os.getloadavg()), flush=True)
     processes: list[subprocess.Popen[bytes]] = []
+    schemas: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tp-cpu-") as work:
         try:
-            asyncio.run(run(args, start(args, Path(work), processes)))
+            asyncio.run(run(args, start(args, Path(work), processes, schemas)))
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 process.wait(30)
+            if schemas:
+                drop_schemas(args.db, schemas)
     print("load average at end:", " ".join(f"{v:.1f}" for v in os.getloadavg()))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -166,7 +167,7 @@ def test_with_no_budget_over_its_scope_a_reservation_writes_no_hold_and_the_call
         with acct.reserve("acme/bot", model="gpt-4o", input_tokens=900, max_output_tokens=100) as r:
             held = _holds_written(acct)
             record = r.settle(input_tokens=800, output_tokens=50, finish_reason="stop")
-        assert held == (1 if acct.dialect == "postgresql" else 0)  # PostgreSQL always holds
+        assert held == 0
         assert (record.reservation_id, record.input_tokens, record.output_tokens) == (r.id, 800, 50)
         assert [(c.scope, c.input_tokens) for c in acct.records(scope="acme")] == [
             ("acme/bot", 1),
@@ -206,3 +207,72 @@ def test_a_budget_set_by_another_ledger_in_this_process_is_obeyed_on_the_next_ca
     agent.set_budget("acme/bot", tokens=1_000)  # the ledger's own change, through its own pool
     _call(agent, "acme/bot", 10)
     assert agent.usage("acme/bot").spent == 40 and agent.verify_counters() == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_call_no_budget_encloses_reads_one_count_and_writes_only_its_record(
+    postgres_two: tuple[tp.Ledger, tp.Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent, admin = postgres_two
+    admin.set_budget("other", tokens=10)
+    _call(agent, "acme/bot", 10)  # the first reclaim sweep
+    calls, transactions = _spy_on_writes(agent, monkeypatch)
+    for _ in range(3):
+        _call(agent, "acme/bot", 10)
+    assert [sql.split("(")[0] for sql in calls] == ["SELECT count", "SELECT * FROM tp_finish"] * 3
+    assert transactions == [] and _holds_written(agent) == 0
+    assert agent.usage("acme").spent == 40 and len(agent.records(scope="acme")) == 4
+
+
+def test_a_budget_set_by_another_process_after_the_scope_was_seen_unbudgeted_refuses_the_very_next_call(
+    store_url: str,  # noqa: F811
+) -> None:
+    with tp.open_ledger(store_url) as agent:
+        for _ in range(3):
+            _call(agent, "acme/bot", 20)  # seen unbudgeted: the later ones hold nothing
+        with agent.reserve("acme/bot", model="gpt-4o", input_tokens=1, max_output_tokens=0) as r:
+            assert not r.written and _holds_written(agent) == 0
+            r.settle(input_tokens=1)
+        _admin_in_another_process(store_url, "acct.set_budget('acme', tokens=100)")
+        with pytest.raises(tp.BudgetExceeded) as refused:
+            _call(agent, "acme/bot", 40)
+        assert (refused.value.spent, refused.value.limit) == (61, 100)
+        with agent.reserve("acme/bot", model="gpt-4o", input_tokens=39, max_output_tokens=0) as r:
+            assert r.written and _holds_written(agent) == 1
+            r.settle(input_tokens=39)
+        assert agent.usage("acme").spent == 100 and agent.verify_counters() == []
+
+
+def test_every_call_begun_after_set_budget_returned_holds_and_every_call_counts(
+    two: tuple[tp.Ledger, tp.Ledger],
+) -> None:
+    agent, admin = two
+    _call(agent, "acme/bot", 10)  # the first reclaim sweep
+    begun: list[tuple[float, float, bool]] = []  # (call begun, reservation made, a hold written)
+    stop = threading.Event()
+
+    def calls() -> None:
+        while not stop.is_set() and len(begun) < 2_000:
+            started = time.monotonic()
+            with agent.reserve("acme/bot", model="gpt-4o", input_tokens=10, max_output_tokens=0) as r:
+                begun.append((started, time.monotonic(), r.written))
+                r.settle(input_tokens=10)
+
+    worker = threading.Thread(target=calls)
+    worker.start()
+    try:
+        while len(begun) < 20:
+            time.sleep(0.001)
+        setting = time.monotonic()
+        admin.set_budget("acme", tokens=10**9)
+        set_at = time.monotonic()
+        while len([1 for started, _, _ in begun if started > set_at]) < 20 and worker.is_alive():
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        worker.join(60)
+    before = [written for _, reserved, written in begun if reserved < setting]
+    after = [written for started, _, written in begun if started > set_at]
+    assert len(before) >= 20 and not any(before)  # no budget yet: nothing held
+    assert len(after) >= 20 and all(after)
+    assert agent.usage("acme").spent == 10 * (1 + len(begun)) and agent.verify_counters() == []

@@ -165,6 +165,7 @@ _PG_FINISH = (
     "SELECT * FROM tp_finish($1::text, $2::jsonb, $3::text[], $4::text[], $5::float8[], $6::float8[], "
     "$7::int8, $8::int8, $9::int8, $10::int8, $11::int8, $12::int8, $13::int8, $14::int8, $15::int8)"
 )
+_PG_BUDGETS_OVER = "SELECT count(*) FROM tp_budgets WHERE scope = ANY($1::text[])"
 _BUDGETS_READ = f"SELECT {BUDGET_COLUMNS}, updated_at FROM tp_budgets WHERE scope"
 _CACHED_SCOPES = 4096
 
@@ -239,24 +240,40 @@ class HotPath:
         self._postgres = store.dialect == "postgresql"
         self._budgets: dict[str, _Enclosing] = {}
         self._unbudgeted = threading.local()  # per thread: (token, {scope: no budget encloses it})
+        self._pg_scopes: dict[str, str] = {}  # scope: its enclosing scopes as a PostgreSQL array literal
 
     def forget(self) -> None:
         self._budgets.clear()
         self._unbudgeted.__dict__.clear()
 
     def unbudgeted(self, scope: str) -> bool:
-        """SQLite: whether no budget encloses `scope` now, so a hold would hold nothing.
+        """Whether no budget encloses `scope` now, so a hold would hold nothing (and is skipped).
 
-        Read again whenever another connection committed since (`PRAGMA data_version`, checked
-        first, so a budget committed during the read is seen next time): a budget another process
-        or thread adds applies from its next call. This thread's own connection never writes budgets.
-        Always False on PostgreSQL (no such signal: every call holds there).
+        A budget another process or thread adds applies from its next call. A call already
+        under way holds nothing; its spend counts in the new budget when it settles (the finish
+        sees the budget in its same-budgets check and takes the general path).
+
+        - SQLite: read again whenever another connection committed since (`PRAGMA data_version`,
+          checked first, so a budget committed during the read is seen next time). This thread's
+          own connection never writes budgets.
+        - PostgreSQL: one read-only statement per call, a count of the budgets on the enclosing
+          scopes, prepared and in autocommit (the first call of a scope reads its budgets instead,
+          which the hold needs anyway); it replaces the `tp_hold` call, a write and its commit.
+          PostgreSQL has no local signal like SQLite's `data_version`: a version counter costs the
+          same round trip to read (and a migration, and every writer of budgets to keep it), and
+          LISTEN/NOTIFY arrives after the commit, so a call made just after `set_budget` returned
+          could miss it. The count reads the very rows that decide, in a snapshot taken when the
+          statement starts (READ COMMITTED): every budget committed before the call began is seen,
+          whichever process or tool wrote it; one committed while it runs orders after the call.
         """
-        if self._postgres:
-            return False
         cached = self._budgets.get(scope)
         if cached is not None and cached.budgets:
             return False  # the hold checks in its transaction that they still stand
+        if self._postgres:
+            if cached is None:  # read now: the budgets the hold needs, and the answer (None: hold)
+                read = self._enclosing(scope)
+                return read is not None and not read.budgets
+            return self._unbudgeted_on_postgres(scope)
         token = self._store.others_committed_token()
         seen = self._unbudgeted
         if getattr(seen, "token", None) != token or len(seen.scopes) >= _CACHED_SCOPES:
@@ -267,6 +284,15 @@ class HotPath:
             free = not self._store.read_on_driver(_count_budgets(len(scopes)), _scope_params(scopes))[0][0]
             seen.scopes[scope] = free
         return bool(free)
+
+    def _unbudgeted_on_postgres(self, scope: str) -> bool:
+        enclosing = self._pg_scopes.get(scope)
+        if enclosing is None:
+            if len(self._pg_scopes) >= _CACHED_SCOPES:
+                self._pg_scopes.clear()
+            enclosing = self._pg_scopes[scope] = array_literal(enclosing_scopes(scope))
+        rows = self._store.call_prepared("tp_budgets_over", _PG_BUDGETS_OVER, (enclosing,))
+        return rows is not None and rows[0][0] == 0  # an error: hold, and the general path decides
 
     def _enclosing(self, scope: str) -> _Enclosing | None:
         found = self._budgets.get(scope)
