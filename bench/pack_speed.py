@@ -102,10 +102,21 @@ def _pack_run(
     return result
 
 
-def _repomix_run(tree: Path, output: Path) -> float:
+def _repomix_run(tree: Path, output: Path, offline: bool = True) -> float:
+    """One `npx repomix --compress` run; the first (offline=False) may fetch the package from npm."""
     started = time.perf_counter()
     subprocess.run(
-        ["npx", "--offline", "-y", "repomix", "--compress", "--quiet", "--output", str(output), str(tree)],
+        [
+            "npx",
+            *(["--offline"] if offline else []),
+            "-y",
+            "repomix",
+            "--compress",
+            "--quiet",
+            "--output",
+            str(output),
+            str(tree),
+        ],
         capture_output=True,
         check=True,
         cwd=tree,
@@ -248,7 +259,7 @@ def main() -> int:
     repomix_tokens = None
     if not args.no_repomix:
         output = work / "repomix.xml"
-        _repomix_run(tree, output)
+        _repomix_run(tree, output, offline=False)  # discarded: fetches it when npm's cache lacks it
         repomix = [_repomix_run(tree, output) for _ in range(max(1, args.runs // 2))]
         import tokenpilot as tp
 

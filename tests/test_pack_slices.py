@@ -340,3 +340,46 @@ def test_a_file_with_slices_goes_from_its_brief_outline_to_slices_or_whole_never
         seen.extend((f.tier, f.tokens) for f in result.files if f.path == "handlers_0.py")
     assert {"outline", "full"} <= {tier for tier, _ in seen}, seen
     assert all(tokens <= BRIEF_MAX_TOKENS + 40 for tier, tokens in seen if tier == "outline"), seen
+
+
+def _registry_module() -> str:
+    """A module with a long class (a registry of handlers) and as much code again around it."""
+    parts = ['"""Handlers."""\n\nimport re\n\n\n']
+    parts.extend(
+        f"def helper_{n}(text):\n"
+        + "".join(f"    text = text.strip('{k}')\n" for k in range(12))
+        + "    return text\n\n\n"
+        for n in range(30)
+    )
+    parts.append('class HandlerRegistry:\n    """Handlers by kind."""\n\n    kinds = ("json", "yaml")\n\n')
+    for n in range(40):
+        parts.append(
+            f"    def handle_kind_{n}(self, payload):\n"
+            f"        data = self.decode(payload)\n"
+            f"        return self.registry_lookup({n}, data)\n\n"
+        )
+    parts.append("    def registry_lookup(self, n, data):\n        return (n, data)\n")
+    return "".join(parts)
+
+
+def test_a_long_class_the_task_is_about_can_be_shown_whole(tmp_path: Path) -> None:
+    source = _registry_module()
+    (tmp_path / "handlers.py").write_text(source)
+    lines = source.splitlines()
+    start = next(n for n, line in enumerate(lines, 1) if line.startswith("class HandlerRegistry"))
+    assert len(lines) - start + 1 >= 150  # long: its methods are ranked, not the class
+    task = "HandlerRegistry kinds should include toml: the handler registry lookup ignores the kind"
+    whole_file = tp.count_tokens(source, model="gpt-4o")
+    whole_class = tp.count_tokens("\n".join(lines[start - 1 :]), model="gpt-4o")
+    budget = (whole_file + whole_class) // 2 + 400
+    result = tp.pack(tmp_path, task, budget, "gpt-4o", cache=False)
+    handlers = next(f for f in result.files if f.path == "handlers.py")
+    assert handlers.tier == "slices"
+    assert ("HandlerRegistry", start, len(lines)) in [(s.name, s.start, s.end) for s in handlers.slices]
+    for number in range(start, len(lines) + 1):  # every line of it, class-level lines included
+        assert f"{number}│{lines[number - 1]}" in result.text
+    smaller = tp.pack(tmp_path, task, whole_class // 2, "gpt-4o", cache=False)
+    part = next(f for f in smaller.files if f.path == "handlers.py")
+    assert part.tier == "slices" and "HandlerRegistry" not in [s.name for s in part.slices]
+    # monotone: what the smaller budget shows of the class is inside what the larger one shows
+    assert all(start <= s.start and s.end <= len(lines) for s in part.slices if s.name.startswith("Handler"))

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # the top-level ones (see outline.fit_outline). A fixed cap keeps the options independent of the budget.
 OUTLINE_MAX_TOKENS = 250
 SLICE_FILES = 15  # files that may be shown as slices (the best-ranked with definitions)
+# the long class whose definitions weigh most, whole, is one more size (`_class_of`), when at
+# most this share of the file
+CLASS_OPTION = True
+CLASS_OPTION_MAX_SHARE = 0.8
 SHARE_OF_BEST = 0  # a slice's share is of the best this many definitions' weight (0: of all)
 SHARE_POWER = 2.0  # a definition's part of a file's relevance: its weight to this power
 SHARE_MIN_RATIO = 0.0  # definitions weighing less than this share of the best count for nothing
@@ -353,6 +357,7 @@ def slice_options(
         weights = [w**SHARE_POWER if w >= SHARE_MIN_RATIO * top_weight else 0.0 for _, w in ranked]
         total = sum(weights[:SHARE_OF_BEST] if SHARE_OF_BEST else weights) or 1.0
         options: list[SliceOption] = []
+        chosen: list[int] = []
         for size in SIZES:
             if size > len(ranked):
                 break
@@ -360,8 +365,42 @@ def slice_options(
             body = render_slices(lines, defs, chosen, examined[files[n].digest].outline)
             shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(chosen))
             options.append(SliceOption(body, shown, sum(weights[:size]) / total))
+        whole = _class_of(defs, ranked, weights, len(lines)) if CLASS_OPTION else None
+        if whole is not None and chosen:
+            # the long class the task is most about, whole, on top of the largest size: code
+            # added to or changed in a class's body between its methods is shown only this way
+            inside = {i for i in range(len(defs)) if defs[whole].start <= defs[i].start <= defs[whole].end}
+            picked = [*(i for i in chosen if i not in inside), whole]
+            body = render_slices(lines, defs, picked, examined[files[n].digest].outline)
+            shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(picked))
+            weight = sum(w for (i, _), w in zip(ranked, weights, strict=True) if i in inside or i in chosen)
+            options.append(SliceOption(body, shown, weight / total))
         out[n] = options
     return out
+
+
+def _class_of(
+    defs: Sequence[Definition],
+    ranked: Sequence[tuple[int, float]],
+    weights: Sequence[float],
+    total_lines: int,
+) -> int | None:
+    """The outermost long class (not ranked on its own) whose definitions weigh most, if it is at most
+    CLASS_OPTION_MAX_SHARE of the file's lines (a longer one is nearly the whole file: `full`)."""
+    held: dict[int, float] = {}
+    for (i, _), weight in zip(ranked, weights, strict=True):
+        outer: int | None = None
+        parent = defs[i].parent
+        while parent is not None and not defs[parent].unit:
+            outer = parent
+            parent = defs[parent].parent
+        if outer is not None and parent is None:  # not inside a function or a short class
+            held[outer] = held.get(outer, 0.0) + weight
+    if not held:
+        return None
+    best = max(held, key=lambda c: (held[c], -c))
+    d = defs[best]
+    return best if d.end - d.start + 1 <= CLASS_OPTION_MAX_SHARE * total_lines else None
 
 
 def _as_row(d: Definition) -> tuple[object, ...]:

@@ -12,7 +12,9 @@ task names (`Class.method`, `method`, a traceback frame's function), those conta
 task quotes or a line it points at (`mod.py:123`, a forge link's `#L123`), and those whose text
 best matches the task (BM25 with idf among the definitions of the files sliced); then the direct
 callees and callers of the best one. Offering the best 1, 2, 3, 5, 8 and 13 as separate sizes lets
-the knapsack (`select`) choose how much of a file to show.
+the knapsack (`select`) choose how much of a file to show. A class of CLASS_WHOLE_MAX_LINES or more
+is not ranked itself (its methods are); one more size shows the long class whose methods weigh most
+whole (`examine.slice_options`), the only way a slice shows lines of its body between the methods.
 """
 
 from __future__ import annotations
