@@ -240,7 +240,6 @@ class HotPath:
         self._postgres = store.dialect == "postgresql"
         self._budgets: dict[str, _Enclosing] = {}
         self._unbudgeted = threading.local()  # per thread: (token, {scope: no budget encloses it})
-        self._pg_scopes: dict[str, str] = {}  # scope: its enclosing scopes as a PostgreSQL array literal
 
     def forget(self) -> None:
         self._budgets.clear()
@@ -273,7 +272,7 @@ class HotPath:
             if cached is None:  # read now: the budgets the hold needs, and the answer (None: hold)
                 read = self._enclosing(scope)
                 return read is not None and not read.budgets
-            return self._unbudgeted_on_postgres(scope)
+            return self._unbudgeted_on_postgres(cached)
         token = self._store.others_committed_token()
         seen = self._unbudgeted
         if getattr(seen, "token", None) != token or len(seen.scopes) >= _CACHED_SCOPES:
@@ -285,12 +284,8 @@ class HotPath:
             seen.scopes[scope] = free
         return bool(free)
 
-    def _unbudgeted_on_postgres(self, scope: str) -> bool:
-        enclosing = self._pg_scopes.get(scope)
-        if enclosing is None:
-            if len(self._pg_scopes) >= _CACHED_SCOPES:
-                self._pg_scopes.clear()
-            enclosing = self._pg_scopes[scope] = array_literal(enclosing_scopes(scope))
+    def _unbudgeted_on_postgres(self, read: _Enclosing) -> bool:
+        enclosing = read.pg_arrays[0]  # the enclosing scopes as a PostgreSQL array literal
         rows = self._store.call_prepared("tp_budgets_over", _PG_BUDGETS_OVER, (enclosing,))
         return rows is not None and rows[0][0] == 0  # an error: hold, and the general path decides
 

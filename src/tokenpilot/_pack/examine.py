@@ -358,25 +358,31 @@ def slice_options(
         total = sum(weights[:SHARE_OF_BEST] if SHARE_OF_BEST else weights) or 1.0
         options: list[SliceOption] = []
         chosen: list[int] = []
+        outline = examined[files[n].digest].outline
         for size in SIZES:
             if size > len(ranked):
                 break
             chosen = [i for i, _ in ranked[:size]]
-            body = render_slices(lines, defs, chosen, examined[files[n].digest].outline)
-            shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(chosen))
-            options.append(SliceOption(body, shown, sum(weights[:size]) / total))
+            options.append(_option(lines, defs, chosen, outline, sum(weights[:size]) / total))
         whole = _class_of(defs, ranked, weights, len(lines)) if CLASS_OPTION else None
         if whole is not None and chosen:
             # the long class the task is most about, whole, on top of the largest size: code
             # added to or changed in a class's body between its methods is shown only this way
             inside = {i for i in range(len(defs)) if defs[whole].start <= defs[i].start <= defs[whole].end}
-            picked = [*(i for i in chosen if i not in inside), whole]
-            body = render_slices(lines, defs, picked, examined[files[n].digest].outline)
-            shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(picked))
             weight = sum(w for (i, _), w in zip(ranked, weights, strict=True) if i in inside or i in chosen)
-            options.append(SliceOption(body, shown, weight / total))
+            picked = [*(i for i in chosen if i not in inside), whole]
+            options.append(_option(lines, defs, picked, outline, weight / total))
         out[n] = options
     return out
+
+
+def _option(
+    lines: Sequence[str], defs: Sequence[Definition], picked: Sequence[int], outline: str, share: float
+) -> SliceOption:
+    """The slices option showing the `picked` definitions whole, with its share of relevance."""
+    body = render_slices(lines, defs, picked, outline)
+    shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(picked))
+    return SliceOption(body, shown, share)
 
 
 def _class_of(
