@@ -81,6 +81,19 @@ def test_files_that_are_not_source_code_count_less_than_code() -> None:
     assert _rank(files, "HTTPAdapter send ignores retries")[0] == "pkg/http/adapters.py"
 
 
+def test_a_translation_catalog_compiled_to_javascript_counts_less_like_other_translations() -> None:
+    catalog = 'Documentation.addTranslations({"messages": {"cross-reference %s": "Querverweis %s"}});\n' * 30
+    code = "def resolve_xref(node):\n    return node.cross_reference\n"
+    task = "cross-reference messages are not resolved"
+
+    def catalog_score(path: str) -> float:
+        paths = ["pkg/domains/python.py", path]
+        scores = rank(paths, [file_features(code), file_features(catalog)], task, task_mentions(task))
+        return scores[1].score
+
+    assert catalog_score("pkg/locale/de/LC_MESSAGES/pkg.js") < 0.5 * catalog_score("pkg/static/catalog.js")
+
+
 def test_absolute_traceback_path_names_the_repository_file_it_ends_with() -> None:
     task = (
         "Traceback (most recent call last):\n"

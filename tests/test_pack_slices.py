@@ -383,3 +383,26 @@ def test_a_long_class_the_task_is_about_can_be_shown_whole(tmp_path: Path) -> No
     assert part.tier == "slices" and "HandlerRegistry" not in [s.name for s in part.slices]
     # monotone: what the smaller budget shows of the class is inside what the larger one shows
     assert all(start <= s.start and s.end <= len(lines) for s in part.slices if s.name.startswith("Handler"))
+
+
+def test_overloads_and_their_implementation_are_sliced_together_in_one_place(tmp_path: Path) -> None:
+    body = "from typing import overload\n\n\n"
+    body += "".join(f"def helper_{n}(x):\n    return x + {n}\n\n" for n in range(150))
+    for kind in ("int", "str", "bytes", "float"):
+        body += f"@overload\ndef polyval(coord: {kind}, degree: int) -> {kind}: ...\n\n"
+    body += "def polyval(coord, degree):\n    return _ensure_numeric(coord) ** degree\n\n"
+    body += "def _ensure_numeric(data):\n    return float(data)  # timedelta coordinates lose their unit\n"
+    (tmp_path / "computation.py").write_text(body)
+    lines = body.splitlines()
+    stubs_and_implementation = [
+        n for n, line in enumerate(lines, 1) if line in ("@overload", "def polyval(coord, degree):")
+    ]
+    task = "polyval with timedelta coordinates gives wrong results: _ensure_numeric drops the unit"
+    result = tp.pack(tmp_path, task, 700, "gpt-4o", cache=False)
+    packed = result.files[0]
+    assert packed.tier == "slices"
+    # all four stubs and the implementation are shown, and they take one place in the ranking:
+    # the other definition the task names is in the same small slice
+    assert [s.start for s in packed.slices if s.name == "polyval"] == stubs_and_implementation
+    assert "_ensure_numeric" in [s.name for s in packed.slices]
+    assert len(packed.slices) == 6

@@ -29,6 +29,7 @@ from tokenpilot._pack.slices import (
     order_definitions,
     own_texts,
     render_slices,
+    with_namesakes,
 )
 from tokenpilot._pack.terms import text_terms
 from tokenpilot._pack.workers import fork_pool, pool_workers
@@ -380,6 +381,7 @@ def _option(
     lines: Sequence[str], defs: Sequence[Definition], picked: Sequence[int], outline: str, share: float
 ) -> SliceOption:
     """The slices option showing the `picked` definitions whole, with its share of relevance."""
+    picked = with_namesakes(defs, picked)
     body = render_slices(lines, defs, picked, outline)
     shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(picked))
     return SliceOption(body, shown, share)

@@ -129,8 +129,15 @@ def is_docs_path(path: str) -> bool:
 
 
 def is_code_path(path: str) -> bool:
-    """Whether a path is source code by its suffix (translations, changelogs, data are not)."""
-    return PurePosixPath(path).suffix.lower() in CODE_SUFFIXES
+    """Whether a path is source code by its suffix (translations, changelogs, data are not).
+
+    A gettext catalog directory holds translations whatever their suffix (Sphinx compiles its
+    catalogs to `LC_MESSAGES/sphinx.js`: English messages, which match a task's words).
+
+    >>> is_code_path("sphinx/util/i18n.py"), is_code_path("sphinx/locale/de/LC_MESSAGES/sphinx.js")
+    (True, False)
+    """
+    return PurePosixPath(path).suffix.lower() in CODE_SUFFIXES and "LC_MESSAGES/" not in path
 
 
 def is_meta_path(path: str) -> bool:

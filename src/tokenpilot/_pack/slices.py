@@ -238,7 +238,31 @@ def order_definitions(
     for i, extra in bonus.items():
         scores[i] += extra
     ranked = sorted((i for i in units if scores[i] > 0), key=lambda i: (-scores[i], i))
-    return [(i, scores[i]) for i in ranked]
+    # namesakes (overloads, a property's setter) are shown together: one place in the ranking
+    seen: set[str] = set()
+    out: list[tuple[int, float]] = []
+    for i in ranked:
+        if defs[i].qualname not in seen:
+            seen.add(defs[i].qualname)
+            out.append((i, scores[i]))
+    return out
+
+
+def with_namesakes(defs: Sequence[Definition], chosen: Sequence[int]) -> list[int]:
+    """The chosen definitions and every other ranked definition of the same qualified name.
+
+    `@overload` stubs and their implementation, a property and its setter, the two branches of an
+    `if`: one is not read without the others.
+
+    >>> stubs = "@overload\\ndef f(x: int) -> int: ...\\n@overload\\ndef f(x: str) -> str: ...\\n"
+    >>> text = stubs + "def f(x):\\n    return x\\n"
+    >>> defs = definitions("m.py", text)
+    >>> [(defs[i].start, defs[i].end) for i in with_namesakes(defs, [2])]
+    [(5, 6), (1, 2), (3, 4)]
+    """
+    names = {defs[i].qualname for i in chosen}
+    extra = [i for i, d in enumerate(defs) if d.unit and d.qualname in names and i not in chosen]
+    return [*chosen, *extra]
 
 
 def bm25(
