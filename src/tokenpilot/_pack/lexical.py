@@ -192,7 +192,8 @@ class LexicalIndex:
         del scores
         del lengths, sizes
         indices.frombytes(doc_of[by_term].data.cast("B"))
-        return cls(dict(vocab), data, indices, indptr, n_docs)  # a plain dict: a lookup adds no term
+        vocab.default_factory = None  # numbering done: from here a lookup adds no term (and no copy)
+        return cls(vocab, data, indices, indptr, n_docs)
 
     def scores(self, query: Mapping[str, float]) -> list[float]:
         """Σ weight × BM25 of each query term, for every file."""
