@@ -192,8 +192,10 @@ def test_a_busy_machine_computes_in_process_unless_told(monkeypatch: pytest.Monk
     monkeypatch.delenv(workers_module.WORKERS_ENV, raising=False)
     monkeypatch.setattr(workers_module.threading, "active_count", lambda: 1)  # other tests' idle threads
     monkeypatch.setattr(workers_module.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
+    assert workers_module.pool_workers() == 0  # unset is auto: a busy machine computes in-process
     monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (0.0, 1.0, 1.0))
-    assert workers_module.pool_workers() == 0  # off unless asked for
+    assert workers_module.pool_workers() == 2  # and an idle one uses the workers
     monkeypatch.setenv(workers_module.WORKERS_ENV, "auto")
     monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
     assert workers_module.pool_workers() == 0

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import math
+import operator
 import os
 import shutil
 import sys
 import tempfile
 from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -85,9 +88,10 @@ class SortedVocabulary:
     @classmethod
     def of(cls, terms: Sequence[str]) -> SortedVocabulary:
         """The vocabulary of these terms (in id order), as `save` writes it."""
-        offsets = array("q", [0])
-        for term in terms:
-            offsets.append(offsets[-1] + len(term) + 1)
+        # where each term starts: the lengths of the terms before it and their newlines, summed
+        offsets = array(
+            "q", itertools.accumulate(map(operator.add, map(len, terms), itertools.repeat(1)), initial=0)
+        )
         order = array("i", sorted(range(len(terms)), key=terms.__getitem__))
         return cls("\n".join(terms), offsets, order)
 
@@ -142,7 +146,9 @@ class LexicalIndex:
         cls, paths: Sequence[str], features: Iterable[FileFeatures], path_weight: int = PATH_TERM_WEIGHT
     ) -> LexicalIndex:
         """Index the files' terms (and their path terms, each counted `path_weight` times)."""
-        vocab: dict[str, int] = {}
+        # a term's id is the order it first occurs in (a missing term takes the next number): the ids
+        # of a file's terms are looked up in one C-level `map`, not a Python loop over every term
+        vocab: defaultdict[str, int] = defaultdict(itertools.count().__next__)
         term_ids = array("i")
         term_counts = array("i")
         lengths: list[int] = []
@@ -151,7 +157,7 @@ class LexicalIndex:
             counts = dict(f.terms)
             for term in path_terms(path) if path_weight else ():
                 counts[term] = counts.get(term, 0) + path_weight
-            term_ids.extend([vocab.setdefault(term, len(vocab)) for term in counts])
+            term_ids.extend(map(vocab.__getitem__, counts))
             term_counts.extend(counts.values())
             lengths.append(sum(counts.values()))
             sizes.append(len(counts))
@@ -186,6 +192,7 @@ class LexicalIndex:
         del scores
         del lengths, sizes
         indices.frombytes(doc_of[by_term].data.cast("B"))
+        vocab.default_factory = None  # numbering done: from here a lookup adds no term (and no copy)
         return cls(vocab, data, indices, indptr, n_docs)
 
     def scores(self, query: Mapping[str, float]) -> list[float]:

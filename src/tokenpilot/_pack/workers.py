@@ -6,13 +6,14 @@ the result is the one computed in-process. Workers are used only on Linux, only 
 with no other thread (a fork copies no thread, so a lock another thread held would stay held in
 the child), and only while the load average leaves an idle CPU beside this process: on a busy
 machine workers add their overhead and take nothing off the wall time.
-Off unless asked for: `TOKENPILOT_PACK_WORKERS=N` sets the number, `auto` lets the load average
-decide, unset or 0 computes in-process; always only where forking is safe. The "first run with
-workers took twice as long" of 1 Dec 2026 was the page cache, not the workers: the tree's pages had
-gone cold (this VM reclaims idle page cache), so the first run of an A/B — the workers' side each
-time — read the tree from the disk (discovery 7.2 s for the nine repositories with the pages
-dropped, workers or not; 1.2–1.8 s with them cached). Still off by default: that workers never lose
-has not been shown on a quiet machine yet (docs/pack.md).
+`TOKENPILOT_PACK_WORKERS=N` sets the number, `0` computes in-process; unset (or `auto`) the load
+average decides, always only where forking is safe. The "first run with workers took twice as long"
+of 1 Dec 2026 was the page cache, not the workers: the tree's pages had gone cold (this VM reclaims
+idle page cache), so the first run of an A/B — the workers' side each time — read the tree from the
+disk (discovery 7.2 s for the nine repositories with the pages dropped, workers or not; 1.2–1.8 s
+with them cached). On by default (`auto`) since the quiet runs of 2 Dec 2026 15:20 UTC, where they
+won every pair: a cold sympy pack 2.37 s against 3.03 s in-process, the nine repositories 6.6
+against 8.6 s (docs/pack.md); on a busy machine the load rule keeps them off.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def pool_workers() -> int:
     """How many worker processes a cold stage may start now (0: compute in-process)."""
     if sys.platform != "linux" or threading.active_count() > 1:
         return 0
-    configured = os.environ.get(WORKERS_ENV, "").strip().lower()
+    configured = os.environ.get(WORKERS_ENV, "").strip().lower() or "auto"
     if configured.isdigit():
         return min(int(configured), MAX_WORKERS)
     if configured != "auto":
