@@ -13,10 +13,10 @@ task quotes or a line it points at (`mod.py:123`, a forge link's `#L123`), and t
 best matches the task (BM25 with idf among the definitions of the files sliced); then the direct
 callees and callers of the best one. Namesakes (`@overload` stubs and their implementation, a
 property and its setter) take one place, the best one's, and are shown together. Offering the
-best 1, 2, 3, 5, 8 and 13 as separate sizes lets
-the knapsack (`select`) choose how much of a file to show. A class of CLASS_WHOLE_MAX_LINES or more
-is not ranked itself (its methods are); one more size shows the long class whose methods weigh most
-whole (`examine.slice_options`), the only way a slice shows lines of its body between the methods.
+best 1, 2, 3, 5, 8 and 13 as separate sizes lets the knapsack (`select`) choose how much of a file
+to show. A class of CLASS_WHOLE_MAX_LINES or more is not ranked itself (its methods are); one more
+size shows the long class whose methods weigh most whole (`examine.slice_options`), the only way a
+slice shows lines of its body between the methods.
 """
 
 from __future__ import annotations
