@@ -21,17 +21,16 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from tokenpilot._pack.lexical import part_scores
 from tokenpilot._pack.paths import is_test_path
 from tokenpilot._pack.terms import read_task, text_terms
 
 _GOLD = re.compile(r"^diff --git a/(\S+) b/", re.MULTILINE)
 
 
-def file_messages(repo: str, commit: str, commits: int) -> dict[str, Counter[str]]:
-    """Each non-test Python file's terms of the messages of the commits (before `commit`) touching it.
-
-    Also under the key "": how many commits were read (a partial mirror stops the log early).
-    """
+def file_messages(repo: str, commit: str, commits: int) -> tuple[dict[str, Counter[str]], int]:
+    """Each non-test Python file's terms of the messages of the commits (before `commit`) touching it,
+    and how many commits were read (a mirror with part of its history stops the log early)."""
     log = subprocess.run(
         [
             "git",
@@ -47,38 +46,27 @@ def file_messages(repo: str, commit: str, commits: int) -> dict[str, Counter[str
         ],
         capture_output=True,
         text=True,
-        check=False,  # a mirror with part of its history stops the log early: what was read counts
+        check=False,  # a partial history stops the log early: what was read counts
     ).stdout
+    chunks = log.split("\0")[1:]
     docs: dict[str, Counter[str]] = defaultdict(Counter)
-    for chunk in log.split("\0")[1:]:
+    for chunk in chunks:
         lines = chunk.split("\n")
         files = [line for line in lines if line.endswith(".py") and " " not in line]
         terms = text_terms(" ".join(line for line in lines if line not in files))
         for path in files:
             if not is_test_path(path):
                 docs[path].update(terms)
-    docs[""] = Counter({"commits": len(log.split("\0")) - 1})
-    return docs
+    return docs, len(chunks)
 
 
 def ranking(docs: dict[str, Counter[str]], task: str) -> list[str]:
-    """The files by BM25 of the task's terms (each weighted 1 + ln(count)) against their messages."""
-    query = text_terms(read_task(task).text)
-    n = len(docs)
-    average = sum(sum(c.values()) for c in docs.values()) / max(1, n)
-    df = Counter(term for c in docs.values() for term in c)
-
-    def score(counts: Counter[str]) -> float:
-        length = sum(counts.values())
-        total = 0.0
-        for term, weight in query.items():
-            tf = counts.get(term)
-            if tf:
-                idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
-                total += (1 + math.log(weight)) * idf * tf / (tf + 1.2 * (0.25 + 0.75 * length / average))
-        return total
-
-    return sorted(docs, key=lambda path: (-score(docs[path]), path))
+    """The files by BM25 (`lexical.part_scores`) of the task's terms, each weighted 1 + ln(count),
+    against their messages."""
+    query = {term: 1.0 + math.log(count) for term, count in text_terms(read_task(task).text).items()}
+    paths = list(docs)
+    scores = part_scores([docs[path] for path in paths], query)
+    return [path for _, path in sorted(zip(scores, paths, strict=True), key=lambda x: (-x[0], x[1]))]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     read: list[int] = []
     rows = [json.loads(line) for line in args.instances.read_text().splitlines() if line.strip()]
     for row in rows:
-        docs = file_messages(repo_map[row["repo"]], row["base_commit"], args.commits)
-        read.append(docs.pop("")["commits"])
+        docs, commits = file_messages(repo_map[row["repo"]], row["base_commit"], args.commits)
+        read.append(commits)
         order = ranking(docs, row["problem_statement"])
         position = {path: k for k, path in enumerate(order)}
         gold = sorted(set(_GOLD.findall(row["patch"])))
