@@ -8,8 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tokenpilot._walk import list_files, read_text
+from tokenpilot._walk import _Ignores, list_files, read_text
 
 
 def names(root: Path) -> list[str]:
@@ -70,3 +72,39 @@ def test_read_text_reports_binary_and_replaced_utf8(tmp_path: Path) -> None:
     bad = read_text(tmp_path / "bad.txt")
     assert bad.text == "caf\ufffd ok" and bad.problem == "invalid utf-8 (replaced)"
     assert read_text(tmp_path / "missing").problem is not None
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "build", "src", "x.py", "y.log", "keep.log", "dir", "n1", ".hidden"])
+_PATTERN_PART = st.sampled_from(
+    ["a", "b", "*", "**", "*.log", "*.py", "build", "x?", "[ab]", "dir", "n[0-9]"]
+)
+
+
+@st.composite
+def _ignore_line(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(_PATTERN_PART, min_size=1, max_size=3))
+    line = "/".join(parts)
+    if draw(st.booleans()):
+        line = "/" + line
+    if draw(st.booleans()):
+        line += "/"
+    return ("!" if draw(st.integers(0, 4)) == 0 else "") + line
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.one_of(_ignore_line(), st.sampled_from(["", "# c", "\\#x", " "])), max_size=8),
+    paths=st.lists(st.lists(_SEGMENTS, min_size=1, max_size=4), min_size=1, max_size=12),
+    is_dir=st.booleans(),
+)
+def test_the_union_prefilter_answers_as_the_spec_does(
+    lines: list[str], paths: list[list[str]], is_dir: bool
+) -> None:
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    ignores = _Ignores(spec, "/root/")
+    for parts in paths:
+        relative = "/".join(parts) + ("/" if is_dir else "")
+        include = spec.check_file(relative).include
+        assert ignores.verdict(relative) == (None if include is None else bool(include)), (lines, relative)

@@ -8,6 +8,7 @@ Symlinks are never followed out of the root, and loops are survived.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -85,6 +86,50 @@ def _load_spec(directory: Path, filename: str) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+
+
+class _Ignores:
+    """One ignore file's patterns, relative to its directory (`base`, ending in a separator).
+
+    `check_file` tries every pattern in Python; most paths of a tree match none. One regex, the
+    union of the patterns, answers that first, so a spec is only consulted for paths it matches.
+    """
+
+    __slots__ = ("_any", "base", "spec")
+
+    def __init__(self, spec: pathspec.GitIgnoreSpec, base: str) -> None:
+        self.spec = spec
+        self.base = base
+        self._any = any_pattern(spec)
+
+    def verdict(self, relative: str) -> bool | None:
+        """True: ignored, False: re-included (`!pattern`), None: no pattern matches."""
+        if self._any is not None and self._any.match(relative) is None:
+            return None
+        include = self.spec.check_file(relative).include
+        return None if include is None else bool(include)
+
+
+def any_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+    """A regex matching exactly the paths some pattern of `spec` matches (None: none to build)."""
+    sources = []
+    for pattern in spec.patterns:
+        if getattr(pattern, "include", None) is None:
+            continue
+        regex = getattr(pattern, "regex", None)
+        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None
+        # the union cannot repeat a group name; the groups only mark directory matches
+        sources.append("(?:" + _NAMED_GROUP.sub("(?:", regex.pattern) + ")")
+    if not sources:
+        return re.compile(r"(?!)")
+    try:
+        return re.compile("|".join(sources))
+    except re.error:
+        return None
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -93,17 +138,17 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def _walked_files(root: Path) -> list[Path]:
+def _walked_files(root: Path) -> list[str]:
     """Walk honouring nested ignore files; symlinks followed only while they stay in the root."""
     real_root = root.resolve()
-    found: list[Path] = []
+    found: list[str] = []
     seen_dirs: set[str] = set()
-    # (directory, [(spec, the directory the spec is relative to)])
-    stack: list[tuple[Path, list[tuple[pathspec.GitIgnoreSpec, Path]]]] = [(root, [])]
+    # (directory, the ignore files that apply in it)
+    stack: list[tuple[str, list[_Ignores]]] = [(os.fspath(root), [])]
     while stack:
         directory, specs = stack.pop()
         try:
-            real = str(directory.resolve())
+            real = os.path.realpath(directory, strict=True)
         except (OSError, RuntimeError):
             continue
         if real in seen_dirs:  # a symlink loop or a second link to the same directory
@@ -111,42 +156,43 @@ def _walked_files(root: Path) -> list[Path]:
         seen_dirs.add(real)
         specs = list(specs)
         for filename in IGNORE_FILES:
-            spec = _load_spec(directory, filename)
+            spec = _load_spec(Path(directory), filename)
             if spec is not None:
-                specs.append((spec, directory))
+                specs.append(_Ignores(spec, os.path.join(directory, "")))
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             continue
         subdirs = []
         for entry in entries:
-            path = Path(entry.path)
             try:
                 is_dir = entry.is_dir()
             except OSError:
                 continue
             if is_dir and entry.name in ALWAYS_SKIPPED_DIRS:
                 continue
-            if _ignored(path, is_dir, specs):
+            if specs and _ignored(entry.path, is_dir, specs):
                 continue
-            if entry.is_symlink() and not _inside(path, real_root):
+            if entry.is_symlink() and not _inside(Path(entry.path), real_root):
                 continue
             if is_dir:
-                subdirs.append((path, specs))
+                subdirs.append((entry.path, specs))
             elif entry.is_file():
-                found.append(path)
+                found.append(entry.path)
         stack.extend(reversed(subdirs))
-    return sorted(found)
+    return sorted(found, key=lambda name: name.split(os.sep))  # in Path order, part by part
 
 
-def _ignored(path: Path, is_dir: bool, specs: list[tuple[pathspec.GitIgnoreSpec, Path]]) -> bool:
+def _ignored(path: str, is_dir: bool, specs: list[_Ignores]) -> bool:
     ignored = False
-    for spec, base in specs:
-        relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+    for spec in specs:
+        relative = path[len(spec.base) :]
+        if os.sep != "/":
+            relative = relative.replace(os.sep, "/")
         # pathspec handles negation inside one file; later (deeper) files override earlier ones.
-        result = spec.check_file(relative)
-        if result.include is not None:
-            ignored = bool(result.include)
+        verdict = spec.verdict(relative + "/" if is_dir else relative)
+        if verdict is not None:
+            ignored = verdict
     return ignored
 
 
@@ -160,7 +206,7 @@ def list_file_names(root: Path) -> list[str]:
     if root.is_file():
         return [str(root)]
     from_git = _git_files(root)
-    return from_git if from_git is not None else [str(path) for path in _walked_files(root)]
+    return from_git if from_git is not None else _walked_files(root)
 
 
 def read_text(path: Path, max_bytes: int | None = None) -> TextFile:
