@@ -89,3 +89,32 @@ def test_definitions_and_part_starts_equal_the_line_start_pattern(text: str) -> 
     assert features._DEFINITION.findall("\n" + text) == _LINE_START_DEFINITION.findall(text)
     starts = [m.start() for m in features._DEFINITION.finditer("\n" + text)]
     assert starts == [m.start() for m in _LINE_START_DEFINITION.finditer(text)]
+
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def _reference_identifier_terms(word: str) -> tuple[str, ...]:
+    """identifier_terms as the documented rule says: the word, then its snake/camel parts."""
+    from tokenpilot._pack.terms import STOPWORDS
+
+    lowered = word.lower().strip("_")
+    if len(lowered) < 2:
+        return ()
+    out = [] if lowered in STOPWORDS else [lowered]
+    parts = [p.lower() for chunk in word.split("_") for p in _CAMEL.findall(chunk)]
+    if len(parts) > 1:
+        out.extend(p for p in parts if len(p) >= 2 and p not in STOPWORDS and p != lowered)
+    return tuple(out)
+
+
+_IDENTIFIER_LIKE = st.lists(
+    st.sampled_from(["a", "ab", "Ab", "AB", "HTTP", "Adapter", "_", "__", "9", "x2", "é", "ÉT", "self"]),
+    max_size=6,
+).map("".join)
+
+
+@given(st.one_of(_IDENTIFIER_LIKE, st.text(max_size=30)))
+@settings(max_examples=500)
+def test_identifier_terms_split_as_the_camel_and_snake_rule_does(word: str) -> None:
+    assert identifier_terms.__wrapped__(word) == _reference_identifier_terms(word)

@@ -187,7 +187,13 @@ def identifier_terms(word: str) -> tuple[str, ...]:
     if len(lowered) < _MIN_TERM:
         return ()
     out = [] if lowered in STOPWORDS else [lowered]
-    parts = [p.lower() for chunk in word.split("_") for p in _CAMEL.findall(chunk)]
+    parts: list[str] = []
+    for chunk in word.split("_"):
+        # one case of ASCII letters is one part (most chunks): the regex only for the others
+        if chunk.isascii() and chunk.isalpha() and (chunk.islower() or chunk.isupper()):
+            parts.append(chunk.lower())
+        elif chunk:
+            parts.extend(p.lower() for p in _CAMEL.findall(chunk))
     if len(parts) > 1:
         out.extend(p for p in parts if len(p) >= _MIN_TERM and p not in STOPWORDS and p != lowered)
     return tuple(out)
