@@ -406,3 +406,28 @@ def test_overloads_and_their_implementation_are_sliced_together_in_one_place(tmp
     assert [s.start for s in packed.slices if s.name == "polyval"] == stubs_and_implementation
     assert "_ensure_numeric" in [s.name for s in packed.slices]
     assert len(packed.slices) == 6
+
+
+def test_a_dispatchers_registrations_are_ranked_and_shown_each_on_its_own(tmp_path: Path) -> None:
+    # sympy's sets/handlers: dozens of `@dispatch(A, B) def intersection_sets`, one implementation
+    # each; joining them as namesakes made the smallest slice the whole file
+    body = "from sympy.multipledispatch import dispatch\n\n\n"
+    kinds = [f"Kind{n}" for n in range(30)] + ["ImageSet"]
+    for kind in kinds:
+        body += f"@dispatch({kind}, Set)\ndef intersection_sets(a, b):\n"
+        body += "".join(f"    step_{k} = a.combine(b, {k!r})\n" for k in range(12))
+        body += "    return None\n\n"
+    body += "@dispatch(ImageSet, Reals)\ndef intersection_sets(self, other):\n"
+    body += "    # imaginary parts of a lambda over the reals are dropped\n"
+    body += "    return self.lamda.expr.as_real_imag()\n"
+    (tmp_path / "intersection.py").write_text(body)
+    (tmp_path / "other.py").write_text("def unrelated():\n    return 1\n" * 40)
+    task = "intersection_sets(ImageSet, Reals) is wrong: imaginary parts of the lambda expr are dropped"
+    full = tp.pack(tmp_path, task, 100_000, "gpt-4o", cache=False)
+    whole = next(f for f in full.files if f.path == "intersection.py").tokens
+    result = tp.pack(tmp_path, task, whole // 3, "gpt-4o", cache=False)
+    packed = next(f for f in result.files if f.path == "intersection.py")
+    assert packed.tier == "slices"
+    last = body.splitlines().index("@dispatch(ImageSet, Reals)") + 1
+    assert last in [s.start for s in packed.slices]
+    assert len(packed.slices) < len(kinds)

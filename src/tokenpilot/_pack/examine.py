@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass
 
@@ -26,6 +26,7 @@ from tokenpilot._pack.slices import (
     TaskClues,
     corpus_statistics,
     definitions,
+    joined_namesakes,
     order_definitions,
     own_texts,
     render_slices,
@@ -351,7 +352,8 @@ def slice_options(
     idf, average = corpus_statistics([t for *_, terms in prepared for t in terms.values()], query)
     out: dict[int, list[SliceOption]] = {}
     for n, defs, lines, own, terms in prepared:
-        ranked = order_definitions(files[n].path, defs, own, terms, query, clues, idf, average)
+        joined = joined_namesakes(defs, lines)
+        ranked = order_definitions(files[n].path, defs, own, terms, query, clues, idf, average, joined)
         if not ranked:
             continue
         top_weight = ranked[0][1]
@@ -364,7 +366,7 @@ def slice_options(
             if size > len(ranked):
                 break
             chosen = [i for i, _ in ranked[:size]]
-            options.append(_option(lines, defs, chosen, outline, sum(weights[:size]) / total))
+            options.append(_option(lines, defs, chosen, outline, sum(weights[:size]) / total, joined))
         whole = _class_of(defs, ranked, weights, len(lines)) if CLASS_OPTION else None
         if whole is not None and chosen:
             # the long class the task is most about, whole, on top of the largest size: code
@@ -372,16 +374,21 @@ def slice_options(
             inside = {i for i in range(len(defs)) if defs[whole].start <= defs[i].start <= defs[whole].end}
             weight = sum(w for (i, _), w in zip(ranked, weights, strict=True) if i in inside or i in chosen)
             picked = [*(i for i in chosen if i not in inside), whole]
-            options.append(_option(lines, defs, picked, outline, weight / total))
+            options.append(_option(lines, defs, picked, outline, weight / total, joined))
         out[n] = options
     return out
 
 
 def _option(
-    lines: Sequence[str], defs: Sequence[Definition], picked: Sequence[int], outline: str, share: float
+    lines: Sequence[str],
+    defs: Sequence[Definition],
+    picked: Sequence[int],
+    outline: str,
+    share: float,
+    joined: Collection[str],
 ) -> SliceOption:
     """The slices option showing the `picked` definitions whole, with its share of relevance."""
-    picked = with_namesakes(defs, picked)
+    picked = with_namesakes(defs, picked, joined)
     body = render_slices(lines, defs, picked, outline)
     shown = tuple(Slice(defs[i].qualname, defs[i].start, defs[i].end) for i in sorted(picked))
     return SliceOption(body, shown, share)

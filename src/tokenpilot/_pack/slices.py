@@ -11,8 +11,9 @@ and `⋮` wherever lines are elided. Which definitions, best first (`order_defin
 task names (`Class.method`, `method`, a traceback frame's function), those containing a message the
 task quotes or a line it points at (`mod.py:123`, a forge link's `#L123`), and those whose text
 best matches the task (BM25 with idf among the definitions of the files sliced); then the direct
-callees and callers of the best one. Namesakes (`@overload` stubs and their implementation, a
-property and its setter) take one place, the best one's, and are shown together. Offering the
+callees and callers of the best one. Namesakes that are one object (`@overload` stubs and their
+implementation, a property and its setter; not a dispatcher's registrations) take one place, the
+best one's, and are shown together. Offering the
 best 1, 2, 3, 5, 8 and 13 as separate sizes lets the knapsack (`select`) choose how much of a file
 to show. A class of CLASS_WHOLE_MAX_LINES or more is not ranked itself (its methods are); one more
 size shows the long class whose methods weigh most whole (`examine.slice_options`), the only way a
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from tokenpilot._pack.outline import ELISION, GRAMMARS, language_of, parser_for
@@ -196,8 +197,12 @@ def order_definitions(
     clues: TaskClues,
     idf: Mapping[str, float],
     average_length: float,
+    joined: Collection[str] = (),
 ) -> list[tuple[int, float]]:
-    """(definition index, weight) of the definitions worth showing, best first; weight > 0."""
+    """(definition index, weight) of the definitions worth showing, best first; weight > 0.
+
+    `joined`: qualified names whose namesakes are one object (`joined_namesakes`): they take one place.
+    """
     units = [i for i in own if i in terms]
     if not units:
         return []
@@ -240,29 +245,62 @@ def order_definitions(
     for i, extra in bonus.items():
         scores[i] += extra
     ranked = sorted((i for i in units if scores[i] > 0), key=lambda i: (-scores[i], i))
-    # namesakes (overloads, a property's setter) are shown together: one place in the ranking
+    # namesakes that are one object (overloads, a property's setter) are shown together: one place
     seen: set[str] = set()
     out: list[tuple[int, float]] = []
     for i in ranked:
-        if defs[i].qualname not in seen:
+        if defs[i].qualname not in joined:
+            out.append((i, scores[i]))
+        elif defs[i].qualname not in seen:
             seen.add(defs[i].qualname)
             out.append((i, scores[i]))
     return out
 
 
-def with_namesakes(defs: Sequence[Definition], chosen: Sequence[int]) -> list[int]:
-    """The chosen definitions and every other ranked definition of the same qualified name.
+_DEF_LINE = re.compile(r"^\s*(?:async\s+def|def|class)\s")
+# decorators that make one object of several definitions of a name
+_ONE_OBJECT = re.compile(r"\boverload\b|\.(?:setter|getter|deleter)\b|\bproperty\b")
 
-    `@overload` stubs and their implementation, a property and its setter, the two branches of an
-    `if`: one is not read without the others.
+
+def joined_namesakes(defs: Sequence[Definition], lines: Sequence[str]) -> frozenset[str]:
+    """Qualified names defined more than once whose definitions are one object, read together.
+
+    `@overload` stubs and their implementation, a property and its setter, a name defined again
+    (no decorator on any): one is not read without the others. Registrations of a dispatcher
+    (`@dispatch(A, B) def f`, `@f.register def _`) are not: each is an implementation of its own.
+
+    >>> text = "@dispatch(int)\\ndef f(x):\\n    pass\\n@dispatch(str)\\ndef f(x):\\n    pass\\n"
+    >>> text += "def g():\\n    pass\\ndef g():\\n    return 1\\n"
+    >>> sorted(joined_namesakes(definitions("m.py", text), text.split("\\n")))
+    ['g']
+    """
+    decorated: dict[str, list[str]] = {}
+    for d in defs:
+        if d.unit:
+            head = []
+            for line in lines[d.start - 1 : d.header_end]:
+                if _DEF_LINE.match(line):
+                    break
+                head.append(line)
+            decorated.setdefault(d.qualname, []).append("\n".join(head))
+    return frozenset(
+        name
+        for name, heads in decorated.items()
+        if len(heads) > 1 and (not any(h.strip() for h in heads) or any(_ONE_OBJECT.search(h) for h in heads))
+    )
+
+
+def with_namesakes(defs: Sequence[Definition], chosen: Sequence[int], joined: Collection[str]) -> list[int]:
+    """The chosen definitions and every other ranked definition of a `joined` name they have.
 
     >>> stubs = "@overload\\ndef f(x: int) -> int: ...\\n@overload\\ndef f(x: str) -> str: ...\\n"
     >>> text = stubs + "def f(x):\\n    return x\\n"
     >>> defs = definitions("m.py", text)
-    >>> [(defs[i].start, defs[i].end) for i in with_namesakes(defs, [2])]
+    >>> joined = joined_namesakes(defs, text.split("\\n"))
+    >>> [(defs[i].start, defs[i].end) for i in with_namesakes(defs, [2], joined)]
     [(5, 6), (1, 2), (3, 4)]
     """
-    names = {defs[i].qualname for i in chosen}
+    names = {defs[i].qualname for i in chosen} & set(joined)
     extra = [i for i, d in enumerate(defs) if d.unit and d.qualname in names and i not in chosen]
     return [*chosen, *extra]
 
