@@ -196,14 +196,14 @@ def test_a_larger_budget_never_shows_a_file_at_a_lower_tier_or_fewer_definitions
         return
     after = tp.pack(root, task, larger, "gpt-4o", format=fmt, cache=False)
     grown = _shown(after)
-    for path, (tier, names, label, cost) in _shown(before).items():
-        assert path in grown, f"{path} shown at {small} but not at {larger}"
-        assert grown[path][0] >= tier, f"{path}: {label} at {small}, {grown[path][2]} at {larger}"
-        if grown[path][2] == "slices" and label == "slices":
-            assert names <= grown[path][1]
-        if grown[path][2] == "outline" and label == "outline":  # a brief outline, then the outline
-            assert grown[path][3] >= cost, (
-                f"{path}: outline of {cost} tokens at {small}, {grown[path][3]} at {larger}"
+    for name, (tier, names, label, cost) in _shown(before).items():
+        assert name in grown, f"{name} shown at {small} but not at {larger}"
+        assert grown[name][0] >= tier, f"{name}: {label} at {small}, {grown[name][2]} at {larger}"
+        if grown[name][2] == "slices" and label == "slices":
+            assert names <= grown[name][1]
+        if grown[name][2] == "outline" and label == "outline":  # a brief outline, then the outline
+            assert grown[name][3] >= cost, (
+                f"{name}: outline of {cost} tokens at {small}, {grown[name][3]} at {larger}"
             )
 
 
