@@ -105,14 +105,14 @@ class _Ignores:
 
     def verdict(self, relative: str) -> bool | None:
         """True: ignored, False: re-included (`!pattern`), None: no pattern matches."""
-        if self._any is not None and self._any.match(relative) is None:
+        if self._any is not None and self._any.search(relative) is None:
             return None
         include = self.spec.check_file(relative).include
         return None if include is None else bool(include)
 
 
 def any_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
-    """A regex matching exactly the paths some pattern of `spec` matches (None: none to build)."""
+    """A regex that finds (`search`, as pathspec does) what some pattern of `spec` finds (None: not built)."""
     sources = []
     for pattern in spec.patterns:
         if getattr(pattern, "include", None) is None:
