@@ -101,7 +101,7 @@ class _Ignores:
     def __init__(self, spec: pathspec.GitIgnoreSpec, base: str) -> None:
         self.spec = spec
         self.base = base
-        self._any = any_pattern(spec)
+        self._any = _union_pattern(spec)
 
     def verdict(self, relative: str) -> bool | None:
         """True: ignored, False: re-included (`!pattern`), None: no pattern matches."""
@@ -111,7 +111,7 @@ class _Ignores:
         return None if include is None else bool(include)
 
 
-def any_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+def _union_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     """A regex that finds (`search`, as pathspec does) what some pattern of `spec` finds (None: not built)."""
     sources = []
     for pattern in spec.patterns:

@@ -274,7 +274,8 @@ def joined_namesakes(defs: Sequence[Definition], lines: Sequence[str]) -> frozen
     >>> sorted(joined_namesakes(definitions("m.py", text), text.split("\\n")))
     ['g']
     """
-    decorated: dict[str, list[str]] = {}
+    # each ranked definition's decorator lines (those before its `def` / `class` line), by name
+    heads_of: dict[str, list[str]] = {}
     for d in defs:
         if d.unit:
             head = []
@@ -282,10 +283,10 @@ def joined_namesakes(defs: Sequence[Definition], lines: Sequence[str]) -> frozen
                 if _DEF_LINE.match(line):
                     break
                 head.append(line)
-            decorated.setdefault(d.qualname, []).append("\n".join(head))
+            heads_of.setdefault(d.qualname, []).append("\n".join(head))
     return frozenset(
         name
-        for name, heads in decorated.items()
+        for name, heads in heads_of.items()
         if len(heads) > 1 and (not any(h.strip() for h in heads) or any(_ONE_OBJECT.search(h) for h in heads))
     )
 
